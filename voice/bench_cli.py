@@ -1,0 +1,46 @@
+"""``voice bench <name>``: runs one of the benchmarks in ``bench/``.
+
+The benchmarks are plain scripts (``bench/<name>.py`` with a ``main(argv)``) so they can also
+be run directly; this command only finds and starts them. Benchmarks print a table with a
+baseline measured in the same run and the ratio to it, because shared machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+
+
+def available() -> list[str]:
+    if not BENCH_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    names = available()
+    p = sub.add_parser(
+        "bench",
+        help="run a benchmark from bench/ (prints medians and a same-run baseline ratio)",
+        description="Run a benchmark. Available: " + (", ".join(names) or "none found"),
+    )
+    p.add_argument("name", help="which benchmark: " + (", ".join(names) or "none found"))
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = BENCH_DIR / f"{args.name}.py"
+    if not path.is_file():
+        print(f"voice bench: no benchmark named {args.name!r} in {BENCH_DIR}", file=sys.stderr)
+        return 2
+    spec = importlib.util.spec_from_file_location(f"bench_{args.name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    code: int = module.main(list(args.args))
+    return code
