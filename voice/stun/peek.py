@@ -1,0 +1,59 @@
+"""Reading the USERNAME of a STUN Binding request without parsing the whole message.
+
+The relay calls :func:`peek_username` on the first packet from every new client address, so
+it must be cheap: it walks the attribute headers with :mod:`struct`, builds no objects, and
+verifies only the FINGERPRINT (a CRC, not a MAC: the relay holds no ICE password). What makes
+the relay safe is not this check but the routing token's own MAC, checked next.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+_HEADER = struct.Struct("!HHI")
+_ATTR = struct.Struct("!HH")
+_BINDING_REQUEST = 0x0001
+_MAGIC_COOKIE = 0x2112A442
+_USERNAME = 0x0006
+_FINGERPRINT = 0x8028
+_FINGERPRINT_XOR = 0x5354554E
+
+
+def peek_username(data: bytes) -> bytes | None:
+    """Returns the raw USERNAME of a well-formed STUN Binding request, or None.
+
+    None means "not something to route": not a Binding request, framing that does not
+    add up, no USERNAME, or a FINGERPRINT that is missing, not last, or wrong. ICE checks
+    always carry a FINGERPRINT (RFC 8445 §7.2.2), so a request without one is refused.
+    """
+    size = len(data)
+    if size < 20:
+        return None
+    msg_type, length, cookie = _HEADER.unpack_from(data, 0)
+    # RFC 8489 §5: the length counts the bytes after the 20-byte header and is a multiple
+    # of 4; the magic cookie is fixed.
+    if msg_type != _BINDING_REQUEST or cookie != _MAGIC_COOKIE:
+        return None
+    if length + 20 != size or length & 3:
+        return None
+    username: bytes | None = None
+    pos = 20
+    while pos + 4 <= size:
+        attr_type, attr_len = _ATTR.unpack_from(data, pos)
+        value = pos + 4
+        end = value + ((attr_len + 3) & ~3)
+        if end > size:
+            return None
+        if attr_type == _USERNAME:
+            username = data[value : value + attr_len]
+        elif attr_type == _FINGERPRINT:
+            # RFC 8489 §14.7: FINGERPRINT is the last attribute, and its value is the CRC-32
+            # of the message before it, XORed with 0x5354554e.
+            if attr_len != 4 or end != size:
+                return None
+            expected = zlib.crc32(data[:pos]) ^ _FINGERPRINT_XOR
+            (actual,) = struct.unpack_from("!I", data, value)
+            return username if actual == expected else None
+        pos = end
+    return None
