@@ -63,9 +63,7 @@ def saslprep(text: str) -> str:
     which is what a verifier of someone else's password needs.
     """
     mapped = "".join(
-        " " if stringprep.in_table_c12(ch) else ch
-        for ch in text
-        if not stringprep.in_table_b1(ch)
+        " " if stringprep.in_table_c12(ch) else ch for ch in text if not stringprep.in_table_b1(ch)
     )
     prepared = unicodedata.normalize("NFKC", mapped)
     for ch in prepared:
