@@ -146,7 +146,7 @@ async def _aioice_connects_to_lite_agent() -> tuple[Address, IceLiteAgent, Conne
 
 
 def test_aioice_full_agent_completes_ice_with_our_lite_agent() -> None:
-    address, agent, conn = asyncio.run(_aioice_connects_to_lite_agent())
+    address, agent, _conn = asyncio.run(_aioice_connects_to_lite_agent())
     assert agent.selected_address == address
     assert agent.counters["success_responses"] >= 1
     assert agent.counters["bad_integrity"] == 0

@@ -2,7 +2,7 @@
 
 import random
 
-from voice.ice import ConsentExpired, Connected, IceControllingClient, IceLiteAgent
+from voice.ice import Connected, ConsentExpired, IceControllingClient, IceLiteAgent
 from voice.ice.events import IceEvent, SelectedPairChanged
 from voice.stun import (
     ErrorCodeAttribute,

@@ -5,7 +5,7 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice.ice import ConsentExpired, Connected, IceLiteAgent, SelectedPairChanged
+from voice.ice import Connected, ConsentExpired, IceLiteAgent, SelectedPairChanged
 from voice.ice.lite import COUNTERS
 from voice.stun import (
     Attribute,
@@ -33,6 +33,7 @@ REMOTE_UFRAG, REMOTE_PWD = "cli1", "client-password-0123456789"
 CLIENT = ("192.0.2.10", 50000)
 CLIENT_REBOUND = ("192.0.2.10", 50999)
 CLIENT_OTHER = ("198.51.100.7", 40000)
+CONTROLLING = IceControlling(0x1234)
 
 
 def make_agent(**kwargs: object) -> IceLiteAgent:
@@ -46,7 +47,7 @@ def check(
     username: str | None = f"{LOCAL_UFRAG}:{REMOTE_UFRAG}",
     password: str | None = LOCAL_PWD,
     use_candidate: bool = False,
-    role: Attribute | None = IceControlling(0x1234),
+    role: Attribute | None = CONTROLLING,
     extra: tuple[Attribute, ...] = (),
     fingerprint: bool = True,
     sha256: bool = False,
@@ -390,12 +391,19 @@ def test_counters_are_all_present() -> None:
     assert set(make_agent().counters) == set(COUNTERS)
 
 
+def _mutate(data: bytes, edits: list[tuple[int, int]]) -> bytes:
+    out = bytearray(data)
+    for at, byte in edits:
+        out[at % len(out)] = byte
+    return bytes(out)
+
+
 @settings(max_examples=1500)
 @given(
     st.one_of(
         st.binary(max_size=120),
         st.builds(
-            lambda data, edits: _mutate(data, edits),
+            _mutate,
             st.sampled_from([check(use_candidate=True), check(), check(sha256=True)]),
             st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=3),
         ),
@@ -410,13 +418,6 @@ def test_garbage_never_raises(data: bytes, now: float) -> None:
         assert addr == CLIENT
         parse_message(sent)  # whatever we answer is well-formed STUN
     assert sum(agent.counters.values()) >= 1
-
-
-def _mutate(data: bytes, edits: list[tuple[int, int]]) -> bytes:
-    out = bytearray(data)
-    for at, byte in edits:
-        out[at % len(out)] = byte
-    return bytes(out)
 
 
 def test_non_stun_bytes_are_counted() -> None:

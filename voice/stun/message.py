@@ -21,7 +21,6 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from voice.buffer import Buffer, BufferReadError
 from voice.stun.attributes import (
     DECODERS,
     Attribute,
@@ -76,8 +75,10 @@ def message_type(method: int, message_class: MessageClass) -> int:
 def split_message_type(value: int) -> tuple[int, MessageClass]:
     """Unpacks a 14-bit message type into (method, class) (RFC 8489 §5)."""
     method = (value & 0x3E00) >> 2 | (value & 0x00E0) >> 1 | (value & 0x000F)
-    klass = MessageClass((value & 0x0100) >> 7 | (value & 0x0010) >> 4)
-    return method, klass
+    return method, _CLASSES[(value & 0x0100) >> 7 | (value & 0x0010) >> 4]
+
+
+_CLASSES = tuple(MessageClass)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +143,11 @@ class Message:
         FINGERPRINT appended afterwards does not change it.
         """
         at = self.integrity_offset
-        mac = self.get(MessageIntegrity)
-        if at is None or mac is None:
+        if at is None:
             return False
-        covered = self.raw[:2] + _U16.pack(at - HEADER_SIZE + 24) + self.raw[4:at]
-        return hmac.compare_digest(hmac.digest(key, covered, "sha1"), mac.mac)
+        raw = self.raw
+        covered = raw[:2] + _U16.pack(at - HEADER_SIZE + 24) + raw[4:at]
+        return hmac.compare_digest(hmac.digest(key, covered, "sha1"), raw[at + 4 : at + 24])
 
     def check_integrity_sha256(self, key: bytes) -> bool:
         """Verifies MESSAGE-INTEGRITY-SHA256 with ``key``; False when absent or wrong.
@@ -232,69 +233,82 @@ def parse_message(data: bytes) -> Message:
     known attribute has a malformed value, or the FINGERPRINT is wrong or not last. An
     attribute type we do not know is kept as an
     :class:`~voice.stun.attributes.UnknownAttribute`.
+
+    Every STUN datagram of every session passes through here, so the framing is walked
+    with :mod:`struct` and explicit bounds checks rather than through
+    :class:`~voice.buffer.Buffer` (about twice as fast); each check below is one that a
+    ``Buffer`` read would otherwise have made.
     """
-    try:
-        return _parse(data)
-    except BufferReadError as exc:
-        raise StunParseError(str(exc)) from exc
-
-
-def _parse(data: bytes) -> Message:
-    buf = Buffer(data)
-    mtype = buf.pull_uint16()
-    length = buf.pull_uint16()
-    cookie = buf.pull_uint32()
-    tid = buf.pull_bytes(12)
+    size = len(data)
+    if size < HEADER_SIZE:
+        raise StunParseError(f"{size} bytes is shorter than the 20-byte header")
+    mtype, length, cookie = _HEADER.unpack_from(data)
     # RFC 8489 §5: the top two bits are zero, the cookie is fixed, and the length counts
     # what follows the header in a multiple of four bytes.
     if mtype & 0xC000:
         raise StunParseError("the two leading bits of a STUN message are not zero")
     if cookie != MAGIC_COOKIE:
         raise StunParseError("wrong magic cookie")
-    if length % 4 or HEADER_SIZE + length != len(data):
-        raise StunParseError(f"length field {length} does not match {len(data)} bytes")
+    if length & 3 or HEADER_SIZE + length != size:
+        raise StunParseError(f"length field {length} does not match {size} bytes")
+    tid = data[8:20]
     method, klass = split_message_type(mtype)
 
     attributes: list[Attribute] = []
     integrity_at: int | None = None
     sha256_at: int | None = None
-    while not buf.eof():
-        at = buf.tell()
-        attr_type = buf.pull_uint16()
-        size = buf.pull_uint16()
-        value = buf.pull_bytes(size)
-        buf.skip(-size % 4)  # RFC 8489 §14: the padding must be there, its content is ignored
-        if attr_type == AttributeType.FINGERPRINT:
+    pos = HEADER_SIZE
+    unpack_tlv = _TLV.unpack_from
+    while pos < size:
+        # pos and size are multiples of 4, so the 4-byte TLV header is always there.
+        attr_type, attr_size = unpack_tlv(data, pos)
+        start = pos + 4
+        end = start + attr_size
+        # RFC 8489 §14: the value is padded to a multiple of 4; the padding must be there
+        # (its content is ignored).
+        next_pos = (end + 3) & ~3
+        if next_pos > size:
+            raise StunParseError(f"attribute {attr_type:#06x} overruns the message")
+        value = data[start:end]
+        if attr_type == _FINGERPRINT:
             # RFC 8489 §14.7: FINGERPRINT is the last attribute and must match; a message
             # whose fingerprint is wrong is not STUN (it may be another protocol).
-            if not buf.eof():
+            if next_pos != size:
                 raise StunParseError("FINGERPRINT is not the last attribute")
-            fp = Fingerprint.decode(value, tid)
-            if fp.crc != zlib.crc32(data[:at]) ^ FINGERPRINT_XOR:
+            if attr_size != 4:
+                raise StunParseError("FINGERPRINT is not 4 bytes")
+            crc = int.from_bytes(value, "big")
+            if crc != zlib.crc32(data[:pos]) ^ FINGERPRINT_XOR:
                 raise StunParseError("FINGERPRINT does not match")
-            attributes.append(fp)
+            attributes.append(Fingerprint(crc))
             break
         if sha256_at is not None:
-            continue  # RFC 8489 §14.6: only FINGERPRINT may follow; anything else is ignored
-        if integrity_at is not None and attr_type != AttributeType.MESSAGE_INTEGRITY_SHA256:
-            continue  # RFC 8489 §14.5: unauthenticated attributes after it are ignored
-        decoder = DECODERS.get(attr_type)
-        attributes.append(
-            decoder(value, tid) if decoder is not None else UnknownAttribute(attr_type, value)
-        )
-        if attr_type == AttributeType.MESSAGE_INTEGRITY:
-            integrity_at = at
-        elif attr_type == AttributeType.MESSAGE_INTEGRITY_SHA256:
-            sha256_at = at
+            pass  # RFC 8489 §14.6: only FINGERPRINT may follow; anything else is ignored
+        elif integrity_at is not None and attr_type != _INTEGRITY_SHA256:
+            pass  # RFC 8489 §14.5: unauthenticated attributes after it are ignored
+        else:
+            decoder = DECODERS.get(attr_type)
+            attributes.append(
+                decoder(value, tid) if decoder is not None else UnknownAttribute(attr_type, value)
+            )
+            if attr_type == _INTEGRITY:
+                integrity_at = pos
+            elif attr_type == _INTEGRITY_SHA256:
+                sha256_at = pos
+        pos = next_pos
     return Message(
-        message_class=klass,
-        method=Method(method) if method in _KNOWN_METHODS else method,
-        transaction_id=tid,
-        attributes=tuple(attributes),
-        raw=data,
-        integrity_offset=integrity_at,
-        integrity_sha256_offset=sha256_at,
+        klass,
+        _METHODS.get(method, method),
+        tid,
+        tuple(attributes),
+        data,
+        integrity_at,
+        sha256_at,
     )
 
 
-_KNOWN_METHODS = frozenset(int(m) for m in Method)
+# Plain ints for the hot loop: comparing with an IntEnum member costs an attribute lookup.
+_FINGERPRINT = int(AttributeType.FINGERPRINT)
+_INTEGRITY = int(AttributeType.MESSAGE_INTEGRITY)
+_INTEGRITY_SHA256 = int(AttributeType.MESSAGE_INTEGRITY_SHA256)
+_METHODS: dict[int, int] = {int(m): m for m in Method}
