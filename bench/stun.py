@@ -12,7 +12,9 @@ batches each median is taken over.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -117,9 +119,21 @@ def aioice_response(data: bytes) -> bytes:
     return bytes(response)
 
 
+def _calibrate(run: Callable[[], None]) -> int:
+    """How many calls of ``run`` take about 20 ms."""
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            run()
+        if time.perf_counter() - start > 0.02:
+            return number
+        number *= 2
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench/stun.py", description=__doc__)
-    parser.add_argument("--repeat", type=int, default=15, help="timed batches per median")
+    parser.add_argument("--repeat", type=int, default=21, help="timed batches per median")
     args = parser.parse_args(argv)
 
     messages = sample_checks()
@@ -138,20 +152,26 @@ def main(argv: list[str]) -> int:
 
     n = len(messages)
 
-    def per_message(fn: Callable[[bytes], object]) -> float:
-        return time_per_call(_over(messages, fn), repeat=args.repeat) / n * 1e6
+    def paired(a: Callable[[bytes], object], b: Callable[[bytes], object]) -> tuple[float, float]:
+        """Median µs per message of ``a`` and ``b``, timed in alternating batches so that
+        load from other processes on a shared machine falls on both alike."""
+        run_a, run_b = _over(messages, a), _over(messages, b)
+        number = _calibrate(run_a)
+        samples_a, samples_b = [], []
+        for _ in range(args.repeat):
+            samples_a.append(time_per_call(run_a, repeat=1, number=number))
+            samples_b.append(time_per_call(run_b, repeat=1, number=number))
+        return statistics.median(samples_a) / n * 1e6, statistics.median(samples_b) / n * 1e6
 
     rows: list[list[object]] = []
-    ours = per_message(ours_parse_verify)
-    theirs = per_message(aioice_parse_verify)
+    ours, theirs = paired(ours_parse_verify, aioice_parse_verify)
     rows.append(["parse + MESSAGE-INTEGRITY + FINGERPRINT", ours, theirs, theirs / ours])
-    ours = per_message(ours_response)
-    theirs = per_message(aioice_response)
+    ours, theirs = paired(ours_response, aioice_response)
     rows.append(["parse request + build signed response", ours, theirs, theirs / ours])
-    peek = per_message(peek_username)
-    full = per_message(ours_parse_verify)
+    peek, full = paired(peek_username, ours_parse_verify)
     rows.append(["peek_username (vs our full parse+verify)", peek, full, full / peek])
-    rows.append(["IceLiteAgent: check in, response out", per_message(agent_answer), "", ""])
+    agent_cost, _ = paired(agent_answer, agent_answer)
+    rows.append(["IceLiteAgent: check in, response out", agent_cost, "", ""])
     print(f"STUN, median µs per message over {args.repeat} batches, {n} sample checks")
     print_table(["operation", "voice µs", "baseline µs", "baseline / voice"], rows)
     print("baseline: aioice.stun (parse_message + check_message_integrity), same messages")
