@@ -16,6 +16,8 @@ _ATTR = struct.Struct("!HH")
 _BINDING_REQUEST = 0x0001
 _MAGIC_COOKIE = 0x2112A442
 _USERNAME = 0x0006
+_MESSAGE_INTEGRITY = 0x0008
+_MESSAGE_INTEGRITY_SHA256 = 0x001C
 _FINGERPRINT = 0x8028
 _FINGERPRINT_XOR = 0x5354554E
 
@@ -26,6 +28,8 @@ def peek_username(data: bytes) -> bytes | None:
     None means "not something to route": not a Binding request, framing that does not
     add up, no USERNAME, or a FINGERPRINT that is missing, not last, or wrong. ICE checks
     always carry a FINGERPRINT (RFC 8445 §7.2.2), so a request without one is refused.
+    When USERNAME appears more than once the first one is returned, the one
+    :func:`voice.stun.parse_message` and the ICE agent look at.
     """
     size = len(data)
     if size < 20:
@@ -38,6 +42,7 @@ def peek_username(data: bytes) -> bytes | None:
     if length + 20 != size or length & 3:
         return None
     username: bytes | None = None
+    authenticated_part = True  # False once past MESSAGE-INTEGRITY
     pos = 20
     while pos + 4 <= size:
         attr_type, attr_len = _ATTR.unpack_from(data, pos)
@@ -46,7 +51,12 @@ def peek_username(data: bytes) -> bytes | None:
         if end > size:
             return None
         if attr_type == _USERNAME:
-            username = data[value : value + attr_len]
+            # RFC 8489 §14: only the first USERNAME counts, and RFC 8489 §14.5 has anything
+            # after MESSAGE-INTEGRITY ignored, exactly as the full parser does.
+            if username is None and authenticated_part:
+                username = data[value : value + attr_len]
+        elif attr_type in (_MESSAGE_INTEGRITY, _MESSAGE_INTEGRITY_SHA256):
+            authenticated_part = False
         elif attr_type == _FINGERPRINT:
             # RFC 8489 §14.7: FINGERPRINT is the last attribute, and its value is the CRC-32
             # of the message before it, XORed with 0x5354554e.

@@ -1,0 +1,102 @@
+"""Tests of candidate priorities and the RFC 8839 §5.1 candidate attribute."""
+
+import contextlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from voice.ice import Candidate, CandidateParseError, candidate_priority, host_candidate
+
+
+def test_priority_formula() -> None:
+    # RFC 8445 §5.1.2.1 with the host type preference of 126 (§5.1.2.2).
+    assert candidate_priority(126, 65535, 1) == 2130706431
+    assert candidate_priority(126, 65535, 2) == 2130706430
+    assert candidate_priority(0, 0, 256) == 0
+    assert candidate_priority(100, 1, 1) == (100 << 24) + (1 << 8) + 255
+    for bad in ((127, 0, 1), (0, 65536, 1), (0, 0, 0), (0, 0, 257)):
+        with pytest.raises(ValueError):
+            candidate_priority(*bad)
+
+
+def test_host_candidate() -> None:
+    assert host_candidate("203.0.113.7", 3478) == "1 1 udp 2130706431 203.0.113.7 3478 typ host"
+    assert host_candidate("2001:db8::1", 9, component=2, foundation="ab+/", local_preference=1) == (
+        f"ab+/ 2 udp {(126 << 24) + 256 + 254} 2001:db8::1 9 typ host"
+    )
+
+
+def test_host_candidate_parses_back() -> None:
+    value = host_candidate("198.51.100.1", 50000)
+    candidate = Candidate.parse(value)
+    assert candidate == Candidate("1", 1, "udp", 2130706431, "198.51.100.1", 50000, "host")
+    assert candidate.encode() == value
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "foundation"),
+    [("example.org", 1, "1"), ("192.0.2.1", 0, "1"), ("192.0.2.1", 1, "a b"), ("192.0.2.1", 1, "")],
+)
+def test_host_candidate_refuses_bad_input(host: str, port: int, foundation: str) -> None:
+    with pytest.raises(ValueError):
+        host_candidate(host, port, foundation=foundation)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # The shapes browsers send (RFC 8839 §5.1 plus extensions).
+        "candidate:842163049 1 udp 1677729535 198.51.100.9 54321 typ srflx raddr 0.0.0.0 "
+        "rport 0 generation 0 ufrag abcd network-cost 999",
+        "a=candidate:1 1 UDP 2122260223 192.0.2.44 61000 typ host",
+        "2 1 tcp 1518280447 192.0.2.44 9 typ host tcptype active",
+        "3 1 udp 2122262783 2001:db8::44 61001 typ host generation 0",
+        "4 1 udp 25108223 203.0.113.3 30000 typ relay raddr 198.51.100.9 rport 54321",
+        "5 1 udp 2122260223 8b1f5a0c-4b3f-4c1e-9b9f-2f7f0a1b2c3d.local 61000 typ host",
+    ],
+)
+def test_parses_real_candidates(line: str) -> None:
+    candidate = Candidate.parse(line)
+    assert candidate.type in {"host", "srflx", "relay"}
+    assert Candidate.parse(candidate.encode()) == candidate
+
+
+def test_parsed_fields() -> None:
+    candidate = Candidate.parse(
+        "candidate:842163049 1 udp 1677729535 198.51.100.9 54321 typ srflx raddr 0.0.0.0 "
+        "rport 0 generation 0"
+    )
+    assert candidate.foundation == "842163049"
+    assert candidate.priority == 1677729535
+    assert (candidate.host, candidate.port) == ("198.51.100.9", 54321)
+    assert (candidate.related_address, candidate.related_port) == ("0.0.0.0", 0)
+    assert candidate.extensions == (("generation", "0"),)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "1 1 udp 2130706431 192.0.2.1 3478 host",  # no "typ"
+        "1 1 udp 2130706431 192.0.2.1 3478 typ",  # no type
+        "1 0 udp 2130706431 192.0.2.1 3478 typ host",  # component 0
+        "1 1000 udp 2130706431 192.0.2.1 3478 typ host",  # 4-digit component
+        "1 1 udp 0 192.0.2.1 3478 typ host",  # priority 0
+        "1 1 udp 99999999999 192.0.2.1 3478 typ host",  # 11 digits
+        "1 1 udp 2130706431 192.0.2.1 70000 typ host",  # port
+        "f@o 1 udp 2130706431 192.0.2.1 3478 typ host",  # foundation not ice-char
+        "x" * 33 + " 1 udp 2130706431 192.0.2.1 3478 typ host",  # foundation too long
+        "1 1 udp 2130706431 192.0.2.1 3478 typ host generation",  # dangling extension
+        "1 1 u(p 2130706431 192.0.2.1 3478 typ host",  # transport not a token
+    ],
+)
+def test_rejects_bad_candidates(line: str) -> None:
+    with pytest.raises(CandidateParseError):
+        Candidate.parse(line)
+
+
+@settings(max_examples=1000)
+@given(st.text(max_size=120))
+def test_garbage_raises_only_candidate_parse_error(text: str) -> None:
+    with contextlib.suppress(CandidateParseError):
+        Candidate.parse(text)

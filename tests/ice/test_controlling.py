@@ -1,0 +1,225 @@
+"""Tests of the minimal controlling client, mostly against the lite agent (no sockets, no clock)."""
+
+import random
+
+from voice.ice import Connected, ConsentExpired, IceControllingClient, IceLiteAgent
+from voice.ice.events import IceEvent, SelectedPairChanged
+from voice.stun import (
+    ErrorCodeAttribute,
+    IceControlling,
+    Message,
+    MessageClass,
+    Method,
+    Priority,
+    UseCandidate,
+    Username,
+    XorMappedAddress,
+    parse_message,
+)
+
+SERVER = ("203.0.113.5", 3478)
+CLIENT = ("192.0.2.10", 50000)
+CLIENT_REBOUND = ("192.0.2.10", 50999)
+S_UFRAG, S_PWD = "srv1", "server-password-0123456789"
+C_UFRAG, C_PWD = "cli1", "client-password-0123456789"
+
+
+def pair(**kwargs: object) -> tuple[IceControllingClient, IceLiteAgent]:
+    client = IceControllingClient(
+        C_UFRAG,
+        C_PWD,
+        S_UFRAG,
+        S_PWD,
+        SERVER,
+        tie_breaker=42,
+        rng=random.Random(1),
+        **kwargs,  # type: ignore[arg-type]
+    )
+    agent = IceLiteAgent(S_UFRAG, S_PWD, remote_ufrag=C_UFRAG, remote_pwd=C_PWD)
+    return client, agent
+
+
+def drain(obj: IceControllingClient | IceLiteAgent) -> list[IceEvent]:
+    out = []
+    while (event := obj.next_event()) is not None:
+        out.append(event)
+    return out
+
+
+def exchange(
+    client: IceControllingClient,
+    agent: IceLiteAgent,
+    now: float,
+    *,
+    source: tuple[str, int] = CLIENT,
+) -> int:
+    """Delivers client->server and server->client datagrams; returns how many requests."""
+    requests = client.datagrams_to_send()
+    for data, to in requests:
+        assert to == SERVER
+        agent.receive_datagram(data, source, now)
+    for data, to in agent.datagrams_to_send():
+        assert to == source
+        client.receive_datagram(data, SERVER, now)
+    return len(requests)
+
+
+def test_request_carries_what_rfc_8445_asks() -> None:
+    client, _ = pair()
+    client.connect(0.0)
+    [(data, to)] = client.datagrams_to_send()
+    assert to == SERVER
+    request = parse_message(data)
+    assert request.message_class is MessageClass.REQUEST
+    assert request.method is Method.BINDING
+    assert request.get(Username) == Username(f"{S_UFRAG}:{C_UFRAG}")
+    assert request.get(IceControlling) == IceControlling(42)
+    assert request.get(UseCandidate) is not None
+    assert request.get(Priority) == Priority((110 << 24) + (65535 << 8) + 255)
+    assert request.check_integrity(S_PWD.encode())
+    assert request.has_fingerprint
+
+
+def test_connects_to_the_lite_agent() -> None:
+    client, agent = pair()
+    client.connect(0.0)
+    assert exchange(client, agent, 0.0) == 1
+    assert drain(client) == [Connected(CLIENT)]
+    assert drain(agent) == [Connected(CLIENT)]
+    assert client.connected
+    assert client.mapped_address == CLIENT
+    assert agent.selected_address == CLIENT
+
+
+def test_retransmits_until_answered() -> None:
+    client, agent = pair(check_interval=0.5)
+    client.connect(0.0)
+    [(first, _)] = client.datagrams_to_send()  # lost
+    assert client.get_timer() == 0.5
+    client.handle_timeout(0.4)
+    assert client.datagrams_to_send() == []
+    client.handle_timeout(0.5)
+    [(second, _)] = client.datagrams_to_send()
+    assert second == first  # same transaction, same bytes
+    assert client.get_timer() == 1.0
+    agent.receive_datagram(second, CLIENT, 0.5)
+    for data, _ in agent.datagrams_to_send():
+        client.receive_datagram(data, SERVER, 0.6)
+    assert drain(client) == [Connected(CLIENT)]
+    assert client.counters["requests_sent"] == 2
+
+
+def test_consent_checks_keep_both_sides_alive() -> None:
+    client, agent = pair()
+    client.connect(0.0)
+    exchange(client, agent, 0.0)
+    drain(client)
+    drain(agent)
+    now = 0.0
+    intervals = []
+    while now < 120.0:
+        timer = client.get_timer()
+        assert timer is not None
+        intervals.append(timer - now)
+        now = timer
+        client.handle_timeout(now)
+        agent.handle_timeout(now)
+        exchange(client, agent, now)
+    # RFC 7675 §5.1: every 5 s, randomised within 0.8-1.2 of it.
+    assert all(4.0 <= i <= 6.0 for i in intervals)
+    assert drain(client) == []
+    assert drain(agent) == []
+    assert client.counters["success_responses"] > 20
+
+
+def test_consent_expires_when_the_server_goes_quiet() -> None:
+    client, agent = pair()
+    client.connect(0.0)
+    exchange(client, agent, 10.0)  # answered at t=10
+    drain(client)
+    now = 10.0
+    while (timer := client.get_timer()) is not None and timer < 40.0:
+        now = timer
+        client.handle_timeout(now)
+        client.datagrams_to_send()  # lost
+    assert client.get_timer() == 40.0
+    client.handle_timeout(39.999)
+    assert drain(client) == []
+    client.handle_timeout(40.0)
+    assert drain(client) == [ConsentExpired()]
+    assert client.get_timer() is None
+
+
+def test_never_answered_gives_up_at_the_consent_timeout() -> None:
+    client, _ = pair(consent_timeout=3.0)
+    client.connect(0.0)
+    while (timer := client.get_timer()) is not None:
+        client.handle_timeout(timer)
+        client.datagrams_to_send()
+    assert drain(client) == [ConsentExpired()]
+
+
+def test_wrong_password_response_is_ignored() -> None:
+    client = IceControllingClient(C_UFRAG, C_PWD, S_UFRAG, "a-different-password-xxxx", SERVER)
+    agent = IceLiteAgent(S_UFRAG, S_PWD)
+    client.connect(0.0)
+    exchange(client, agent, 0.0)
+    assert drain(client) == []
+    assert agent.counters["bad_integrity"] == 1
+    # The 401 carries no MESSAGE-INTEGRITY, so the client cannot trust it either.
+    assert client.counters["dropped_bad_integrity"] == 1
+
+
+def test_response_from_elsewhere_or_for_another_transaction_is_ignored() -> None:
+    client, agent = pair()
+    client.connect(0.0)
+    [(data, _)] = client.datagrams_to_send()
+    agent.receive_datagram(data, CLIENT, 0.0)
+    [(response, _)] = agent.datagrams_to_send()
+    client.receive_datagram(response, ("203.0.113.6", 3478), 0.0)  # RFC 8445 §7.2.5.2.1
+    assert client.counters["dropped_wrong_source"] == 1
+    forged = Message(
+        MessageClass.SUCCESS_RESPONSE,
+        Method.BINDING,
+        bytes(12),
+        (XorMappedAddress("10.0.0.1", 1),),
+    ).encode(integrity_key=S_PWD.encode(), fingerprint=True)
+    client.receive_datagram(forged, SERVER, 0.0)
+    assert client.counters["dropped_unexpected"] == 1
+    client.receive_datagram(b"\x00garbage", SERVER, 0.0)
+    assert client.counters["dropped_malformed"] == 1
+    assert drain(client) == []
+    client.receive_datagram(response, SERVER, 0.0)
+    assert drain(client) == [Connected(CLIENT)]
+
+
+def test_rebinding_client_is_followed_by_the_agent() -> None:
+    client, agent = pair()
+    client.connect(0.0)
+    exchange(client, agent, 0.0)
+    drain(agent)
+    timer = client.get_timer()
+    assert timer is not None
+    client.handle_timeout(timer)
+    exchange(client, agent, timer, source=CLIENT_REBOUND)  # the NAT picked a new port
+    assert drain(agent) == [SelectedPairChanged(CLIENT_REBOUND)]
+    assert client.mapped_address == CLIENT_REBOUND
+
+
+def test_role_conflict_is_counted() -> None:
+    client, _ = pair()
+    client.connect(0.0)
+    [(data, _)] = client.datagrams_to_send()
+    request = parse_message(data)
+    conflict = Message(
+        MessageClass.ERROR_RESPONSE,
+        Method.BINDING,
+        request.transaction_id,
+        (ErrorCodeAttribute(487),),
+    ).encode(integrity_key=S_PWD.encode(), fingerprint=True)
+    client.receive_datagram(conflict, SERVER, 0.1)
+    assert client.counters["role_conflicts"] == 1
+    assert not client.connected
+    client.handle_timeout(0.5)
+    [(retry, _)] = client.datagrams_to_send()
+    assert parse_message(retry).transaction_id != request.transaction_id  # a new transaction
