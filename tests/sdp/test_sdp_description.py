@@ -32,6 +32,7 @@ def test_real_offers_round_trip_line_for_line(name: str) -> None:
     description = parse(text)
     assert description.serialize().split("\r\n") == text.split("\r\n")
     assert parse(description.serialize()) == description
+    assert str(description) == description.serialize()
 
 
 def test_lf_line_ends_are_accepted() -> None:
@@ -120,10 +121,10 @@ def _replace(text: str, old: str, new: str) -> str:
 BAD = [
     ("", None, "empty"),
     ("\r\n\r\n", None, "empty"),
-    ("o=- 1 1 IN IP4 0.0.0.0\r\nv=0\r\n", 1, "must be v="),
+    ("o=- 1 1 IN IP4 0.0.0.0\r\nv=0\r\n", 1, "expected v="),
     (_replace(MINIMAL, "v=0", "v=1"), 1, "only v=0"),
-    ("v=0\r\ns=-\r\nt=0 0\r\n", 2, "must be o="),
-    ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\nt=0 0\r\n", 3, "must be s="),
+    ("v=0\r\ns=-\r\nt=0 0\r\n", 2, "expected o="),
+    ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\nt=0 0\r\n", 3, "expected s="),
     ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n", None, "no s= line"),
     ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\n", None, "no t= line"),
     ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nm=audio 9 RTP/AVP 0\r\n", 4, "no t= line"),

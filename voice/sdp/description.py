@@ -336,7 +336,8 @@ def parse(text: str) -> SessionDescription:
         # RFC 8866 §5: the first three lines are v=, o=, s=, in that order.
         if number_ <= 3 and line.type != "vos"[number_ - 1]:
             raise SdpParseError(
-                f"line {number_} of a description must be {'vos'[number_ - 1]}=, not {line.type}=",
+                f"expected {'vos'[number_ - 1]}= here (a description starts with v=, o=, s=), "
+                f"found {line.type}=",
                 number_,
             )
         if line.type == "m":

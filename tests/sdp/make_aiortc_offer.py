@@ -1,6 +1,6 @@
 """Writes the SDP offer aiortc makes for one audio transceiver (a one-off, not a test).
 
-Run from the worktree as ``.venv/bin/python tests/data/make_aiortc_offer.py``. It uses only
+Run from the worktree as ``.venv/bin/python tests/sdp/make_aiortc_offer.py``. It uses only
 loopback: no STUN or TURN server is configured, so ICE gathering finds host candidates and
 never touches the network. The result is saved as ``tests/data/aiortc-<version>-audio-offer.sdp``.
 """
@@ -27,7 +27,7 @@ async def make_offer() -> str:
 
 def main() -> None:
     version = ".".join(aiortc.__version__.split(".")[:2])
-    path = Path(__file__).with_name(f"aiortc-{version}-audio-offer.sdp")
+    path = Path(__file__).parents[1] / "data" / f"aiortc-{version}-audio-offer.sdp"
     sdp = asyncio.run(make_offer())
     path.write_bytes(sdp.encode())
     print(f"wrote {path} ({len(sdp)} bytes)")

@@ -1,6 +1,6 @@
 """Writes a Chromium offer with audio, video and a data channel (a one-off, not a test).
 
-Run from the worktree as ``.venv/bin/python tests/data/make_chromium_offer.py``. It starts
+Run from the worktree as ``.venv/bin/python tests/sdp/make_chromium_offer.py``. It starts
 Debian's headless Chromium through Playwright, creates an RTCPeerConnection with an audio
 and a video transceiver and a data channel, waits for ICE gathering to complete (loopback
 allowed, no STUN server configured, so nothing leaves the machine) and saves the local
@@ -48,7 +48,7 @@ def main() -> None:
         finally:
             browser.close()
     major = agent.split("Chrome/")[1].split(".")[0]
-    path = Path(__file__).with_name(f"chromium-{major}-audio-video-data-offer.sdp")
+    path = Path(__file__).parents[1] / "data" / f"chromium-{major}-audio-video-data-offer.sdp"
     path.write_bytes(sdp.encode())
     print(f"wrote {path} ({len(sdp)} bytes) from {agent}")
 
