@@ -21,11 +21,11 @@ ICE_CHARS = frozenset("+/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs
 
 
 def is_token(text: str) -> bool:
-    return bool(text) and all(c in TOKEN_CHARS for c in text)
+    return bool(text) and TOKEN_CHARS.issuperset(text)
 
 
 def is_ice_chars(text: str) -> bool:
-    return bool(text) and all(c in ICE_CHARS for c in text)
+    return bool(text) and ICE_CHARS.issuperset(text)
 
 
 def number(text: str, what: str, *, maximum: int | None = None, digits: int = 20) -> int:

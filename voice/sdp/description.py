@@ -171,13 +171,14 @@ class _Section:
 
     def attributes(self, name: str | None = None) -> list[Attribute]:
         """The ``a=`` lines of this level, in order; only those called ``name`` if given."""
-        found = []
-        for line in self.lines:
-            if line.type == "a":
-                attribute = Attribute.from_line(line)
-                if name is None or attribute.name == name:
-                    found.append(attribute)
-        return found
+        if name is None:
+            return [Attribute.from_line(line) for line in self.lines if line.type == "a"]
+        prefix = name + ":"
+        return [
+            Attribute.from_line(line)
+            for line in self.lines
+            if line.type == "a" and (line.value == name or line.value.startswith(prefix))
+        ]
 
     def attribute(self, name: str) -> str | None:
         """The value of the first ``a=name`` line: ``""`` for a flag, ``None`` if absent."""
