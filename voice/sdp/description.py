@@ -352,6 +352,8 @@ def parse(text: str) -> SessionDescription:
         ranks = _MEDIA_RANK if media else _SESSION_RANK
         where = "a media description" if media else "the session level"
         # RFC 8866 §5: a description with a type letter the parser does not know is refused.
+        if line.type not in _SESSION_RANK:
+            raise SdpParseError(f"unknown line type {line.type}=", number_)
         if line.type not in ranks:
             raise SdpParseError(f"{line.type}= lines are not allowed at {where}", number_)
         once = _ONCE_PER_MEDIA if media else _ONCE_PER_SESSION
