@@ -254,7 +254,10 @@ def _parse_sdes(buf: Buffer, count: int) -> SourceDescription:
         # The zero that ended the list, then up to three more to the word boundary.
         buf.skip(-(buf.tell() - start) % 4)
         chunks.append(SdesChunk(ssrc, tuple(items)))
-    if not buf.eof():
+    # Some stacks end every chunk with two zero bytes before padding, which leaves a
+    # whole zero word after the last chunk when the items end just short of a boundary.
+    # Zeros there carry nothing and are tolerated; anything else is an error.
+    if buf.pull_rest().strip(b"\0"):
         raise RtpParseError("SDES packet has bytes after its last chunk")
     return SourceDescription(tuple(chunks))
 

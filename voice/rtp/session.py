@@ -1,4 +1,4 @@
-"""Per-call RTP bookkeeping and the RTCP a real endpoint sends (RFC 3550 §6), sans-IO.
+"""Per-call RTP bookkeeping and the RTCP a real endpoint sends (RFC 3550 §6.3, §6.4), sans-IO.
 
 An :class:`RtpSession` is told about every RTP packet sent and received and every RTCP
 packet received, and in return produces the RTCP compound packets a well-behaved endpoint
