@@ -68,9 +68,10 @@ def test_element_past_the_block_is_a_parse_error(profile: int, body: bytes) -> N
 
 
 def test_build_prefers_the_one_byte_form() -> None:
+    # Written in the mapping's order, then zeros to the word boundary.
     assert build_elements({2: b"ab", 1: b"\x30"}) == (
         ONE_BYTE_PROFILE,
-        bytes([0x10, 0x30, 0x21, 0x61, 0x62, 0, 0, 0]),
+        bytes([0x21, 0x61, 0x62, 0x10, 0x30, 0, 0, 0]),
     )
 
 

@@ -91,26 +91,26 @@ def build_elements(elements: Mapping[int, bytes], profile: int | None = None) ->
 
     With ``profile`` None the one-byte form is used when every element fits it and the
     two-byte form otherwise (RFC 8285 §4.2, §4.3); the body is padded with zeros to a
-    whole number of 32-bit words. Elements are written in identifier order, so the same
-    mapping always gives the same bytes. The two-byte form may only be sent to a peer that
-    accepts it (``a=extmap-allow-mixed``, RFC 8285 §6), which the SDP layer knows.
+    whole number of 32-bit words. Elements are written in the mapping's order, which for
+    a parsed packet is the order they arrived in. The two-byte form may only be sent to a
+    peer that accepts it (``a=extmap-allow-mixed``, RFC 8285 §6), which the SDP layer
+    knows: it passes ``ONE_BYTE_PROFILE`` when the peer does not.
     """
-    if profile is None:
-        profile = ONE_BYTE_PROFILE if fits_one_byte(elements) else TWO_BYTE_PROFILE
     body = bytearray()
-    if profile == ONE_BYTE_PROFILE:
-        for ident in sorted(elements):
-            value = elements[ident]
-            if not (1 <= ident <= 14 and 1 <= len(value) <= 16):
-                raise ValueError(
-                    f"element {ident} of {len(value)} bytes does not fit the one-byte form"
-                )
-            body.append(ident << 4 | (len(value) - 1))
-            body += value
+    if profile is None or profile == ONE_BYTE_PROFILE:
+        for ident, value in elements.items():
+            size = len(value)
+            if 0 < ident < 15 and 0 < size <= 16:
+                body.append(ident << 4 | (size - 1))
+                body += value
+            elif profile is None:
+                return build_elements(elements, TWO_BYTE_PROFILE)
+            else:
+                raise ValueError(f"element {ident} of {size} bytes does not fit the one-byte form")
+        profile = ONE_BYTE_PROFILE
     elif profile & _TWO_BYTE_MASK == TWO_BYTE_PROFILE:
-        for ident in sorted(elements):
-            value = elements[ident]
-            if not (1 <= ident <= 255 and len(value) <= 255):
+        for ident, value in elements.items():
+            if not (0 < ident < 256 and len(value) < 256):
                 raise ValueError(
                     f"element {ident} of {len(value)} bytes does not fit the two-byte form"
                 )
@@ -119,5 +119,8 @@ def build_elements(elements: Mapping[int, bytes], profile: int | None = None) ->
             body += value
     else:
         raise ValueError(f"0x{profile:04x} is not an RFC 8285 header extension profile")
-    body += bytes(-len(body) % 4)
+    body += _PADDING[len(body) % 4]
     return profile, bytes(body)
+
+
+_PADDING = (b"", b"\0\0\0", b"\0\0", b"\0")
