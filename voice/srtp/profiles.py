@@ -22,10 +22,16 @@ class SrtpProfile(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class ProfileSizes:
-    """Master key and master salt lengths in bytes for one profile."""
+    """Master key and master salt lengths in bytes for one profile, and the bytes SRTP adds.
+
+    The overheads let a sender size RTP payloads to the path MTU: an SRTP packet is the RTP
+    packet plus ``rtp_overhead`` bytes, an SRTCP packet the RTCP one plus ``rtcp_overhead``.
+    """
 
     key_length: int
     salt_length: int
+    rtp_overhead: int = 10
+    rtcp_overhead: int = 14
 
     @property
     def keying_material_length(self) -> int:
@@ -35,9 +41,13 @@ class ProfileSizes:
 
 #: RFC 5764 §4.1.2 gives AES-CM profiles a 128-bit key and 112-bit salt; RFC 7714 §12 gives
 #: the GCM profiles a 96-bit salt with a 128- or 256-bit key.
+#:
+#: The overheads: RFC 5764 §4.1.2 gives the AES-CM profiles an 80-bit SRTCP tag even for the
+#: 32-bit RTP one; SRTCP adds the 4-byte E-flag and index word before its tag (RFC 3711 §3.4);
+#: AEAD GCM adds a 16-byte tag to both (RFC 7714 §12).
 PROFILE_SIZES: dict[SrtpProfile, ProfileSizes] = {
-    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80: ProfileSizes(16, 14),
-    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_32: ProfileSizes(16, 14),
-    SrtpProfile.SRTP_AEAD_AES_128_GCM: ProfileSizes(16, 12),
-    SrtpProfile.SRTP_AEAD_AES_256_GCM: ProfileSizes(32, 12),
+    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80: ProfileSizes(16, 14, 10, 4 + 10),
+    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_32: ProfileSizes(16, 14, 4, 4 + 10),
+    SrtpProfile.SRTP_AEAD_AES_128_GCM: ProfileSizes(16, 12, 16, 4 + 16),
+    SrtpProfile.SRTP_AEAD_AES_256_GCM: ProfileSizes(32, 12, 16, 4 + 16),
 }
