@@ -1,0 +1,1025 @@
+"""One DTLS 1.2 endpoint, client or server, as a sans-IO object.
+
+The driver feeds it datagrams and the time, and drains datagrams to send, events, and the
+next deadline::
+
+    conn = DtlsConnection(is_server=False, certificate=cert, remote_fingerprints=[...])
+    conn.connect(now)
+    while True:
+        for datagram in conn.datagrams_to_send(): sock.send(datagram)
+        ... wait for a datagram or until conn.get_timer() ...
+        conn.receive_datagram(data, now)  # or conn.handle_timeout(now)
+        while (event := conn.next_event()) is not None: ...
+
+How the work is split: :mod:`~voice.dtls.record` frames and protects records,
+:mod:`~voice.dtls.fragments` reassembles handshake messages, :mod:`~voice.dtls.flights` packs
+and retransmits what we send, :mod:`~voice.dtls.state` is the table of which message may come
+next, :mod:`~voice.dtls.messages` and :mod:`~voice.dtls.extensions` parse and build, and
+:mod:`~voice.dtls.keyschedule` derives keys. This module connects them: the ``_client_*`` and
+``_server_*`` handlers are the two roles of the handshake, one method per incoming message.
+
+Nothing a peer sends makes a method here raise: malformed or unauthenticated records are
+dropped and counted in :attr:`DtlsConnection.counters`, and protocol violations end the
+connection with the fatal alert RFC 5246 §7.2.2 names for them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from voice.dtls import extensions as ext
+from voice.dtls.certificate import (
+    VERIFIABLE_SCHEMES,
+    Certificate,
+    PublicKey,
+    fingerprint,
+    fingerprint_matches,
+    load_peer_public_key,
+    scheme_fits_key,
+    verify_signature,
+)
+from voice.dtls.cookie import cookie_is_valid, make_cookie
+from voice.dtls.errors import DtlsDecodeError, HandshakeError, LocalProtocolError
+from voice.dtls.events import ApplicationData, ConnectionClosed, DtlsEvent, HandshakeComplete
+from voice.dtls.extensions import Extension, UseSrtp, find_extension
+from voice.dtls.flights import FlightMessage, RetransmitTimer, pack_flight
+from voice.dtls.fragments import (
+    Added,
+    HandshakeFragment,
+    Reassembler,
+    encode_whole_message,
+    iter_fragments,
+)
+from voice.dtls.keyexchange import SUPPORTED_GROUPS, KeyShare
+from voice.dtls.keyschedule import (
+    SUITES,
+    SuiteParameters,
+    compute_master_secret,
+    export_keying_material,
+    key_block,
+    nss_key_log_line,
+    transcript_hash,
+    verify_data,
+)
+from voice.dtls.messages import Certificate as CertificateMessage
+from voice.dtls.messages import (
+    CertificateRequest,
+    CertificateVerify,
+    ClientHello,
+    ClientKeyExchange,
+    Finished,
+    HelloVerifyRequest,
+    Message,
+    ServerHello,
+    ServerHelloDone,
+    ServerKeyExchange,
+    parse_message,
+)
+from voice.dtls.record import Record, RecordLayer, RecordProtection, iter_records
+from voice.dtls.registry import (
+    AlertDescription,
+    AlertLevel,
+    CipherSuite,
+    ClientCertificateType,
+    ContentType,
+    ECPointFormat,
+    ExtensionType,
+    HandshakeType,
+    NamedGroup,
+    ProtocolVersion,
+    SignatureScheme,
+)
+from voice.dtls.state import CHANGE_CIPHER_SPEC, FLIGHT_ENDS, TRANSITIONS, State
+from voice.srtp.profiles import PROFILE_SIZES, SrtpProfile
+
+logger = logging.getLogger(__name__)
+
+#: Our cipher suites in preference order (RFC 5289 §3.2). ChaCha20-Poly1305 (RFC 7905) is
+#: implemented and may be passed in ``cipher_suites``, but is not offered by default.
+DEFAULT_CIPHER_SUITES: tuple[CipherSuite, ...] = (
+    CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+)
+
+#: SRTP profiles in our preference order: the AEAD GCM profiles of RFC 7714 first (one pass
+#: for encryption and authentication, shorter tags on the wire than HMAC-SHA1-80 ... and
+#: faster), then the AES-CM profile every WebRTC stack must have.
+DEFAULT_SRTP_PROFILES: tuple[SrtpProfile, ...] = (
+    SrtpProfile.SRTP_AEAD_AES_128_GCM,
+    SrtpProfile.SRTP_AEAD_AES_256_GCM,
+    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
+)
+
+#: RFC 5764 §4.2: the exporter label that keys SRTP.
+SRTP_EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"
+
+#: Smallest ``max_datagram_size`` we accept: a record header, AEAD overhead, a handshake
+#: header and a useful amount of body.
+MIN_DATAGRAM_SIZE = 128
+
+_DTLS_1_2 = ProtocolVersion.DTLS_1_2
+_HANDSHAKE_TYPES = frozenset(HandshakeType)
+_RECORD_VERSIONS = frozenset({ProtocolVersion.DTLS_1_0, ProtocolVersion.DTLS_1_2})
+_MAX_PLAINTEXT = 2**14
+
+#: What a server asks of a client certificate (RFC 5246 §7.4.4): ECDSA (what browsers use)
+#: or RSA, signed with any scheme we can verify.
+_CERTIFICATE_TYPES = bytes([ClientCertificateType.ecdsa_sign, ClientCertificateType.rsa_sign])
+
+#: A handshake step: the connection, the parsed message, the time; returns the next state.
+_Handler = Callable[["DtlsConnection", Any, float], State]
+
+
+class DtlsConnection:
+    """A DTLS 1.2 client or server with DTLS-SRTP, for one peer (see the module docstring).
+
+    ``remote_fingerprints`` are the peer's ``a=fingerprint`` lines as (hash name, "AB:CD:..")
+    pairs; the peer's certificate must match them (RFC 8122 §5). ``None`` skips the check and
+    also lets a client connect without a certificate: meant for tests against tools that
+    have none. ``cookie_secret`` turns on the server's stateless HelloVerifyRequest (see
+    :mod:`voice.dtls.cookie` for why WebRTC leaves it off). ``key_log`` receives one NSS key
+    log line per handshake (without the newline), for Wireshark.
+    """
+
+    def __init__(
+        self,
+        *,
+        is_server: bool,
+        certificate: Certificate,
+        remote_fingerprints: Sequence[tuple[str, str]] | None,
+        srtp_profiles: Sequence[SrtpProfile] = DEFAULT_SRTP_PROFILES,
+        max_datagram_size: int = 1200,
+        cookie_secret: bytes | None = None,
+        key_log: Callable[[str], None] | None = None,
+        cipher_suites: Sequence[CipherSuite] = DEFAULT_CIPHER_SUITES,
+        require_extended_master_secret: bool = True,
+    ) -> None:
+        if max_datagram_size < MIN_DATAGRAM_SIZE:
+            raise ValueError(f"max_datagram_size must be at least {MIN_DATAGRAM_SIZE}")
+        if not cipher_suites or any(s not in SUITES for s in cipher_suites):
+            raise ValueError(f"cipher_suites must be a non-empty subset of {list(SUITES)}")
+        if cookie_secret is not None and not is_server:
+            raise ValueError("only a server sends cookies")
+        self.is_server = is_server
+        self._certificate = certificate
+        self._remote_fingerprints = (
+            None if remote_fingerprints is None else tuple(remote_fingerprints)
+        )
+        self._srtp_profiles = tuple(SrtpProfile(p) for p in srtp_profiles)
+        self._max_datagram_size = max_datagram_size
+        self._cookie_secret = cookie_secret
+        self._key_log = key_log
+        self._cipher_suites = tuple(cipher_suites)
+        self._require_ems = require_extended_master_secret
+
+        #: Why records or messages were dropped, and other things worth a metric.
+        self.counters: Counter[str] = Counter()
+
+        self._state = State.SERVER_WAIT_CLIENT_HELLO if is_server else State.CLIENT_START
+        self._records = RecordLayer()
+        self._reassembler = Reassembler()
+        self._timer = RetransmitTimer()
+        self._flight: list[FlightMessage] = []
+        self._next_send_seq = 0
+        self._peer_flight_end_seq: int | None = None
+        self._last_record: Record | None = None
+        self._outgoing: list[bytes] = []
+        self._events: deque[DtlsEvent] = deque()
+        # Every handshake message, sent or received, as one unfragmented piece (RFC 6347
+        # §4.2.6); ``_transcript_before`` is its length before the message being handled.
+        self._transcript = bytearray()
+        self._transcript_before = 0
+
+        # What the handshake negotiates.
+        self._client_hello: ClientHello | None = None
+        self._client_random = b""
+        self._server_random = b""
+        self._suite: CipherSuite | None = None
+        self._use_ems = False
+        self._srtp_profile: SrtpProfile | None = None
+        self._key_share: KeyShare | None = None
+        self._peer_share: tuple[NamedGroup, bytes] | None = None
+        self._peer_certificate: bytes | None = None
+        self._peer_key: PublicKey | None = None
+        self._certificate_requested: CertificateRequest | None = None
+        self._master_secret = b""
+        self._pending_read: RecordProtection | None = None
+        self._peer_closed = False
+
+    # ---------------------------------------------------------------------------------
+    # Public API
+    # ---------------------------------------------------------------------------------
+
+    @property
+    def is_handshake_complete(self) -> bool:
+        return self._done
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def connect(self, now: float) -> None:
+        """Starts the handshake as a client: queues the ClientHello and arms the timer."""
+        if self.is_server or self._state is not State.CLIENT_START:
+            raise LocalProtocolError("connect() is for a client, once")
+        self._client_random = os.urandom(32)
+        self._client_hello = self._build_client_hello(cookie=b"")
+        self._send_flight([self._handshake_message(self._client_hello)], now)
+        self._state = State.CLIENT_WAIT_SERVER_HELLO
+
+    def receive_datagram(self, data: bytes, now: float) -> None:
+        """Processes one datagram from the peer. Never raises on what the peer sent."""
+        if self._state is State.CLOSED:
+            self.counters["after_close"] += 1
+            return
+        if self._state is State.CLIENT_START:
+            self.counters["before_connect"] += 1
+            return
+        try:
+            for record in iter_records(data):
+                self._receive_record(record, now)
+                if self._is_closed():
+                    break
+        except DtlsDecodeError:
+            # RFC 6347 §4.1.2.7: a record that cannot be framed is dropped silently, and with
+            # it the rest of the datagram, whose boundaries are now unknown.
+            self.counters["malformed_record"] += 1
+
+    def _is_closed(self) -> bool:
+        return self._state is State.CLOSED
+
+    def datagrams_to_send(self) -> list[bytes]:
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def next_event(self) -> DtlsEvent | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timeout` should next be called (absolute time), or None."""
+        return self._timer.deadline
+
+    def handle_timeout(self, now: float) -> None:
+        """Retransmits the last flight if its timer has expired (RFC 6347 §4.2.4)."""
+        if self._state is State.CLOSED or not self._timer.expired(now):
+            return
+        if self._timer.exhausted:
+            self._close(ConnectionClosed("handshake timed out", None, by_peer=False))
+            return
+        self.counters["retransmit_on_timeout"] += 1
+        self._transmit_flight()
+        self._timer.back_off(now)
+
+    def send_application_data(self, data: bytes) -> None:
+        """Sends ``data`` in one protected record (DTLS never splits application data)."""
+        if self._state is not State.ESTABLISHED:
+            raise LocalProtocolError(f"cannot send application data in state {self._state}")
+        overhead = self._records.overhead(self._records.write_epoch)
+        if len(data) > _MAX_PLAINTEXT or len(data) + overhead > self._max_datagram_size:
+            raise LocalProtocolError("application data does not fit in one datagram")
+        self._outgoing.append(self._records.seal(ContentType.application_data, data))
+
+    def close(self) -> None:
+        """Sends close_notify and closes (RFC 5246 §7.2.1). Idempotent."""
+        if self._state is State.CLOSED:
+            return
+        self._send_alert(AlertLevel.warning, AlertDescription.close_notify)
+        self._close(
+            ConnectionClosed("closed locally", AlertDescription.close_notify, by_peer=False)
+        )
+
+    def export_keying_material(
+        self, label: bytes, length: int, context: bytes | None = None
+    ) -> bytes:
+        """Keying material from the master secret (RFC 5705 §4)."""
+        if not self._done:
+            raise LocalProtocolError("keying material exists only after the handshake")
+        assert self._suite is not None
+        return export_keying_material(
+            SUITES[self._suite].hash_name,
+            self._master_secret,
+            client_random=self._client_random,
+            server_random=self._server_random,
+            label=label,
+            length=length,
+            context=context,
+        )
+
+    def srtp_keying_material(self) -> bytes:
+        """The EXTRACTOR-dtls_srtp material, as long as the negotiated profile needs
+        (RFC 5764 §4.2); :mod:`voice.srtp` splits it into keys and salts."""
+        if self._srtp_profile is None:
+            raise LocalProtocolError("no SRTP profile was negotiated")
+        length = PROFILE_SIZES[self._srtp_profile].keying_material_length
+        return self.export_keying_material(SRTP_EXPORTER_LABEL, length)
+
+    @property
+    def srtp_profile(self) -> SrtpProfile | None:
+        return self._srtp_profile
+
+    @property
+    def cipher_suite(self) -> CipherSuite | None:
+        return self._suite
+
+    # ---------------------------------------------------------------------------------
+    # Records
+    # ---------------------------------------------------------------------------------
+
+    _done = False
+
+    def _receive_record(self, record: Record, now: float) -> None:
+        # RFC 6347 §4.1: a ClientHello may be sent in a DTLS 1.0 record for compatibility;
+        # once keys are in use only DTLS 1.2 records are valid.
+        if record.version not in _RECORD_VERSIONS or (
+            record.epoch > 0 and record.version != _DTLS_1_2
+        ):
+            self.counters["bad_version"] += 1
+            return
+        plaintext = self._records.open(record)
+        if isinstance(plaintext, str):
+            self.counters[plaintext] += 1
+            return
+        if len(plaintext) > _MAX_PLAINTEXT:
+            self.counters["record_overflow"] += 1
+            return
+        self._last_record = record
+        content_type = record.content_type
+        if content_type == ContentType.handshake:
+            self._receive_handshake(plaintext, record.epoch, now)
+        elif content_type == ContentType.change_cipher_spec:
+            self._receive_change_cipher_spec(plaintext, record.epoch)
+        elif content_type == ContentType.alert:
+            self._receive_alert(plaintext, record.epoch)
+        elif content_type == ContentType.application_data:
+            self._receive_application_data(plaintext, record.epoch)
+        else:
+            # RFC 5246 §6: an unknown content type would deserve unexpected_message, but in
+            # DTLS it may just as well be forged noise, so it is dropped (RFC 6347 §4.1.2.7).
+            self.counters["unknown_content_type"] += 1
+
+    def _receive_application_data(self, data: bytes, epoch: int) -> None:
+        if epoch == 0 or self._state is not State.ESTABLISHED:
+            # Unprotected, or protected but ahead of our Finished check: not yet trusted.
+            self.counters["early_application_data"] += 1
+            return
+        self._events.append(ApplicationData(data))
+
+    def _receive_alert(self, data: bytes, epoch: int) -> None:
+        if len(data) != 2:
+            self.counters["malformed_alert"] += 1
+            return
+        if epoch < self._records.read_epoch:
+            # Once the peer protects its records, an unprotected alert cannot be from it.
+            self.counters["unprotected_alert"] += 1
+            return
+        level, code = data
+        try:
+            description: AlertDescription | None = AlertDescription(code)
+        except ValueError:
+            description = None
+        name = description.name if description else f"alert {code}"
+        if description is AlertDescription.close_notify:
+            # RFC 5246 §7.2.1: answer close_notify with our own and stop.
+            self._peer_closed = True
+            self._send_alert(AlertLevel.warning, AlertDescription.close_notify)
+            self._close(ConnectionClosed("peer closed", description, by_peer=True))
+        elif level == AlertLevel.fatal:
+            # RFC 5246 §7.2.2: a fatal alert ends the connection at once.
+            self._close(ConnectionClosed(f"peer sent {name}", description, by_peer=True))
+        else:
+            self.counters["warning_alert"] += 1
+            logger.debug("DTLS warning alert from peer: %s", name)
+
+    def _receive_change_cipher_spec(self, data: bytes, epoch: int) -> None:
+        if data != b"\x01" or epoch != 0:
+            self.counters["malformed_change_cipher_spec"] += 1
+            return
+        allowed = TRANSITIONS[self._state].get(CHANGE_CIPHER_SPEC)
+        if allowed is None:
+            # RFC 6347 §4.1: ChangeCipherSpec carries no message_seq, so it can overtake the
+            # handshake messages before it, or be a retransmission; either way it is
+            # dropped and the peer's retransmitted flight brings it again in order.
+            self.counters["unexpected_change_cipher_spec"] += 1
+            return
+        assert self._pending_read is not None
+        self._records.install_read(1, self._pending_read)
+        self._state = allowed[0]
+
+    def _send_alert(self, level: AlertLevel, description: AlertDescription) -> None:
+        self._outgoing.append(self._records.seal(ContentType.alert, bytes([level, description])))
+
+    def _fail(self, failure: HandshakeError) -> None:
+        logger.info("DTLS handshake failed: %s", failure)
+        self._send_alert(AlertLevel.fatal, failure.alert)
+        self._close(ConnectionClosed(failure.reason, failure.alert, by_peer=False))
+
+    def _close(self, event: ConnectionClosed) -> None:
+        self._state = State.CLOSED
+        self._timer.stop()
+        self._flight = []
+        self._events.append(event)
+
+    # ---------------------------------------------------------------------------------
+    # Handshake messages: reassembly, ordering, dispatch
+    # ---------------------------------------------------------------------------------
+
+    def _receive_handshake(self, data: bytes, epoch: int, now: float) -> None:
+        try:
+            fragments = list(iter_fragments(data))
+        except DtlsDecodeError as exc:
+            if self._state is State.ESTABLISHED or epoch == 0:
+                # Unauthenticated or after the handshake: not worth a fatal alert that a
+                # forged packet could provoke.
+                self.counters["malformed_handshake"] += 1
+                return
+            self._fail(HandshakeError(AlertDescription.decode_error, str(exc)))
+            return
+        for frag in fragments:
+            self._receive_fragment(frag, epoch, now)
+        while self._state is not State.CLOSED and (message := self._reassembler.pop()):
+            self._handle_message(*message, now)
+
+    def _receive_fragment(self, frag: HandshakeFragment, epoch: int, now: float) -> None:
+        if (
+            self._state is State.SERVER_WAIT_CLIENT_HELLO
+            and frag.msg_type == HandshakeType.client_hello
+            and frag.message_seq > self._reassembler.next_seq
+        ):
+            # A stateless server does not know which message_seq comes first: after a
+            # HelloVerifyRequest the client's next ClientHello carries the next one.
+            self._reassembler.restart_at(frag.message_seq)
+        if frag.message_seq < self._reassembler.next_seq:
+            self._on_old_fragment(frag)
+            return
+        if epoch < self._records.read_epoch:
+            # Once the peer has switched to protected records, new handshake messages must be
+            # protected too; an unprotected one is forged or stale.
+            self.counters["unprotected_handshake"] += 1
+            return
+        status = self._reassembler.add(frag)
+        if status is not Added.ACCEPTED:
+            self.counters[f"handshake_{status.value}"] += 1
+
+    def _on_old_fragment(self, frag: HandshakeFragment) -> None:
+        """A fragment of a message we already processed: the peer is retransmitting.
+
+        RFC 6347 §4.2.4: when the peer sends its previous flight again, ours was lost, so we
+        send ours again. To answer each retransmitted flight once, not once per fragment, we
+        react only to the fragment that ends the flight's last message.
+        """
+        self.counters["duplicate_handshake"] += 1
+        if (
+            frag.message_seq == self._peer_flight_end_seq
+            and frag.end == frag.length
+            and self._flight
+        ):
+            self.counters["retransmit_on_duplicate"] += 1
+            self._transmit_flight()
+
+    def _handle_message(self, msg_type: int, seq: int, body: bytes, now: float) -> None:
+        if self._state is State.ESTABLISHED:
+            self._handle_after_handshake(msg_type)
+            return
+        allowed = TRANSITIONS[self._state]
+        key = HandshakeType(msg_type) if msg_type in _HANDSHAKE_TYPES else None
+        if key is None or key not in allowed:
+            name = key.name if key is not None else str(msg_type)
+            self._fail(
+                HandshakeError(AlertDescription.unexpected_message, f"{name} in {self._state}")
+            )
+            return
+        try:
+            message = parse_message(msg_type, body)
+            # A new message in order means the peer has our last flight: stop its timer.
+            self._timer.stop()
+            self._transcript_before = len(self._transcript)
+            self._transcript += encode_whole_message(msg_type, seq, body)
+            handler = self._server_handlers if self.is_server else self._client_handlers
+            next_state = handler[msg_type](self, message, now)
+        except DtlsDecodeError as exc:
+            self._fail(HandshakeError(AlertDescription.decode_error, str(exc)))
+            return
+        except HandshakeError as failure:
+            self._fail(failure)
+            return
+        assert next_state in allowed[key], f"{self._state} -> {next_state} is not in the table"
+        if key in FLIGHT_ENDS:
+            self._peer_flight_end_seq = seq
+        logger.debug("DTLS %s -> %s", self._state.value, next_state.value)
+        self._state = next_state
+
+    def _handle_after_handshake(self, msg_type: int) -> None:
+        renegotiation = (
+            HandshakeType.client_hello if self.is_server else HandshakeType.hello_request
+        )
+        if msg_type == renegotiation:
+            # RFC 5246 §7.4.1.1: renegotiation may be refused with a no_renegotiation warning;
+            # we never renegotiate, so there is no renegotiation_info state to keep either.
+            self.counters["renegotiation_refused"] += 1
+            self._send_alert(AlertLevel.warning, AlertDescription.no_renegotiation)
+        else:
+            self._fail(
+                HandshakeError(
+                    AlertDescription.unexpected_message,
+                    f"handshake message {msg_type} after Finished",
+                )
+            )
+
+    # ---------------------------------------------------------------------------------
+    # Sending flights
+    # ---------------------------------------------------------------------------------
+
+    def _handshake_message(self, message: Message) -> FlightMessage:
+        """Numbers a message we send, adds it to the transcript, and wraps it for a flight."""
+        seq = self._next_send_seq
+        self._next_send_seq += 1
+        body = message.encode()
+        self._transcript += encode_whole_message(message.msg_type, seq, body)
+        return FlightMessage(self._records.write_epoch, message.msg_type, seq, body)
+
+    def _change_cipher_spec(self, protection: RecordProtection) -> FlightMessage:
+        """A ChangeCipherSpec in the current epoch; what follows it goes out in the next."""
+        ccs = FlightMessage(self._records.write_epoch, None)
+        self._records.install_write(self._records.write_epoch + 1, protection)
+        return ccs
+
+    def _send_flight(
+        self, messages: list[FlightMessage], now: float, *, last: bool = False
+    ) -> None:
+        self._flight = messages
+        self._transmit_flight()
+        if last:
+            # RFC 6347 §4.2.4: the final flight is not timed; it is sent again only when the
+            # peer's retransmission shows it was lost.
+            self._timer.stop()
+        else:
+            self._timer.start(now)
+
+    def _transmit_flight(self) -> None:
+        self._outgoing.extend(pack_flight(self._flight, self._records, self._max_datagram_size))
+
+    # ---------------------------------------------------------------------------------
+    # Shared handshake steps
+    # ---------------------------------------------------------------------------------
+
+    @property
+    def _suite_params(self) -> SuiteParameters:
+        assert self._suite is not None
+        return SUITES[self._suite]
+
+    def _check_peer_certificate(self, chain: tuple[bytes, ...]) -> None:
+        """Loads the peer's key and checks its fingerprint against SDP (RFC 8122 §5)."""
+        leaf = chain[0]
+        self._peer_key = load_peer_public_key(leaf)
+        if self._remote_fingerprints is not None and not fingerprint_matches(
+            leaf, self._remote_fingerprints
+        ):
+            raise HandshakeError(
+                AlertDescription.bad_certificate, "certificate does not match the SDP fingerprint"
+            )
+        self._peer_certificate = leaf
+
+    def _derive_keys(self, pre_master_secret: bytes) -> None:
+        """Master secret and record keys, right after ClientKeyExchange is in the transcript."""
+        params = self._suite_params
+        session_hash = (
+            # RFC 7627 §3: the session hash covers the handshake up to and including
+            # ClientKeyExchange, which is where the transcript stands now.
+            transcript_hash(params.hash_name, bytes(self._transcript)) if self._use_ems else None
+        )
+        self._master_secret = compute_master_secret(
+            params.hash_name,
+            pre_master_secret,
+            client_random=self._client_random,
+            server_random=self._server_random,
+            session_hash=session_hash,
+        )
+        keys = key_block(params, self._master_secret, self._client_random, self._server_random)
+        client = params.protection(keys.client_write_key, keys.client_write_iv)
+        server = params.protection(keys.server_write_key, keys.server_write_iv)
+        self._pending_write, self._pending_read = (
+            (server, client) if self.is_server else (client, server)
+        )
+        if self._key_log is not None:
+            self._key_log(nss_key_log_line(self._client_random, self._master_secret))
+
+    _pending_write: RecordProtection | None = None
+
+    def _finished(self, *, client: bool, transcript: bytes) -> bytes:
+        params = self._suite_params
+        return verify_data(
+            params.hash_name,
+            self._master_secret,
+            client=client,
+            handshake_hash=transcript_hash(params.hash_name, transcript),
+        )
+
+    def _check_finished(self, message: Finished) -> None:
+        # RFC 5246 §7.4.9: verify_data covers every handshake message before this Finished.
+        expected = self._finished(
+            client=self.is_server, transcript=bytes(self._transcript[: self._transcript_before])
+        )
+        if not hmac.compare_digest(message.verify_data, expected):
+            raise HandshakeError(AlertDescription.decrypt_error, "Finished does not verify")
+
+    def _complete(self) -> None:
+        self._done = True
+        assert self._suite is not None
+        peer = fingerprint(self._peer_certificate) if self._peer_certificate else None
+        self._events.append(HandshakeComplete(self._srtp_profile, self._suite, peer))
+        logger.debug("DTLS handshake complete: %s, %s", self._suite.name, self._srtp_profile)
+
+    # ---------------------------------------------------------------------------------
+    # Client role
+    # ---------------------------------------------------------------------------------
+
+    def _build_client_hello(self, cookie: bytes) -> ClientHello:
+        extensions = [
+            Extension(
+                ExtensionType.supported_groups, ext.encode_supported_groups(SUPPORTED_GROUPS)
+            ),
+            Extension(
+                ExtensionType.ec_point_formats,
+                ext.encode_ec_point_formats([ECPointFormat.uncompressed]),
+            ),
+            Extension(
+                ExtensionType.signature_algorithms,
+                ext.encode_signature_algorithms(VERIFIABLE_SCHEMES),
+            ),
+            Extension(ExtensionType.extended_master_secret, b""),
+            # RFC 5746 §3.4: an initial ClientHello signals secure renegotiation with an
+            # empty renegotiation_info (or the SCSV; we use the extension).
+            Extension(ExtensionType.renegotiation_info, ext.encode_renegotiation_info()),
+        ]
+        if self._srtp_profiles:
+            # RFC 5764 §4.1.1: our profiles in preference order, and no MKI.
+            extensions.append(
+                Extension(ExtensionType.use_srtp, UseSrtp(self._srtp_profiles).encode())
+            )
+        return ClientHello(
+            version=_DTLS_1_2,
+            random=self._client_random,
+            session_id=b"",
+            cookie=cookie,
+            cipher_suites=self._cipher_suites,
+            compression_methods=b"\x00",
+            extensions=tuple(extensions),
+        )
+
+    def _client_on_hello_verify_request(self, message: HelloVerifyRequest, now: float) -> State:
+        assert self._client_hello is not None
+        # RFC 6347 §4.2.1: send the same ClientHello again with the cookie. RFC 6347 §4.2.6:
+        # neither the first ClientHello nor the HelloVerifyRequest enters the transcript.
+        self._transcript.clear()
+        self._client_hello = replace(self._client_hello, cookie=message.cookie)
+        self._send_flight([self._handshake_message(self._client_hello)], now)
+        return State.CLIENT_WAIT_SERVER_HELLO
+
+    def _client_on_server_hello(self, message: ServerHello, now: float) -> State:
+        if message.version != _DTLS_1_2:
+            raise HandshakeError(AlertDescription.protocol_version, "server is not DTLS 1.2")
+        if message.cipher_suite not in self._cipher_suites:
+            raise HandshakeError(AlertDescription.illegal_parameter, "suite was not offered")
+        if message.compression_method != 0:
+            raise HandshakeError(AlertDescription.illegal_parameter, "compression")
+        assert self._client_hello is not None
+        offered = {e.type for e in self._client_hello.extensions}
+        for extension in message.extensions:
+            if extension.type not in offered:
+                # RFC 5246 §7.4.1.4: a server may only answer extensions the client sent.
+                raise HandshakeError(
+                    AlertDescription.unsupported_extension,
+                    f"server sent unrequested extension {extension.type}",
+                )
+        self._suite = CipherSuite(message.cipher_suite)
+        self._server_random = message.random
+
+        renegotiation_info = find_extension(message.extensions, ExtensionType.renegotiation_info)
+        # RFC 5746 §3.4: the server's renegotiation_info must be present and empty on an
+        # initial handshake. Its absence would mean a server open to the renegotiation attack.
+        if renegotiation_info is None or ext.decode_renegotiation_info(renegotiation_info):
+            raise HandshakeError(
+                AlertDescription.handshake_failure, "no secure renegotiation indication"
+            )
+        ems = find_extension(message.extensions, ExtensionType.extended_master_secret)
+        if ems is not None:
+            ext.decode_extended_master_secret(ems)
+        self._use_ems = ems is not None
+        if not self._use_ems and self._require_ems:
+            # RFC 7627 §5.3: a client may refuse a server that does not use the extension.
+            raise HandshakeError(AlertDescription.handshake_failure, "no extended master secret")
+        formats = find_extension(message.extensions, ExtensionType.ec_point_formats)
+        if formats is not None and ECPointFormat.uncompressed not in ext.decode_ec_point_formats(
+            formats
+        ):
+            raise HandshakeError(AlertDescription.illegal_parameter, "no uncompressed points")
+        self._srtp_profile = self._client_check_use_srtp(message.extensions)
+        return State.CLIENT_WAIT_CERTIFICATE
+
+    def _client_check_use_srtp(self, extensions: tuple[Extension, ...]) -> SrtpProfile | None:
+        if not self._srtp_profiles:
+            return None
+        data = find_extension(extensions, ExtensionType.use_srtp)
+        if data is None:
+            # RFC 5764 §4.1.3 would let us fall back to plain DTLS; WebRTC media needs SRTP.
+            raise HandshakeError(AlertDescription.handshake_failure, "server declined use_srtp")
+        use_srtp = UseSrtp.decode(data)
+        # RFC 5764 §4.1.3: exactly one of our profiles, and the MKI we sent (none).
+        if len(use_srtp.profiles) != 1 or use_srtp.profiles[0] not in self._srtp_profiles:
+            raise HandshakeError(AlertDescription.illegal_parameter, "bad SRTP profile choice")
+        if use_srtp.mki:
+            raise HandshakeError(AlertDescription.illegal_parameter, "server chose an MKI")
+        return SrtpProfile(use_srtp.profiles[0])
+
+    def _client_on_certificate(self, message: CertificateMessage, now: float) -> State:
+        if not message.certificates:
+            raise HandshakeError(AlertDescription.handshake_failure, "server sent no certificate")
+        self._check_peer_certificate(message.certificates)
+        if not scheme_fits_key(SignatureScheme.ecdsa_secp256r1_sha256, self._require_peer_key()):
+            # RFC 8422 §5.3: ECDHE_ECDSA suites need an ECDSA-capable server certificate.
+            raise HandshakeError(AlertDescription.unsupported_certificate, "not an ECDSA key")
+        return State.CLIENT_WAIT_KEY_EXCHANGE
+
+    def _require_peer_key(self) -> PublicKey:
+        assert self._peer_key is not None
+        return self._peer_key
+
+    def _client_on_server_key_exchange(self, message: ServerKeyExchange, now: float) -> State:
+        if message.named_group not in SUPPORTED_GROUPS:
+            # RFC 8422 §5.4: the server must pick one of the groups we listed.
+            raise HandshakeError(AlertDescription.illegal_parameter, "group was not offered")
+        if message.signature_scheme not in VERIFIABLE_SCHEMES:
+            raise HandshakeError(AlertDescription.illegal_parameter, "scheme was not offered")
+        # RFC 8422 §5.4: the signature covers both randoms and the server's ECDH parameters.
+        signed = self._client_random + self._server_random + message.signed_params()
+        if not verify_signature(
+            self._require_peer_key(), message.signature_scheme, message.signature, signed
+        ):
+            raise HandshakeError(AlertDescription.decrypt_error, "ServerKeyExchange signature")
+        self._peer_share = (NamedGroup(message.named_group), message.public_key)
+        return State.CLIENT_WAIT_CERTIFICATE_REQUEST
+
+    def _client_on_certificate_request(self, message: CertificateRequest, now: float) -> State:
+        self._certificate_requested = message
+        return State.CLIENT_WAIT_HELLO_DONE
+
+    def _client_on_server_hello_done(self, message: ServerHelloDone, now: float) -> State:
+        assert self._peer_share is not None
+        flight: list[FlightMessage] = []
+        request = self._certificate_requested
+        # RFC 5246 §7.4.6: answer a CertificateRequest with our certificate if the server
+        # accepts its type and our signature scheme, else with an empty one and let the
+        # server decide.
+        will_sign = request is not None and (
+            ClientCertificateType.ecdsa_sign in request.certificate_types
+            and self._certificate.signature_scheme in request.signature_schemes
+        )
+        if request is not None:
+            chain = (self._certificate.der,) if will_sign else ()
+            flight.append(self._handshake_message(CertificateMessage(chain)))
+        group, server_public = self._peer_share
+        self._key_share = KeyShare(group)
+        pre_master_secret = self._key_share.exchange(server_public)
+        flight.append(self._handshake_message(ClientKeyExchange(self._key_share.public_bytes)))
+        self._derive_keys(pre_master_secret)
+        if will_sign:
+            # RFC 5246 §7.4.8: sign every handshake message so far, proving we hold the key.
+            signature = self._certificate.sign(bytes(self._transcript))
+            flight.append(
+                self._handshake_message(
+                    CertificateVerify(self._certificate.signature_scheme, signature)
+                )
+            )
+        assert self._pending_write is not None
+        flight.append(self._change_cipher_spec(self._pending_write))
+        finished = self._finished(client=True, transcript=bytes(self._transcript))
+        flight.append(self._handshake_message(Finished(finished)))
+        self._send_flight(flight, now)
+        return State.CLIENT_WAIT_CHANGE_CIPHER_SPEC
+
+    def _client_on_finished(self, message: Finished, now: float) -> State:
+        self._check_finished(message)
+        self._flight = []  # nothing of ours is retransmitted after the server's Finished
+        self._complete()
+        return State.ESTABLISHED
+
+    _client_handlers: dict[int, _Handler]
+
+    # ---------------------------------------------------------------------------------
+    # Server role
+    # ---------------------------------------------------------------------------------
+
+    def _server_on_client_hello(self, hello: ClientHello, now: float) -> State:
+        if self._cookie_secret is not None and not cookie_is_valid(self._cookie_secret, hello):
+            self._send_hello_verify_request(hello)
+            return State.SERVER_WAIT_CLIENT_HELLO
+        # RFC 6347 §4.2.2: after a cookie exchange our message_seq continues from the one
+        # the client used, so our ServerHello has the ClientHello's number.
+        self._next_send_seq = self._reassembler.next_seq - 1
+        self._client_random = hello.random
+        self._server_random = os.urandom(32)
+        self._negotiate(hello)
+        assert self._suite is not None
+        group = self._choose_group(hello.extensions)
+        self._key_share = KeyShare(group)
+        server_hello = ServerHello(
+            version=_DTLS_1_2,
+            random=self._server_random,
+            session_id=b"",  # no session resumption: every WebRTC call is a fresh handshake
+            cipher_suite=self._suite,
+            compression_method=0,
+            extensions=self._server_hello_extensions(hello),
+        )
+        unsigned = ServerKeyExchange(group, self._key_share.public_bytes, 0, b"")
+        signed = self._client_random + self._server_random + unsigned.signed_params()
+        key_exchange = replace(
+            unsigned,
+            signature_scheme=self._certificate.signature_scheme,
+            signature=self._certificate.sign(signed),
+        )
+        flight = [
+            self._handshake_message(server_hello),
+            self._handshake_message(CertificateMessage((self._certificate.der,))),
+            self._handshake_message(key_exchange),
+            # WebRTC authenticates both ends (RFC 8122 §5), so the client must present its
+            # certificate.
+            self._handshake_message(CertificateRequest(_CERTIFICATE_TYPES, VERIFIABLE_SCHEMES)),
+            self._handshake_message(ServerHelloDone()),
+        ]
+        self._send_flight(flight, now)
+        return State.SERVER_WAIT_CERTIFICATE
+
+    def _send_hello_verify_request(self, hello: ClientHello) -> None:
+        """Answers statelessly (RFC 6347 §4.2.1): nothing about this hello is kept."""
+        assert self._cookie_secret is not None and self._last_record is not None
+        self.counters["hello_verify_request"] += 1
+        self._transcript.clear()
+        seq = self._reassembler.next_seq - 1
+        self._reassembler.restart_at(0)
+        body = HelloVerifyRequest(
+            ProtocolVersion.DTLS_1_0, make_cookie(self._cookie_secret, hello)
+        ).encode()
+        fragment = HandshakeFragment(HandshakeType.hello_verify_request, len(body), seq, 0, body)
+        # RFC 6347 §4.2.1: reuse the ClientHello's record sequence number, since a
+        # stateless server has no counter of its own to take one from.
+        record = Record(
+            ContentType.handshake,
+            ProtocolVersion.DTLS_1_0,
+            0,
+            self._last_record.sequence_number,
+            fragment.encode(),
+        )
+        self._outgoing.append(record.encode())
+
+    def _negotiate(self, hello: ClientHello) -> None:
+        """Chooses what the ServerHello will say, or raises the alert RFC 5246 expects."""
+        # RFC 6347 §4.1: versions count down, so a client_version above 1.2 means older.
+        if hello.version > _DTLS_1_2:
+            raise HandshakeError(AlertDescription.protocol_version, "client lacks DTLS 1.2")
+        suite = next((s for s in self._cipher_suites if s in hello.cipher_suites), None)
+        if suite is None:
+            raise HandshakeError(AlertDescription.handshake_failure, "no cipher suite in common")
+        self._suite = suite
+        if 0 not in hello.compression_methods:
+            raise HandshakeError(AlertDescription.illegal_parameter, "null compression missing")
+        extensions = hello.extensions
+
+        renegotiation_info = find_extension(extensions, ExtensionType.renegotiation_info)
+        # RFC 5746 §3.6: on an initial handshake the client's renegotiation_info is empty.
+        if renegotiation_info is not None and ext.decode_renegotiation_info(renegotiation_info):
+            raise HandshakeError(AlertDescription.handshake_failure, "renegotiation_info not empty")
+
+        ems = find_extension(extensions, ExtensionType.extended_master_secret)
+        if ems is not None:
+            ext.decode_extended_master_secret(ems)
+        # RFC 7627 §5.2: use the extended master secret whenever the client offers it.
+        self._use_ems = ems is not None
+        if not self._use_ems and self._require_ems:
+            raise HandshakeError(AlertDescription.handshake_failure, "no extended master secret")
+
+        formats = find_extension(extensions, ExtensionType.ec_point_formats)
+        # RFC 8422 §5.1.2: a client listing point formats must include uncompressed.
+        if formats is not None and ECPointFormat.uncompressed not in ext.decode_ec_point_formats(
+            formats
+        ):
+            raise HandshakeError(AlertDescription.illegal_parameter, "no uncompressed points")
+
+        schemes = find_extension(extensions, ExtensionType.signature_algorithms)
+        # RFC 5246 §7.4.1.4.1: without the extension the client accepts only SHA-1, which we
+        # do not sign with; with it, our scheme must be listed.
+        if schemes is None or self._certificate.signature_scheme not in (
+            ext.decode_signature_algorithms(schemes)
+        ):
+            raise HandshakeError(AlertDescription.handshake_failure, "cannot sign for client")
+
+        self._srtp_profile = self._server_choose_srtp(extensions)
+
+    def _choose_group(self, extensions: tuple[Extension, ...]) -> NamedGroup:
+        data = find_extension(extensions, ExtensionType.supported_groups)
+        if data is None:
+            # RFC 8422 §4: a client without the extension is taken to support P-256.
+            return NamedGroup.secp256r1
+        theirs = ext.decode_supported_groups(data)
+        for group in SUPPORTED_GROUPS:
+            if group in theirs:
+                return group
+        raise HandshakeError(AlertDescription.handshake_failure, "no ECDHE group in common")
+
+    def _server_choose_srtp(self, extensions: tuple[Extension, ...]) -> SrtpProfile | None:
+        if not self._srtp_profiles:
+            return None
+        data = find_extension(extensions, ExtensionType.use_srtp)
+        if data is None:
+            raise HandshakeError(AlertDescription.handshake_failure, "client did not offer SRTP")
+        offered = UseSrtp.decode(data).profiles
+        # RFC 5764 §4.1.3: the server picks one of the client's profiles; we take the first
+        # of *our* preference order that the client listed.
+        for profile in self._srtp_profiles:
+            if profile in offered:
+                return profile
+        raise HandshakeError(AlertDescription.handshake_failure, "no SRTP profile in common")
+
+    def _server_hello_extensions(self, hello: ClientHello) -> tuple[Extension, ...]:
+        offered = {e.type for e in hello.extensions}
+        out: list[Extension] = []
+        # RFC 5746 §3.6: confirm secure renegotiation if the client signalled it either way.
+        if (
+            ExtensionType.renegotiation_info in offered
+            or CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV in hello.cipher_suites
+        ):
+            out.append(Extension(ExtensionType.renegotiation_info, ext.encode_renegotiation_info()))
+        if self._use_ems:
+            out.append(Extension(ExtensionType.extended_master_secret, b""))
+        if ExtensionType.ec_point_formats in offered:
+            out.append(
+                Extension(
+                    ExtensionType.ec_point_formats,
+                    ext.encode_ec_point_formats([ECPointFormat.uncompressed]),
+                )
+            )
+        if self._srtp_profile is not None:
+            # RFC 5764 §4.1.1: one profile, and an empty MKI (we do not use MKIs).
+            out.append(Extension(ExtensionType.use_srtp, UseSrtp((self._srtp_profile,)).encode()))
+        return tuple(out)
+
+    def _server_on_certificate(self, message: CertificateMessage, now: float) -> State:
+        if message.certificates:
+            self._check_peer_certificate(message.certificates)
+        elif self._remote_fingerprints is not None:
+            # RFC 5246 §7.4.6: a server that needs a client certificate may abort without one.
+            raise HandshakeError(AlertDescription.handshake_failure, "client sent no certificate")
+        return State.SERVER_WAIT_KEY_EXCHANGE
+
+    def _server_on_client_key_exchange(self, message: ClientKeyExchange, now: float) -> State:
+        assert self._key_share is not None
+        self._derive_keys(self._key_share.exchange(message.public_key))
+        if self._peer_key is None:
+            return State.SERVER_WAIT_CHANGE_CIPHER_SPEC
+        return State.SERVER_WAIT_CERTIFICATE_VERIFY
+
+    def _server_on_certificate_verify(self, message: CertificateVerify, now: float) -> State:
+        if message.signature_scheme not in VERIFIABLE_SCHEMES:
+            # RFC 5246 §7.4.8: the scheme must be one the CertificateRequest listed.
+            raise HandshakeError(AlertDescription.illegal_parameter, "scheme was not offered")
+        signed = bytes(self._transcript[: self._transcript_before])
+        if not verify_signature(
+            self._require_peer_key(), message.signature_scheme, message.signature, signed
+        ):
+            raise HandshakeError(AlertDescription.decrypt_error, "CertificateVerify signature")
+        return State.SERVER_WAIT_CHANGE_CIPHER_SPEC
+
+    def _server_on_finished(self, message: Finished, now: float) -> State:
+        self._check_finished(message)
+        assert self._pending_write is not None
+        ccs = self._change_cipher_spec(self._pending_write)
+        finished = self._finished(client=False, transcript=bytes(self._transcript))
+        self._send_flight([ccs, self._handshake_message(Finished(finished))], now, last=True)
+        self._complete()
+        return State.ESTABLISHED
+
+    _server_handlers: dict[int, _Handler]
+
+
+# One handler per (role, incoming message); the state table decides whether it may run.
+DtlsConnection._client_handlers = {
+    HandshakeType.hello_verify_request: DtlsConnection._client_on_hello_verify_request,
+    HandshakeType.server_hello: DtlsConnection._client_on_server_hello,
+    HandshakeType.certificate: DtlsConnection._client_on_certificate,
+    HandshakeType.server_key_exchange: DtlsConnection._client_on_server_key_exchange,
+    HandshakeType.certificate_request: DtlsConnection._client_on_certificate_request,
+    HandshakeType.server_hello_done: DtlsConnection._client_on_server_hello_done,
+    HandshakeType.finished: DtlsConnection._client_on_finished,
+}
+DtlsConnection._server_handlers = {
+    HandshakeType.client_hello: DtlsConnection._server_on_client_hello,
+    HandshakeType.certificate: DtlsConnection._server_on_certificate,
+    HandshakeType.client_key_exchange: DtlsConnection._server_on_client_key_exchange,
+    HandshakeType.certificate_verify: DtlsConnection._server_on_certificate_verify,
+    HandshakeType.finished: DtlsConnection._server_on_finished,
+}
