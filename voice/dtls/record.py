@@ -112,10 +112,16 @@ class ReplayWindow:
 
 
 def _aad(content_type: int, version: int, epoch: int, seq: int, length: int) -> bytes:
-    # RFC 6347 §4.1.2.1: the MAC (here, the AEAD's additional data) covers the epoch and
-    # sequence number in place of TLS's implicit 64-bit counter: epoch, sequence number,
-    # type, version and plaintext length, which is byte for byte a record header.
-    return encode_record_header(content_type, version, epoch, seq, length)
+    # RFC 6347 §4.1.2.1: the MAC (here, the AEAD's additional data) covers the 16-bit epoch
+    # and 48-bit sequence number where TLS has its implicit 64-bit counter, then the type,
+    # version and plaintext length. Note the order differs from the record header's.
+    return (
+        epoch.to_bytes(2, "big")
+        + seq.to_bytes(6, "big")
+        + bytes([content_type])
+        + version.to_bytes(2, "big")
+        + length.to_bytes(2, "big")
+    )
 
 
 class RecordProtection(Protocol):
