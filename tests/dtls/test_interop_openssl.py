@@ -80,7 +80,9 @@ def _common_args(profile: SrtpProfile, suite: CipherSuite, cert: str, key: str) 
 
 
 def _complete(driver: UdpDriver) -> HandshakeComplete:
-    driver.run_until(lambda: any(isinstance(e, HandshakeComplete | ConnectionClosed) for e in driver.events))
+    driver.run_until(
+        lambda: any(isinstance(e, HandshakeComplete | ConnectionClosed) for e in driver.events)
+    )
     done = [e for e in driver.events if isinstance(e, HandshakeComplete)]
     assert done, driver.events
     return done[0]
@@ -100,15 +102,36 @@ def _exchange_data(driver: UdpDriver, peer: OpenSSL) -> None:
 @pytest.mark.parametrize(
     ("profile", "suite", "mtu"),
     [
-        (SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80, CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, None),
-        (SrtpProfile.SRTP_AEAD_AES_128_GCM, CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, None),
-        (SrtpProfile.SRTP_AEAD_AES_256_GCM, CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, None),
+        (
+            SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
+            CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            None,
+        ),
+        (
+            SrtpProfile.SRTP_AEAD_AES_128_GCM,
+            CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            None,
+        ),
+        (
+            SrtpProfile.SRTP_AEAD_AES_256_GCM,
+            CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            None,
+        ),
         # A small MTU makes both certificates travel in several fragments.
-        (SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80, CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 300),
+        (
+            SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
+            CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            300,
+        ),
     ],
 )
 def test_our_server_with_openssl_client(
-    openssl: str, udp: socket.socket, tmp_path: Path, profile: SrtpProfile, suite: CipherSuite, mtu: int | None
+    openssl: str,
+    udp: socket.socket,
+    tmp_path: Path,
+    profile: SrtpProfile,
+    suite: CipherSuite,
+    mtu: int | None,
 ) -> None:
     ours, theirs = Certificate.generate(), Certificate.generate()
     cert, key = write_pem(theirs, tmp_path, "client")
@@ -121,7 +144,13 @@ def test_our_server_with_openssl_client(
         max_datagram_size=mtu or 1200,
     )
     port = udp.getsockname()[1]
-    args = [openssl, "s_client", "-connect", f"127.0.0.1:{port}", *_common_args(profile, suite, cert, key)]
+    args = [
+        openssl,
+        "s_client",
+        "-connect",
+        f"127.0.0.1:{port}",
+        *_common_args(profile, suite, cert, key),
+    ]
     if mtu:
         args += ["-mtu", str(mtu)]
     peer = OpenSSL(args)
@@ -141,20 +170,49 @@ def test_our_server_with_openssl_client(
 @pytest.mark.parametrize(
     ("profile", "suite", "mtu"),
     [
-        (SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80, CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, None),
-        (SrtpProfile.SRTP_AEAD_AES_128_GCM, CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, None),
-        (SrtpProfile.SRTP_AEAD_AES_256_GCM, CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, None),
-        (SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80, CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 300),
+        (
+            SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
+            CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            None,
+        ),
+        (
+            SrtpProfile.SRTP_AEAD_AES_128_GCM,
+            CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            None,
+        ),
+        (
+            SrtpProfile.SRTP_AEAD_AES_256_GCM,
+            CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            None,
+        ),
+        (
+            SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
+            CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            300,
+        ),
     ],
 )
 def test_our_client_with_openssl_server(
-    openssl: str, udp: socket.socket, tmp_path: Path, profile: SrtpProfile, suite: CipherSuite, mtu: int | None
+    openssl: str,
+    udp: socket.socket,
+    tmp_path: Path,
+    profile: SrtpProfile,
+    suite: CipherSuite,
+    mtu: int | None,
 ) -> None:
     ours, theirs = Certificate.generate(), Certificate.generate()
     cert, key = write_pem(theirs, tmp_path, "server")
     # s_server asks for a client certificate with -verify, and answers every first
     # ClientHello with a HelloVerifyRequest: this also covers our side of the cookie exchange.
-    args = [openssl, "s_server", "-accept", "127.0.0.1:0", "-verify", "1", *_common_args(profile, suite, cert, key)]
+    args = [
+        openssl,
+        "s_server",
+        "-accept",
+        "127.0.0.1:0",
+        "-verify",
+        "1",
+        *_common_args(profile, suite, cert, key),
+    ]
     if mtu:
         args += ["-mtu", str(mtu)]
     peer = OpenSSL(args)

@@ -123,6 +123,10 @@ SRTP_EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"
 #: header and a useful amount of body.
 MIN_DATAGRAM_SIZE = 128
 
+#: After answering a retransmitted flight, further fragments of the same retransmission (which
+#: arrive within milliseconds) are not answered again for this long.
+DUPLICATE_HOLDOFF = 0.25
+
 _DTLS_1_2 = ProtocolVersion.DTLS_1_2
 _HANDSHAKE_TYPES = frozenset(HandshakeType)
 _RECORD_VERSIONS = frozenset({ProtocolVersion.DTLS_1_0, ProtocolVersion.DTLS_1_2})
@@ -187,7 +191,10 @@ class DtlsConnection:
         self._timer = RetransmitTimer()
         self._flight: list[FlightMessage] = []
         self._next_send_seq = 0
-        self._peer_flight_end_seq: int | None = None
+        # message_seq range of the peer's last complete flight, and where its next begins.
+        self._peer_flight: tuple[int, int] = (1, 0)  # empty
+        self._peer_flight_next = 0
+        self._duplicate_holdoff_until = float("-inf")
         self._last_record: Record | None = None
         self._outgoing: list[bytes] = []
         self._events: deque[DtlsEvent] = deque()
@@ -455,7 +462,7 @@ class DtlsConnection:
             # HelloVerifyRequest the client's next ClientHello carries the next one.
             self._reassembler.restart_at(frag.message_seq)
         if frag.message_seq < self._reassembler.next_seq:
-            self._on_old_fragment(frag)
+            self._on_old_fragment(frag, now)
             return
         if epoch < self._records.read_epoch:
             # Once the peer has switched to protected records, new handshake messages must be
@@ -466,20 +473,23 @@ class DtlsConnection:
         if status is not Added.ACCEPTED:
             self.counters[f"handshake_{status.value}"] += 1
 
-    def _on_old_fragment(self, frag: HandshakeFragment) -> None:
+    def _on_old_fragment(self, frag: HandshakeFragment, now: float) -> None:
         """A fragment of a message we already processed: the peer is retransmitting.
 
         RFC 6347 §4.2.4: when the peer sends its previous flight again, ours was lost, so we
-        send ours again. To answer each retransmitted flight once, not once per fragment, we
-        react only to the fragment that ends the flight's last message.
+        send ours again. Any fragment of that flight may be the one that survives the way
+        here, so each counts; the fragments of one retransmission arrive together, so one
+        answer per hold-off period answers each retransmitted flight once.
         """
         self.counters["duplicate_handshake"] += 1
+        first, last = self._peer_flight
         if (
-            frag.message_seq == self._peer_flight_end_seq
-            and frag.end == frag.length
+            first <= frag.message_seq <= last
             and self._flight
+            and now >= self._duplicate_holdoff_until
         ):
             self.counters["retransmit_on_duplicate"] += 1
+            self._duplicate_holdoff_until = now + DUPLICATE_HOLDOFF
             self._transmit_flight()
 
     def _handle_message(self, msg_type: int, seq: int, body: bytes, now: float) -> None:
@@ -510,7 +520,8 @@ class DtlsConnection:
             return
         assert next_state in allowed[key], f"{self._state} -> {next_state} is not in the table"
         if key in FLIGHT_ENDS:
-            self._peer_flight_end_seq = seq
+            self._peer_flight = (self._peer_flight_next, seq)
+            self._peer_flight_next = seq + 1
         logger.debug("DTLS %s -> %s", self._state.value, next_state.value)
         self._state = next_state
 

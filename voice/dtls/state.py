@@ -97,8 +97,9 @@ TRANSITIONS: Final[dict[State, dict[Input, tuple[State, ...]]]] = {
     S.CLOSED: {},
 }
 
-#: The messages that end a peer's flight. When one of these arrives *again* after we
-#: answered it, our answer was lost and we send it again (RFC 6347 §4.2.4).
+#: The messages that end a peer's flight. When a message of the peer's last complete flight
+#: arrives *again* after we answered it, our answer was lost and we send it again
+#: (RFC 6347 §4.2.4).
 FLIGHT_ENDS: Final[frozenset[H]] = frozenset(
     {H.client_hello, H.hello_verify_request, H.server_hello_done, H.finished}
 )
