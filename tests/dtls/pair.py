@@ -137,19 +137,18 @@ def rewrite_message(datagram: bytes, msg_type: int, edit: Callable[[bytes], byte
     """
     out = b""
     for record in iter_records(datagram):
-        if record.content_type == ContentType.handshake and record.epoch == 0:
-            pieces = b""
-            for frag in iter_fragments(record.fragment):
-                if (
-                    frag.msg_type == msg_type
-                    and frag.fragment_offset == 0
-                    and len(frag.body) == frag.length
-                ):
-                    body = edit(frag.body)
-                    frag = HandshakeFragment(msg_type, len(body), frag.message_seq, 0, body)
+        if record.content_type != ContentType.handshake or record.epoch != 0:
+            out += record.encode()
+            continue
+        pieces = b""
+        for frag in iter_fragments(record.fragment):
+            whole = frag.fragment_offset == 0 and len(frag.body) == frag.length
+            if frag.msg_type == msg_type and whole:
+                body = edit(frag.body)
+                pieces += HandshakeFragment(msg_type, len(body), frag.message_seq, 0, body).encode()
+            else:
                 pieces += frag.encode()
-            record = replace(record, fragment=pieces)
-        out += record.encode()
+        out += replace(record, fragment=pieces).encode()
     return out
 
 

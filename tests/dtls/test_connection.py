@@ -148,7 +148,7 @@ def test_srtp_keying_material_length_follows_profile(certs: Certs, profile: Srtp
 
 
 def test_without_srtp_profiles_no_use_srtp_is_negotiated(certs: Certs) -> None:
-    client, server = handshake(certs, srtp_profiles=[])
+    client, _ = handshake(certs, srtp_profiles=[])
     assert client.srtp_profile is None
     with pytest.raises(LocalProtocolError):
         client.srtp_keying_material()
@@ -257,7 +257,7 @@ def test_without_extended_master_secret_when_allowed(certs: Certs) -> None:
     client, server = make_pair(certs, require_extended_master_secret=False)
     client.connect(0.0)
     no_ems = edit_client_hello(without_extension(ExtensionType.extended_master_secret))
-    client_events, server_events = pump(client, server, to_server=no_ems)  # type: ignore[arg-type]
+    _, server_events = pump(client, server, to_server=no_ems)  # type: ignore[arg-type]
     # The client's transcript has the original hello, the server's the edited one: the
     # handshake must fail at Finished. That proves the server did not use EMS (else the
     # client would have refused it) and checks what the transcript covers.
@@ -283,7 +283,7 @@ def test_api_misuse_raises_local_protocol_error(certs: Certs) -> None:
         DtlsConnection(
             is_server=True, certificate=certs[0], remote_fingerprints=None, max_datagram_size=64
         )
-    client2, server2 = handshake(certs)
+    client2, _ = handshake(certs)
     with pytest.raises(LocalProtocolError):
         client2.send_application_data(b"x" * 1200)
 
@@ -538,7 +538,7 @@ def test_unexpected_message_is_fatal(certs: Certs) -> None:
 
 
 def test_unprotected_alert_after_keys_is_ignored(certs: Certs) -> None:
-    client, server = handshake(certs)
+    client, _ = handshake(certs)
     forged = b"\x15\xfe\xfd" + bytes(8) + b"\x00\x02\x02\x28"  # fatal handshake_failure, epoch 0
     client.receive_datagram(forged, 1.0)
     assert client.counters["unprotected_alert"] == 1 and client.state is State.ESTABLISHED
