@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
@@ -89,10 +89,16 @@ VERIFIABLE_SCHEMES: tuple[SignatureScheme, ...] = (
 def load_peer_public_key(der: bytes) -> PublicKey:
     """The public key of a peer's certificate, or a ``bad_certificate`` failure."""
     try:
-        key = x509.load_der_x509_certificate(der).public_key()
+        certificate = x509.load_der_x509_certificate(der)
     except ValueError as exc:
         raise HandshakeError(
             AlertDescription.bad_certificate, "peer certificate does not parse"
+        ) from exc
+    try:
+        key = certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise HandshakeError(
+            AlertDescription.unsupported_certificate, "peer key cannot be loaded"
         ) from exc
     if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
         raise HandshakeError(
@@ -125,7 +131,7 @@ def verify_signature(key: PublicKey, scheme: int, signature: bytes, data: bytes)
             key.verify(signature, data, pss, hash_alg)
         else:
             key.verify(signature, data, padding.PKCS1v15(), hash_alg)
-    except (InvalidSignature, ValueError):
+    except (InvalidSignature, ValueError, UnsupportedAlgorithm):
         return False
     return True
 

@@ -30,16 +30,19 @@ def parse_extension_block(buf: Buffer) -> tuple[Extension, ...]:
     """
     if buf.eof():
         return ()
-    block = buf.sub_buffer(buf.pull_uint16())
-    seen: set[int] = set()
-    out: list[Extension] = []
-    while not block.eof():
-        ext_type = block.pull_uint16()
-        data = block.pull_vector(2)
-        if ext_type in seen:
-            raise DtlsDecodeError(f"extension {ext_type} appears twice")
-        seen.add(ext_type)
-        out.append(Extension(ext_type, data))
+    try:
+        block = buf.sub_buffer(buf.pull_uint16())
+        seen: set[int] = set()
+        out: list[Extension] = []
+        while not block.eof():
+            ext_type = block.pull_uint16()
+            data = block.pull_vector(2)
+            if ext_type in seen:
+                raise DtlsDecodeError(f"extension {ext_type} appears twice")
+            seen.add(ext_type)
+            out.append(Extension(ext_type, data))
+    except BufferReadError as exc:
+        raise DtlsDecodeError(f"truncated extensions: {exc}") from exc
     return tuple(out)
 
 

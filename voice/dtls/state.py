@@ -62,6 +62,7 @@ Input = H | Literal["ChangeCipherSpec"]
 S = State
 TRANSITIONS: Final[dict[State, dict[Input, tuple[State, ...]]]] = {
     # -- client --------------------------------------------------------------------------
+    S.CLIENT_START: {},  # connect() sends the ClientHello; nothing is read before it
     S.CLIENT_WAIT_SERVER_HELLO: {
         H.hello_verify_request: (S.CLIENT_WAIT_SERVER_HELLO,),  # resend ClientHello + cookie
         H.server_hello: (S.CLIENT_WAIT_CERTIFICATE,),
