@@ -58,8 +58,14 @@ def test_only_p256_keys_sign() -> None:
     name = x509.Name([])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now).sign(key, hashes.SHA256())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now)
+        .sign(key, hashes.SHA256())
     )
     with pytest.raises(TypeError):
         Certificate(cert, key)
@@ -76,7 +82,9 @@ def test_fingerprint_matching_rules(certs: tuple[Certificate, Certificate]) -> N
     assert not fingerprint_matches(der, [("md5", "00"), ("unknown", sha256)])
     assert not fingerprint_matches(der, [])
     # RFC 8842: with several hash functions, the strongest one we know decides.
-    assert not fingerprint_matches(der, [("sha-1", certs[0].fingerprint("sha-1")), ("sha-256", other)])
+    assert not fingerprint_matches(
+        der, [("sha-1", certs[0].fingerprint("sha-1")), ("sha-256", other)]
+    )
     assert fingerprint_matches(der, [("sha-1", "00"), ("sha-384", certs[0].fingerprint("sha-384"))])
 
 
@@ -92,12 +100,16 @@ def test_peer_key_loading() -> None:
 )
 def test_ecdsa_verification(scheme: SignatureScheme) -> None:
     key = ec.generate_private_key(ec.SECP384R1())
-    hash_alg = hashes.SHA256() if scheme == SignatureScheme.ecdsa_secp256r1_sha256 else hashes.SHA384()
+    hash_alg = (
+        hashes.SHA256() if scheme == SignatureScheme.ecdsa_secp256r1_sha256 else hashes.SHA384()
+    )
     signature = key.sign(b"data", ec.ECDSA(hash_alg))
     assert verify_signature(key.public_key(), scheme, signature, b"data")
     assert not verify_signature(key.public_key(), scheme, signature, b"date")
     assert not verify_signature(key.public_key(), scheme, b"\x30\x00", b"data")
-    assert not verify_signature(key.public_key(), SignatureScheme.rsa_pkcs1_sha256, signature, b"data")
+    assert not verify_signature(
+        key.public_key(), SignatureScheme.rsa_pkcs1_sha256, signature, b"data"
+    )
 
 
 def test_rsa_verification() -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 import random
 from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from voice.dtls import (
     AlertDescription,
@@ -22,8 +26,10 @@ from voice.dtls import (
 from voice.dtls.extensions import Extension, UseSrtp
 from voice.dtls.flights import MAX_RETRANSMISSIONS
 from voice.dtls.fragments import HandshakeFragment, iter_fragments
-from voice.dtls.messages import ClientHello, ServerHello
-from voice.dtls.registry import ContentType, ExtensionType, HandshakeType
+from voice.dtls.certificate import fingerprint
+from voice.dtls.messages import Certificate as CertificateMessage
+from voice.dtls.messages import ClientHello, ServerHello, ServerKeyExchange
+from voice.dtls.registry import ContentType, ExtensionType, HandshakeType, NamedGroup
 from voice.dtls.state import State
 from voice.srtp.profiles import PROFILE_SIZES
 
@@ -665,3 +671,49 @@ def test_client_without_certificate_is_accepted_when_fingerprints_are_not_checke
         client._certificate.__class__ = Certificate
     assert server_events == [HandshakeComplete(SrtpProfile.SRTP_AEAD_AES_128_GCM, AES128, None)]
     assert isinstance(client_events[0], HandshakeComplete)
+
+
+def test_client_without_supported_groups_gets_p256(certs: Certs) -> None:
+    client, server = make_pair(certs)
+    client.connect(0.0)
+    groups: list[int] = []
+
+    def look(datagram: bytes) -> bytes:
+        for record in records_of(datagram):
+            if record.epoch == 0 and record.content_type == ContentType.handshake:
+                for frag in iter_fragments(record.fragment):
+                    if frag.msg_type == HandshakeType.server_key_exchange:
+                        groups.append(ServerKeyExchange.parse(frag.body).named_group)
+        return datagram
+
+    no_groups = edit_client_hello(without_extension(ExtensionType.supported_groups))
+    pump(client, server, to_server=no_groups, to_client=look)  # type: ignore[arg-type]
+    assert groups == [NamedGroup.secp256r1]
+
+
+def test_client_refuses_a_server_key_that_cannot_sign_ecdsa(certs: Certs) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([])
+    now = datetime.datetime.now(datetime.UTC)
+    rsa_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now)
+        .sign(key, hashes.SHA256())
+    ).public_bytes(serialization.Encoding.DER)
+    client, server = make_pair(
+        certs, client_remote_fingerprints=[("sha-256", fingerprint(rsa_cert))]
+    )
+    client.connect(0.0)
+
+    def swap(datagram: bytes) -> bytes:
+        return rewrite_message(
+            datagram, HandshakeType.certificate, lambda _: CertificateMessage((rsa_cert,)).encode()
+        )
+
+    client_events, _ = pump(client, server, to_client=swap)
+    assert closed_event(client_events).alert is AlertDescription.unsupported_certificate

@@ -28,7 +28,10 @@ from voice.dtls.registry import ExtensionType
 
 
 def test_block_round_trip_keeps_unknown_extensions() -> None:
-    exts = (Extension(0x1234, b"opaque"), Extension(ExtensionType.use_srtp, b"\x00\x02\x00\x07\x00"))
+    exts = (
+        Extension(0x1234, b"opaque"),
+        Extension(ExtensionType.use_srtp, b"\x00\x02\x00\x07\x00"),
+    )
     w = Writer()
     encode_extension_block(w, exts)
     assert parse_extension_block(Buffer(w.getvalue())) == exts

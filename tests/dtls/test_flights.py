@@ -37,13 +37,19 @@ def test_flight_is_packed_and_fragmented_within_the_size() -> None:
                 reassembler.add(frag)
     assert ccs == 1
     assert seqs == list(range(len(seqs)))  # every record has its own sequence number
-    assert [reassembler.pop() for _ in range(3)] == [(2, 0, b"h" * 70), (11, 1, b"c" * 900), (14, 2, b"")]
+    assert [reassembler.pop() for _ in range(3)] == [
+        (2, 0, b"h" * 70),
+        (11, 1, b"c" * 900),
+        (14, 2, b""),
+    ]
 
 
 def test_records_after_change_cipher_spec_are_protected() -> None:
     records = RecordLayer()
     records.install_write(1, AesGcmProtection(bytes(16), b"salt"))
-    datagrams = pack_flight([FlightMessage(0, None), FlightMessage(1, 20, 5, b"v" * 12)], records, 1200)
+    datagrams = pack_flight(
+        [FlightMessage(0, None), FlightMessage(1, 20, 5, b"v" * 12)], records, 1200
+    )
     (datagram,) = datagrams
     ccs, finished = iter_records(datagram)
     assert (ccs.epoch, ccs.fragment) == (0, b"\x01")

@@ -31,12 +31,19 @@ def test_header_layout() -> None:
 
 
 def test_whole_message_is_one_fragment_at_offset_zero() -> None:
-    assert encode_whole_message(20, 5, b"v" * 12) == HandshakeFragment(20, 12, 5, 0, b"v" * 12).encode()
+    assert (
+        encode_whole_message(20, 5, b"v" * 12)
+        == HandshakeFragment(20, 12, 5, 0, b"v" * 12).encode()
+    )
 
 
 @pytest.mark.parametrize(
     "data",
-    [b"\x01\x00\x00", HandshakeFragment(1, 2, 0, 1, b"abc").encode(), b"\x01" + bytes(8) + b"\x00\x00\x05ab"],
+    [
+        b"\x01\x00\x00",
+        HandshakeFragment(1, 2, 0, 1, b"abc").encode(),
+        b"\x01" + bytes(8) + b"\x00\x00\x05ab",
+    ],
 )
 def test_bad_fragments(data: bytes) -> None:
     with pytest.raises(DtlsDecodeError):

@@ -37,7 +37,9 @@ PRF_SHA384 = (
 @pytest.mark.parametrize(("hash_name", "vector"), [("sha256", PRF_SHA256), ("sha384", PRF_SHA384)])
 def test_prf_published_vectors(hash_name: str, vector: tuple[str, str, str]) -> None:
     secret, seed, expected = vector
-    out = prf(hash_name, bytes.fromhex(secret), b"test label", bytes.fromhex(seed), len(expected) // 2)
+    out = prf(
+        hash_name, bytes.fromhex(secret), b"test label", bytes.fromhex(seed), len(expected) // 2
+    )
     assert out.hex() == expected
 
 
@@ -62,7 +64,10 @@ def test_key_block_split(suite: CipherSuite) -> None:
     keys = key_block(params, b"m" * 48, b"c" * 32, b"s" * 32)
     k, iv = params.key_length, params.fixed_iv_length
     block = prf(params.hash_name, b"m" * 48, b"key expansion", b"s" * 32 + b"c" * 32, 2 * (k + iv))
-    assert keys.client_write_key + keys.server_write_key + keys.client_write_iv + keys.server_write_iv == block
+    assert (
+        keys.client_write_key + keys.server_write_key + keys.client_write_iv + keys.server_write_iv
+        == block
+    )
     assert len(keys.client_write_key) == k and len(keys.server_write_iv) == iv
 
 

@@ -26,7 +26,9 @@ from voice.dtls.messages import (
 
 EXAMPLES = [
     HelloRequest(),
-    ClientHello(0xFEFD, b"r" * 32, b"", b"cookie", (0xC02B, 0xC02C), b"\x00", (Extension(23, b""),)),
+    ClientHello(
+        0xFEFD, b"r" * 32, b"", b"cookie", (0xC02B, 0xC02C), b"\x00", (Extension(23, b""),)
+    ),
     ClientHello(0xFEFD, b"r" * 32, b"s" * 32, b"", (0xC02B,), b"\x00", ()),
     ServerHello(0xFEFD, b"r" * 32, b"", 0xC02B, 0, (Extension(0xFF01, b"\x00"),)),
     HelloVerifyRequest(0xFEFF, b"c" * 32),
@@ -68,12 +70,20 @@ def test_client_hello_without_extensions_parses() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        bytes.fromhex("fefd") + b"r" * 32 + b"\x21" + b"s" * 33 + b"\x00" + b"\x00\x02\xc0\x2b\x01\x00",
+        bytes.fromhex("fefd")
+        + b"r" * 32
+        + b"\x21"
+        + b"s" * 33
+        + b"\x00"
+        + b"\x00\x02\xc0\x2b\x01\x00",
         bytes.fromhex("fefd") + b"r" * 32 + b"\x00\x00" + b"\x00\x00" + b"\x01\x00",  # no suites
         bytes.fromhex("fefd") + b"r" * 32 + b"\x00\x00" + b"\x00\x03\xc0\x2b\x00" + b"\x01\x00",
         bytes.fromhex("fefd") + b"r" * 32 + b"\x00\x00" + b"\x00\x02\xc0\x2b\x00",  # no compression
         # the same extension twice
-        bytes.fromhex("fefd") + b"r" * 32 + b"\x00\x00\x00\x02\xc0\x2b\x01\x00" + bytes.fromhex("0008 0017 0000 0017 0000"),
+        bytes.fromhex("fefd")
+        + b"r" * 32
+        + b"\x00\x00\x00\x02\xc0\x2b\x01\x00"
+        + bytes.fromhex("0008 0017 0000 0017 0000"),
     ],
 )
 def test_bad_client_hellos(body: bytes) -> None:

@@ -82,7 +82,11 @@ def test_replay_window_accepts_each_number_at_most_once(seqs: list[int]) -> None
 
 @pytest.mark.parametrize(
     "protection",
-    [AesGcmProtection(bytes(16), b"salt"), AesGcmProtection(bytes(32), b"salt"), ChaChaPolyProtection(bytes(32), bytes(12))],
+    [
+        AesGcmProtection(bytes(16), b"salt"),
+        AesGcmProtection(bytes(32), b"salt"),
+        ChaChaPolyProtection(bytes(32), bytes(12)),
+    ],
 )
 def test_aead_round_trip_and_tamper(protection: AesGcmProtection | ChaChaPolyProtection) -> None:
     sealed = protection.seal(23, 0xFEFD, 1, 5, b"secret")

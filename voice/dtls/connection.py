@@ -693,6 +693,7 @@ class DtlsConnection:
         return State.CLIENT_WAIT_SERVER_HELLO
 
     def _client_on_server_hello(self, message: ServerHello, now: float) -> State:
+        """RFC 5246 §7.4.1.3: everything the server chose must be something we offered."""
         if message.version != _DTLS_1_2:
             raise HandshakeError(AlertDescription.protocol_version, "server is not DTLS 1.2")
         if message.cipher_suite not in self._cipher_suites:
@@ -723,7 +724,7 @@ class DtlsConnection:
             ext.decode_extended_master_secret(ems)
         self._use_ems = ems is not None
         if not self._use_ems and self._require_ems:
-            # RFC 7627 §5.3: a client may refuse a server that does not use the extension.
+            # RFC 7627 §5.2: a client may refuse a server that does not use the extension.
             raise HandshakeError(AlertDescription.handshake_failure, "no extended master secret")
         formats = find_extension(message.extensions, ExtensionType.ec_point_formats)
         if formats is not None and ECPointFormat.uncompressed not in ext.decode_ec_point_formats(
@@ -738,10 +739,11 @@ class DtlsConnection:
             return None
         data = find_extension(extensions, ExtensionType.use_srtp)
         if data is None:
-            # RFC 5764 §4.1.3 would let us fall back to plain DTLS; WebRTC media needs SRTP.
+            # RFC 5764 §4.1.1 would let us fall back to plain DTLS; WebRTC media needs SRTP.
             raise HandshakeError(AlertDescription.handshake_failure, "server declined use_srtp")
         use_srtp = UseSrtp.decode(data)
-        # RFC 5764 §4.1.3: exactly one of our profiles, and the MKI we sent (none).
+        # RFC 5764 §4.1.1: exactly one of the profiles we offered; RFC 5764 §4.1.3: no MKI
+        # unless we sent one (we never do).
         if len(use_srtp.profiles) != 1 or use_srtp.profiles[0] not in self._srtp_profiles:
             raise HandshakeError(AlertDescription.illegal_parameter, "bad SRTP profile choice")
         if use_srtp.mki:
@@ -949,7 +951,7 @@ class DtlsConnection:
         if data is None:
             raise HandshakeError(AlertDescription.handshake_failure, "client did not offer SRTP")
         offered = UseSrtp.decode(data).profiles
-        # RFC 5764 §4.1.3: the server picks one of the client's profiles; we take the first
+        # RFC 5764 §4.1.1: the server picks one of the client's profiles; we take the first
         # of *our* preference order that the client listed.
         for profile in self._srtp_profiles:
             if profile in offered:
@@ -975,7 +977,7 @@ class DtlsConnection:
                 )
             )
         if self._srtp_profile is not None:
-            # RFC 5764 §4.1.1: one profile, and an empty MKI (we do not use MKIs).
+            # RFC 5764 §4.1.1: one profile; RFC 5764 §4.1.3: an empty MKI (we use none).
             out.append(Extension(ExtensionType.use_srtp, UseSrtp((self._srtp_profile,)).encode()))
         return tuple(out)
 
