@@ -23,10 +23,10 @@ from voice.dtls import (
     LocalProtocolError,
     SrtpProfile,
 )
+from voice.dtls.certificate import fingerprint
 from voice.dtls.extensions import Extension, UseSrtp
 from voice.dtls.flights import MAX_RETRANSMISSIONS
 from voice.dtls.fragments import HandshakeFragment, iter_fragments
-from voice.dtls.certificate import fingerprint
 from voice.dtls.messages import Certificate as CertificateMessage
 from voice.dtls.messages import ClientHello, ServerHello, ServerKeyExchange
 from voice.dtls.registry import ContentType, ExtensionType, HandshakeType, NamedGroup
