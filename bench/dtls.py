@@ -26,7 +26,7 @@ from voice.srtp.profiles import SrtpProfile
 # Run as a script or loaded by `voice bench`: either way bench/ must be importable for the
 # shared helpers.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import print_table  # noqa: E402
+from _common import print_table
 
 _clock = time.process_time_ns
 

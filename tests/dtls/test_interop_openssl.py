@@ -9,6 +9,7 @@ the exporter at once. Every test authenticates both ends with certificates.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -228,12 +229,61 @@ def test_our_client_with_openssl_server(
         )
         driver = UdpDriver(client, udp)
         driver.peer = ("127.0.0.1", port)
-        client.connect(0.0 + __import__("time").monotonic())
+        client.connect(time.monotonic())
         done = _complete(driver)
         assert done.cipher_suite == suite
         assert done.srtp_profile == profile
         keying = peer.wait_for(r"Keying material: ([0-9A-Fa-f]+)").group(1)
         assert bytes.fromhex(keying) == client.srtp_keying_material()
         _exchange_data(driver, peer)
+    finally:
+        peer.stop()
+
+
+def test_our_server_with_cookies_and_an_anonymous_openssl_client(
+    openssl: str, udp: socket.socket
+) -> None:
+    """OpenSSL answers our HelloVerifyRequest; without -cert it sends an empty Certificate,
+    which a server that checks no fingerprints accepts (tests only: WebRTC always checks)."""
+    profile, suite = (
+        SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
+        CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    )
+    server = DtlsConnection(
+        is_server=True,
+        certificate=Certificate.generate(),
+        remote_fingerprints=None,
+        srtp_profiles=[profile],
+        cookie_secret=b"cookie secret of the test server",
+    )
+    port = udp.getsockname()[1]
+    args = [
+        openssl,
+        "s_client",
+        "-connect",
+        f"127.0.0.1:{port}",
+        "-dtls1_2",
+        "-use_srtp",
+        SRTP_NAMES[profile],
+        "-keymatexport",
+        "EXTRACTOR-dtls_srtp",
+        "-keymatexportlen",
+        "60",
+        "-cipher",
+        SUITE_NAMES[suite],
+    ]
+    peer = OpenSSL(args)
+    try:
+        driver = UdpDriver(server, udp)
+        done = _complete(driver)
+        assert done.peer_fingerprint is None
+        assert server.counters["hello_verify_request"] >= 1
+        keying = peer.wait_for(r"Keying material: ([0-9A-Fa-f]+)").group(1)
+        assert bytes.fromhex(keying) == server.srtp_keying_material()
+        _exchange_data(driver, peer)
+        server.close()
+        driver.flush()
+        # s_client reports the close_notify it received as "closed" and exits.
+        peer.wait_for(r"^closed$")
     finally:
         peer.stop()
