@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime
 import hmac
 import secrets
+import warnings
 from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from voice.dtls.errors import HandshakeError
@@ -89,7 +91,11 @@ VERIFIABLE_SCHEMES: tuple[SignatureScheme, ...] = (
 def load_peer_public_key(der: bytes) -> PublicKey:
     """The public key of a peer's certificate, or a ``bad_certificate`` failure."""
     try:
-        certificate = x509.load_der_x509_certificate(der)
+        with warnings.catch_warnings():
+            # Only the fingerprint identifies a WebRTC peer, so X.509 pedantry (cryptography
+            # warns about, e.g., non-positive serial numbers) is not a reason to refuse it.
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            certificate = x509.load_der_x509_certificate(der)
     except ValueError as exc:
         raise HandshakeError(
             AlertDescription.bad_certificate, "peer certificate does not parse"
