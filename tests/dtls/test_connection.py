@@ -537,10 +537,23 @@ def test_garbage_handshake_during_handshake_is_a_decode_error(certs: Certs) -> N
 
 def test_unexpected_message_is_fatal(certs: Certs) -> None:
     client, server = make_pair(certs)
-    done = HandshakeFragment(HandshakeType.server_hello_done, 0, 0, 0, b"")
-    record = client._records.seal(ContentType.handshake, done.encode())
+    client.connect(0.0)
+    pump(client, server, rounds=1)  # the server now waits for the client's Certificate
+    done = HandshakeFragment(HandshakeType.server_hello_done, 0, 1, 0, b"")
+    record = client._records.seal(ContentType.handshake, done.encode(), epoch=0)
     server.receive_datagram(record, 0.0)
     assert closed_event(drain(server)).alert is AlertDescription.unexpected_message
+
+
+def test_stray_messages_before_a_client_hello_are_dropped(certs: Certs) -> None:
+    client, server = make_pair(certs)
+    done = HandshakeFragment(HandshakeType.server_hello_done, 0, 0, 0, b"")
+    server.receive_datagram(client._records.seal(ContentType.handshake, done.encode()), 0.0)
+    assert server.counters["handshake_before_client_hello"] == 1
+    assert drain(server) == [] and server.datagrams_to_send() == []
+    client.connect(0.0)
+    pump(client, server)
+    assert server.is_handshake_complete
 
 
 def test_unprotected_alert_after_keys_is_ignored(certs: Certs) -> None:

@@ -217,7 +217,9 @@ class DtlsConnection:
         self._certificate_requested: CertificateRequest | None = None
         self._master_secret = b""
         self._pending_read: RecordProtection | None = None
-        self._peer_closed = False
+        self._pending_write: RecordProtection | None = None
+        self._message_seq = 0  # message_seq of the message being handled
+        self._done = False
 
     # ---------------------------------------------------------------------------------
     # Public API
@@ -296,7 +298,8 @@ class DtlsConnection:
         """Sends close_notify and closes (RFC 5246 §7.2.1). Idempotent."""
         if self._state is State.CLOSED:
             return
-        self._send_alert(AlertLevel.warning, AlertDescription.close_notify)
+        if self._state is not State.CLIENT_START:  # nothing was ever sent before connect()
+            self._send_alert(AlertLevel.warning, AlertDescription.close_notify)
         self._close(
             ConnectionClosed("closed locally", AlertDescription.close_notify, by_peer=False)
         )
@@ -337,8 +340,6 @@ class DtlsConnection:
     # ---------------------------------------------------------------------------------
     # Records
     # ---------------------------------------------------------------------------------
-
-    _done = False
 
     def _receive_record(self, record: Record, now: float) -> None:
         # RFC 6347 §4.1: a ClientHello may be sent in a DTLS 1.0 record for compatibility;
@@ -393,7 +394,6 @@ class DtlsConnection:
         name = description.name if description else f"alert {code}"
         if description is AlertDescription.close_notify:
             # RFC 5246 §7.2.1: answer close_notify with our own and stop.
-            self._peer_closed = True
             self._send_alert(AlertLevel.warning, AlertDescription.close_notify)
             self._close(ConnectionClosed("peer closed", description, by_peer=True))
         elif level == AlertLevel.fatal:
@@ -441,8 +441,10 @@ class DtlsConnection:
             fragments = list(iter_fragments(data))
         except DtlsDecodeError as exc:
             if self._state is State.ESTABLISHED or epoch == 0:
-                # Unauthenticated or after the handshake: not worth a fatal alert that a
-                # forged packet could provoke.
+                # Framing that does not parse cannot be pinned on any message, and it is
+                # unauthenticated or arrives after the handshake: not worth a fatal alert
+                # that a forged packet could provoke. (A message whose *body* is malformed
+                # does get decode_error, in _handle_message.)
                 self.counters["malformed_handshake"] += 1
                 return
             self._fail(HandshakeError(AlertDescription.decode_error, str(exc)))
@@ -453,14 +455,16 @@ class DtlsConnection:
             self._handle_message(*message, now)
 
     def _receive_fragment(self, frag: HandshakeFragment, epoch: int, now: float) -> None:
-        if (
-            self._state is State.SERVER_WAIT_CLIENT_HELLO
-            and frag.msg_type == HandshakeType.client_hello
-            and frag.message_seq > self._reassembler.next_seq
-        ):
-            # A stateless server does not know which message_seq comes first: after a
-            # HelloVerifyRequest the client's next ClientHello carries the next one.
-            self._reassembler.restart_at(frag.message_seq)
+        if self._state is State.SERVER_WAIT_CLIENT_HELLO:
+            if frag.msg_type != HandshakeType.client_hello:
+                # Before a ClientHello there is no handshake to abort: stray or forged
+                # messages are dropped, not answered with an alert.
+                self.counters["handshake_before_client_hello"] += 1
+                return
+            if frag.message_seq > self._reassembler.next_seq:
+                # A stateless server does not know which message_seq comes first: after a
+                # HelloVerifyRequest the client's next ClientHello carries the next one.
+                self._reassembler.restart_at(frag.message_seq)
         if frag.message_seq < self._reassembler.next_seq:
             self._on_old_fragment(frag, now)
             return
@@ -508,6 +512,7 @@ class DtlsConnection:
             message = parse_message(msg_type, body)
             # A new message in order means the peer has our last flight: stop its timer.
             self._timer.stop()
+            self._message_seq = seq
             self._transcript_before = len(self._transcript)
             self._transcript += encode_whole_message(msg_type, seq, body)
             handler = self._server_handlers if self.is_server else self._client_handlers
@@ -619,8 +624,6 @@ class DtlsConnection:
         )
         if self._key_log is not None:
             self._key_log(nss_key_log_line(self._client_random, self._master_secret))
-
-    _pending_write: RecordProtection | None = None
 
     def _finished(self, *, client: bool, transcript: bytes) -> bytes:
         params = self._suite_params
@@ -834,7 +837,7 @@ class DtlsConnection:
             return State.SERVER_WAIT_CLIENT_HELLO
         # RFC 6347 §4.2.2: after a cookie exchange our message_seq continues from the one
         # the client used, so our ServerHello has the ClientHello's number.
-        self._next_send_seq = self._reassembler.next_seq - 1
+        self._next_send_seq = self._message_seq
         self._client_random = hello.random
         self._server_random = os.urandom(32)
         self._negotiate(hello)
@@ -873,7 +876,7 @@ class DtlsConnection:
         assert self._cookie_secret is not None and self._last_record is not None
         self.counters["hello_verify_request"] += 1
         self._transcript.clear()
-        seq = self._reassembler.next_seq - 1
+        seq = self._message_seq
         self._reassembler.restart_at(0)
         body = HelloVerifyRequest(
             ProtocolVersion.DTLS_1_0, make_cookie(self._cookie_secret, hello)
