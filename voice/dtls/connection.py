@@ -15,8 +15,11 @@ How the work is split: :mod:`~voice.dtls.record` frames and protects records,
 :mod:`~voice.dtls.fragments` reassembles handshake messages, :mod:`~voice.dtls.flights` packs
 and retransmits what we send, :mod:`~voice.dtls.state` is the table of which message may come
 next, :mod:`~voice.dtls.messages` and :mod:`~voice.dtls.extensions` parse and build, and
-:mod:`~voice.dtls.keyschedule` derives keys. This module connects them: the ``_client_*`` and
-``_server_*`` handlers are the two roles of the handshake, one method per incoming message.
+:mod:`~voice.dtls.keyschedule` derives keys. The two roles of the handshake, one method per
+incoming message, are :mod:`~voice.dtls.client` and :mod:`~voice.dtls.server`, on the shared
+steps of :mod:`~voice.dtls.handshake`. This module connects them: the public API, incoming
+records, and the dispatch of each handshake message to its role's handler through the state
+table.
 
 Nothing a peer sends makes a method here raise: malformed or unauthenticated records are
 dropped and counted in :attr:`DtlsConnection.counters`, and protocol violations end the
@@ -25,30 +28,20 @@ connection with the fatal alert RFC 5246 §7.2.2 names for them.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
-from voice.dtls import extensions as ext
 from voice.dtls.certificate import (
-    VERIFIABLE_SCHEMES,
     Certificate,
     PublicKey,
-    fingerprint,
-    fingerprint_matches,
-    load_peer_public_key,
-    scheme_fits_key,
-    verify_signature,
 )
-from voice.dtls.cookie import cookie_is_valid, make_cookie
+from voice.dtls.client import ClientHandshake
 from voice.dtls.errors import DtlsDecodeError, HandshakeError, LocalProtocolError
-from voice.dtls.events import ApplicationData, ConnectionClosed, DtlsEvent, HandshakeComplete
-from voice.dtls.extensions import Extension, UseSrtp, find_extension
-from voice.dtls.flights import FlightMessage, RetransmitTimer, pack_flight
+from voice.dtls.events import ApplicationData, ConnectionClosed, DtlsEvent
+from voice.dtls.flights import FlightMessage, RetransmitTimer
 from voice.dtls.fragments import (
     Added,
     HandshakeFragment,
@@ -56,29 +49,14 @@ from voice.dtls.fragments import (
     encode_whole_message,
     iter_fragments,
 )
-from voice.dtls.keyexchange import SUPPORTED_GROUPS, KeyShare
+from voice.dtls.keyexchange import KeyShare
 from voice.dtls.keyschedule import (
     SUITES,
-    SuiteParameters,
-    compute_master_secret,
     export_keying_material,
-    key_block,
-    nss_key_log_line,
-    transcript_hash,
-    verify_data,
 )
-from voice.dtls.messages import Certificate as CertificateMessage
 from voice.dtls.messages import (
     CertificateRequest,
-    CertificateVerify,
     ClientHello,
-    ClientKeyExchange,
-    Finished,
-    HelloVerifyRequest,
-    Message,
-    ServerHello,
-    ServerHelloDone,
-    ServerKeyExchange,
     parse_message,
 )
 from voice.dtls.record import Record, RecordLayer, RecordProtection, iter_records
@@ -86,15 +64,12 @@ from voice.dtls.registry import (
     AlertDescription,
     AlertLevel,
     CipherSuite,
-    ClientCertificateType,
     ContentType,
-    ECPointFormat,
-    ExtensionType,
     HandshakeType,
     NamedGroup,
     ProtocolVersion,
-    SignatureScheme,
 )
+from voice.dtls.server import ServerHandshake
 from voice.dtls.state import CHANGE_CIPHER_SPEC, FLIGHT_ENDS, TRANSITIONS, State
 from voice.srtp.profiles import PROFILE_SIZES, SrtpProfile
 
@@ -132,15 +107,11 @@ _HANDSHAKE_TYPES = frozenset(HandshakeType)
 _RECORD_VERSIONS = frozenset({ProtocolVersion.DTLS_1_0, ProtocolVersion.DTLS_1_2})
 _MAX_PLAINTEXT = 2**14
 
-#: What a server asks of a client certificate (RFC 5246 §7.4.4): ECDSA (what browsers use)
-#: or RSA, signed with any scheme we can verify.
-_CERTIFICATE_TYPES = bytes([ClientCertificateType.ecdsa_sign, ClientCertificateType.rsa_sign])
-
 #: A handshake step: the connection, the parsed message, the time; returns the next state.
 _Handler = Callable[["DtlsConnection", Any, float], State]
 
 
-class DtlsConnection:
+class DtlsConnection(ClientHandshake, ServerHandshake):
     """A DTLS 1.2 client or server with DTLS-SRTP, for one peer (see the module docstring).
 
     ``remote_fingerprints`` are the peer's ``a=fingerprint`` lines as (hash name, "AB:CD:..")
@@ -547,495 +518,24 @@ class DtlsConnection:
                 )
             )
 
-    # ---------------------------------------------------------------------------------
-    # Sending flights
-    # ---------------------------------------------------------------------------------
-
-    def _handshake_message(self, message: Message) -> FlightMessage:
-        """Numbers a message we send, adds it to the transcript, and wraps it for a flight."""
-        seq = self._next_send_seq
-        self._next_send_seq += 1
-        body = message.encode()
-        self._transcript += encode_whole_message(message.msg_type, seq, body)
-        return FlightMessage(self._records.write_epoch, message.msg_type, seq, body)
-
-    def _change_cipher_spec(self, protection: RecordProtection) -> FlightMessage:
-        """A ChangeCipherSpec in the current epoch; what follows it goes out in the next."""
-        ccs = FlightMessage(self._records.write_epoch, None)
-        self._records.install_write(self._records.write_epoch + 1, protection)
-        return ccs
-
-    def _send_flight(
-        self, messages: list[FlightMessage], now: float, *, last: bool = False
-    ) -> None:
-        self._flight = messages
-        self._transmit_flight()
-        if last:
-            # RFC 6347 §4.2.4: the final flight is not timed; it is sent again only when the
-            # peer's retransmission shows it was lost.
-            self._timer.stop()
-        else:
-            self._timer.start(now)
-
-    def _transmit_flight(self) -> None:
-        self._outgoing.extend(pack_flight(self._flight, self._records, self._max_datagram_size))
-
-    # ---------------------------------------------------------------------------------
-    # Shared handshake steps
-    # ---------------------------------------------------------------------------------
-
-    @property
-    def _suite_params(self) -> SuiteParameters:
-        assert self._suite is not None
-        return SUITES[self._suite]
-
-    def _check_peer_certificate(self, chain: tuple[bytes, ...]) -> None:
-        """Loads the peer's key and checks its fingerprint against SDP (RFC 8122 §5)."""
-        leaf = chain[0]
-        self._peer_key = load_peer_public_key(leaf)
-        if self._remote_fingerprints is not None and not fingerprint_matches(
-            leaf, self._remote_fingerprints
-        ):
-            raise HandshakeError(
-                AlertDescription.bad_certificate, "certificate does not match the SDP fingerprint"
-            )
-        self._peer_certificate = leaf
-
-    def _derive_keys(self, pre_master_secret: bytes) -> None:
-        """Master secret and record keys, right after ClientKeyExchange is in the transcript."""
-        params = self._suite_params
-        session_hash = (
-            # RFC 7627 §3: the session hash covers the handshake up to and including
-            # ClientKeyExchange, which is where the transcript stands now.
-            transcript_hash(params.hash_name, bytes(self._transcript)) if self._use_ems else None
-        )
-        self._master_secret = compute_master_secret(
-            params.hash_name,
-            pre_master_secret,
-            client_random=self._client_random,
-            server_random=self._server_random,
-            session_hash=session_hash,
-        )
-        keys = key_block(params, self._master_secret, self._client_random, self._server_random)
-        client = params.protection(keys.client_write_key, keys.client_write_iv)
-        server = params.protection(keys.server_write_key, keys.server_write_iv)
-        self._pending_write, self._pending_read = (
-            (server, client) if self.is_server else (client, server)
-        )
-        if self._key_log is not None:
-            self._key_log(nss_key_log_line(self._client_random, self._master_secret))
-
-    def _finished(self, *, client: bool, transcript: bytes) -> bytes:
-        params = self._suite_params
-        return verify_data(
-            params.hash_name,
-            self._master_secret,
-            client=client,
-            handshake_hash=transcript_hash(params.hash_name, transcript),
-        )
-
-    def _check_finished(self, message: Finished) -> None:
-        # RFC 5246 §7.4.9: verify_data covers every handshake message before this Finished.
-        expected = self._finished(
-            client=self.is_server, transcript=bytes(self._transcript[: self._transcript_before])
-        )
-        if not hmac.compare_digest(message.verify_data, expected):
-            raise HandshakeError(AlertDescription.decrypt_error, "Finished does not verify")
-
-    def _complete(self) -> None:
-        self._done = True
-        assert self._suite is not None
-        peer = fingerprint(self._peer_certificate) if self._peer_certificate else None
-        self._events.append(HandshakeComplete(self._srtp_profile, self._suite, peer))
-        logger.debug("DTLS handshake complete: %s, %s", self._suite.name, self._srtp_profile)
-
-    # ---------------------------------------------------------------------------------
-    # Client role
-    # ---------------------------------------------------------------------------------
-
-    def _build_client_hello(self, cookie: bytes) -> ClientHello:
-        extensions = [
-            Extension(
-                ExtensionType.supported_groups, ext.encode_supported_groups(SUPPORTED_GROUPS)
-            ),
-            Extension(
-                ExtensionType.ec_point_formats,
-                ext.encode_ec_point_formats([ECPointFormat.uncompressed]),
-            ),
-            Extension(
-                ExtensionType.signature_algorithms,
-                ext.encode_signature_algorithms(VERIFIABLE_SCHEMES),
-            ),
-            Extension(ExtensionType.extended_master_secret, b""),
-            # RFC 5746 §3.4: an initial ClientHello signals secure renegotiation with an
-            # empty renegotiation_info (or the SCSV; we use the extension).
-            Extension(ExtensionType.renegotiation_info, ext.encode_renegotiation_info()),
-        ]
-        if self._srtp_profiles:
-            # RFC 5764 §4.1.1: our profiles in preference order, and no MKI.
-            extensions.append(
-                Extension(ExtensionType.use_srtp, UseSrtp(self._srtp_profiles).encode())
-            )
-        return ClientHello(
-            version=_DTLS_1_2,
-            random=self._client_random,
-            session_id=b"",
-            cookie=cookie,
-            cipher_suites=self._cipher_suites,
-            compression_methods=b"\x00",
-            extensions=tuple(extensions),
-        )
-
-    def _client_on_hello_verify_request(self, message: HelloVerifyRequest, now: float) -> State:
-        assert self._client_hello is not None
-        # RFC 6347 §4.2.1: send the same ClientHello again with the cookie. RFC 6347 §4.2.6:
-        # neither the first ClientHello nor the HelloVerifyRequest enters the transcript.
-        self._transcript.clear()
-        self._client_hello = replace(self._client_hello, cookie=message.cookie)
-        self._send_flight([self._handshake_message(self._client_hello)], now)
-        return State.CLIENT_WAIT_SERVER_HELLO
-
-    def _client_on_server_hello(self, message: ServerHello, now: float) -> State:
-        """RFC 5246 §7.4.1.3: everything the server chose must be something we offered."""
-        if message.version != _DTLS_1_2:
-            raise HandshakeError(AlertDescription.protocol_version, "server is not DTLS 1.2")
-        if message.cipher_suite not in self._cipher_suites:
-            raise HandshakeError(AlertDescription.illegal_parameter, "suite was not offered")
-        if message.compression_method != 0:
-            raise HandshakeError(AlertDescription.illegal_parameter, "compression")
-        assert self._client_hello is not None
-        offered = {e.type for e in self._client_hello.extensions}
-        for extension in message.extensions:
-            if extension.type not in offered:
-                # RFC 5246 §7.4.1.4: a server may only answer extensions the client sent.
-                raise HandshakeError(
-                    AlertDescription.unsupported_extension,
-                    f"server sent unrequested extension {extension.type}",
-                )
-        self._suite = CipherSuite(message.cipher_suite)
-        self._server_random = message.random
-
-        renegotiation_info = find_extension(message.extensions, ExtensionType.renegotiation_info)
-        # RFC 5746 §3.4: the server's renegotiation_info must be present and empty on an
-        # initial handshake. Its absence would mean a server open to the renegotiation attack.
-        if renegotiation_info is None or ext.decode_renegotiation_info(renegotiation_info):
-            raise HandshakeError(
-                AlertDescription.handshake_failure, "no secure renegotiation indication"
-            )
-        ems = find_extension(message.extensions, ExtensionType.extended_master_secret)
-        if ems is not None:
-            ext.decode_extended_master_secret(ems)
-        self._use_ems = ems is not None
-        if not self._use_ems and self._require_ems:
-            # RFC 7627 §5.2: a client may refuse a server that does not use the extension.
-            raise HandshakeError(AlertDescription.handshake_failure, "no extended master secret")
-        formats = find_extension(message.extensions, ExtensionType.ec_point_formats)
-        if formats is not None and ECPointFormat.uncompressed not in ext.decode_ec_point_formats(
-            formats
-        ):
-            raise HandshakeError(AlertDescription.illegal_parameter, "no uncompressed points")
-        self._srtp_profile = self._client_check_use_srtp(message.extensions)
-        return State.CLIENT_WAIT_CERTIFICATE
-
-    def _client_check_use_srtp(self, extensions: tuple[Extension, ...]) -> SrtpProfile | None:
-        if not self._srtp_profiles:
-            return None
-        data = find_extension(extensions, ExtensionType.use_srtp)
-        if data is None:
-            # RFC 5764 §4.1.1 would let us fall back to plain DTLS; WebRTC media needs SRTP.
-            raise HandshakeError(AlertDescription.handshake_failure, "server declined use_srtp")
-        use_srtp = UseSrtp.decode(data)
-        # RFC 5764 §4.1.1: exactly one of the profiles we offered; RFC 5764 §4.1.3: no MKI
-        # unless we sent one (we never do).
-        if len(use_srtp.profiles) != 1 or use_srtp.profiles[0] not in self._srtp_profiles:
-            raise HandshakeError(AlertDescription.illegal_parameter, "bad SRTP profile choice")
-        if use_srtp.mki:
-            raise HandshakeError(AlertDescription.illegal_parameter, "server chose an MKI")
-        return SrtpProfile(use_srtp.profiles[0])
-
-    def _client_on_certificate(self, message: CertificateMessage, now: float) -> State:
-        if not message.certificates:
-            raise HandshakeError(AlertDescription.handshake_failure, "server sent no certificate")
-        self._check_peer_certificate(message.certificates)
-        if not scheme_fits_key(SignatureScheme.ecdsa_secp256r1_sha256, self._require_peer_key()):
-            # RFC 8422 §5.3: ECDHE_ECDSA suites need an ECDSA-capable server certificate.
-            raise HandshakeError(AlertDescription.unsupported_certificate, "not an ECDSA key")
-        return State.CLIENT_WAIT_KEY_EXCHANGE
-
-    def _require_peer_key(self) -> PublicKey:
-        assert self._peer_key is not None
-        return self._peer_key
-
-    def _client_on_server_key_exchange(self, message: ServerKeyExchange, now: float) -> State:
-        if message.named_group not in SUPPORTED_GROUPS:
-            # RFC 8422 §5.4: the server must pick one of the groups we listed.
-            raise HandshakeError(AlertDescription.illegal_parameter, "group was not offered")
-        if message.signature_scheme not in VERIFIABLE_SCHEMES:
-            raise HandshakeError(AlertDescription.illegal_parameter, "scheme was not offered")
-        # RFC 8422 §5.4: the signature covers both randoms and the server's ECDH parameters.
-        signed = self._client_random + self._server_random + message.signed_params()
-        if not verify_signature(
-            self._require_peer_key(), message.signature_scheme, message.signature, signed
-        ):
-            raise HandshakeError(AlertDescription.decrypt_error, "ServerKeyExchange signature")
-        self._peer_share = (NamedGroup(message.named_group), message.public_key)
-        return State.CLIENT_WAIT_CERTIFICATE_REQUEST
-
-    def _client_on_certificate_request(self, message: CertificateRequest, now: float) -> State:
-        self._certificate_requested = message
-        return State.CLIENT_WAIT_HELLO_DONE
-
-    def _client_on_server_hello_done(self, message: ServerHelloDone, now: float) -> State:
-        assert self._peer_share is not None
-        flight: list[FlightMessage] = []
-        request = self._certificate_requested
-        # RFC 5246 §7.4.6: answer a CertificateRequest with our certificate if the server
-        # accepts its type and our signature scheme, else with an empty one and let the
-        # server decide.
-        will_sign = request is not None and (
-            ClientCertificateType.ecdsa_sign in request.certificate_types
-            and self._certificate.signature_scheme in request.signature_schemes
-        )
-        if request is not None:
-            chain = (self._certificate.der,) if will_sign else ()
-            flight.append(self._handshake_message(CertificateMessage(chain)))
-        group, server_public = self._peer_share
-        self._key_share = KeyShare(group)
-        pre_master_secret = self._key_share.exchange(server_public)
-        flight.append(self._handshake_message(ClientKeyExchange(self._key_share.public_bytes)))
-        self._derive_keys(pre_master_secret)
-        if will_sign:
-            # RFC 5246 §7.4.8: sign every handshake message so far, proving we hold the key.
-            signature = self._certificate.sign(bytes(self._transcript))
-            flight.append(
-                self._handshake_message(
-                    CertificateVerify(self._certificate.signature_scheme, signature)
-                )
-            )
-        assert self._pending_write is not None
-        flight.append(self._change_cipher_spec(self._pending_write))
-        finished = self._finished(client=True, transcript=bytes(self._transcript))
-        flight.append(self._handshake_message(Finished(finished)))
-        self._send_flight(flight, now)
-        return State.CLIENT_WAIT_CHANGE_CIPHER_SPEC
-
-    def _client_on_finished(self, message: Finished, now: float) -> State:
-        self._check_finished(message)
-        self._flight = []  # nothing of ours is retransmitted after the server's Finished
-        self._complete()
-        return State.ESTABLISHED
-
     _client_handlers: dict[int, _Handler]
-
-    # ---------------------------------------------------------------------------------
-    # Server role
-    # ---------------------------------------------------------------------------------
-
-    def _server_on_client_hello(self, hello: ClientHello, now: float) -> State:
-        if self._cookie_secret is not None and not cookie_is_valid(self._cookie_secret, hello):
-            self._send_hello_verify_request(hello)
-            return State.SERVER_WAIT_CLIENT_HELLO
-        # RFC 6347 §4.2.2: after a cookie exchange our message_seq continues from the one
-        # the client used, so our ServerHello has the ClientHello's number.
-        self._next_send_seq = self._message_seq
-        self._client_random = hello.random
-        self._server_random = os.urandom(32)
-        self._negotiate(hello)
-        assert self._suite is not None
-        group = self._choose_group(hello.extensions)
-        self._key_share = KeyShare(group)
-        server_hello = ServerHello(
-            version=_DTLS_1_2,
-            random=self._server_random,
-            session_id=b"",  # no session resumption: every WebRTC call is a fresh handshake
-            cipher_suite=self._suite,
-            compression_method=0,
-            extensions=self._server_hello_extensions(hello),
-        )
-        unsigned = ServerKeyExchange(group, self._key_share.public_bytes, 0, b"")
-        signed = self._client_random + self._server_random + unsigned.signed_params()
-        key_exchange = replace(
-            unsigned,
-            signature_scheme=self._certificate.signature_scheme,
-            signature=self._certificate.sign(signed),
-        )
-        flight = [
-            self._handshake_message(server_hello),
-            self._handshake_message(CertificateMessage((self._certificate.der,))),
-            self._handshake_message(key_exchange),
-            # WebRTC authenticates both ends (RFC 8122 §5), so the client must present its
-            # certificate.
-            self._handshake_message(CertificateRequest(_CERTIFICATE_TYPES, VERIFIABLE_SCHEMES)),
-            self._handshake_message(ServerHelloDone()),
-        ]
-        self._send_flight(flight, now)
-        return State.SERVER_WAIT_CERTIFICATE
-
-    def _send_hello_verify_request(self, hello: ClientHello) -> None:
-        """Answers statelessly (RFC 6347 §4.2.1): nothing about this hello is kept."""
-        assert self._cookie_secret is not None and self._last_record is not None
-        self.counters["hello_verify_request"] += 1
-        self._transcript.clear()
-        seq = self._message_seq
-        self._reassembler.restart_at(0)
-        body = HelloVerifyRequest(
-            ProtocolVersion.DTLS_1_0, make_cookie(self._cookie_secret, hello)
-        ).encode()
-        fragment = HandshakeFragment(HandshakeType.hello_verify_request, len(body), seq, 0, body)
-        # RFC 6347 §4.2.1: reuse the ClientHello's record sequence number, since a
-        # stateless server has no counter of its own to take one from.
-        record = Record(
-            ContentType.handshake,
-            ProtocolVersion.DTLS_1_0,
-            0,
-            self._last_record.sequence_number,
-            fragment.encode(),
-        )
-        self._outgoing.append(record.encode())
-
-    def _negotiate(self, hello: ClientHello) -> None:
-        """Chooses what the ServerHello will say, or raises the alert RFC 5246 expects."""
-        # RFC 6347 §4.1: versions count down, so a client_version above 1.2 means older.
-        if hello.version > _DTLS_1_2:
-            raise HandshakeError(AlertDescription.protocol_version, "client lacks DTLS 1.2")
-        suite = next((s for s in self._cipher_suites if s in hello.cipher_suites), None)
-        if suite is None:
-            raise HandshakeError(AlertDescription.handshake_failure, "no cipher suite in common")
-        self._suite = suite
-        if 0 not in hello.compression_methods:
-            raise HandshakeError(AlertDescription.illegal_parameter, "null compression missing")
-        extensions = hello.extensions
-
-        renegotiation_info = find_extension(extensions, ExtensionType.renegotiation_info)
-        # RFC 5746 §3.6: on an initial handshake the client's renegotiation_info is empty.
-        if renegotiation_info is not None and ext.decode_renegotiation_info(renegotiation_info):
-            raise HandshakeError(AlertDescription.handshake_failure, "renegotiation_info not empty")
-
-        ems = find_extension(extensions, ExtensionType.extended_master_secret)
-        if ems is not None:
-            ext.decode_extended_master_secret(ems)
-        # RFC 7627 §5.2: use the extended master secret whenever the client offers it.
-        self._use_ems = ems is not None
-        if not self._use_ems and self._require_ems:
-            raise HandshakeError(AlertDescription.handshake_failure, "no extended master secret")
-
-        formats = find_extension(extensions, ExtensionType.ec_point_formats)
-        # RFC 8422 §5.1.2: a client listing point formats must include uncompressed.
-        if formats is not None and ECPointFormat.uncompressed not in ext.decode_ec_point_formats(
-            formats
-        ):
-            raise HandshakeError(AlertDescription.illegal_parameter, "no uncompressed points")
-
-        schemes = find_extension(extensions, ExtensionType.signature_algorithms)
-        # RFC 5246 §7.4.1.4.1: without the extension the client accepts only SHA-1, which we
-        # do not sign with; with it, our scheme must be listed.
-        if schemes is None or self._certificate.signature_scheme not in (
-            ext.decode_signature_algorithms(schemes)
-        ):
-            raise HandshakeError(AlertDescription.handshake_failure, "cannot sign for client")
-
-        self._srtp_profile = self._server_choose_srtp(extensions)
-
-    def _choose_group(self, extensions: tuple[Extension, ...]) -> NamedGroup:
-        data = find_extension(extensions, ExtensionType.supported_groups)
-        if data is None:
-            # RFC 8422 §4: a client without the extension is taken to support P-256.
-            return NamedGroup.secp256r1
-        theirs = ext.decode_supported_groups(data)
-        for group in SUPPORTED_GROUPS:
-            if group in theirs:
-                return group
-        raise HandshakeError(AlertDescription.handshake_failure, "no ECDHE group in common")
-
-    def _server_choose_srtp(self, extensions: tuple[Extension, ...]) -> SrtpProfile | None:
-        if not self._srtp_profiles:
-            return None
-        data = find_extension(extensions, ExtensionType.use_srtp)
-        if data is None:
-            raise HandshakeError(AlertDescription.handshake_failure, "client did not offer SRTP")
-        offered = UseSrtp.decode(data).profiles
-        # RFC 5764 §4.1.1: the server picks one of the client's profiles; we take the first
-        # of *our* preference order that the client listed.
-        for profile in self._srtp_profiles:
-            if profile in offered:
-                return profile
-        raise HandshakeError(AlertDescription.handshake_failure, "no SRTP profile in common")
-
-    def _server_hello_extensions(self, hello: ClientHello) -> tuple[Extension, ...]:
-        offered = {e.type for e in hello.extensions}
-        out: list[Extension] = []
-        # RFC 5746 §3.6: confirm secure renegotiation if the client signalled it either way.
-        if (
-            ExtensionType.renegotiation_info in offered
-            or CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV in hello.cipher_suites
-        ):
-            out.append(Extension(ExtensionType.renegotiation_info, ext.encode_renegotiation_info()))
-        if self._use_ems:
-            out.append(Extension(ExtensionType.extended_master_secret, b""))
-        if ExtensionType.ec_point_formats in offered:
-            out.append(
-                Extension(
-                    ExtensionType.ec_point_formats,
-                    ext.encode_ec_point_formats([ECPointFormat.uncompressed]),
-                )
-            )
-        if self._srtp_profile is not None:
-            # RFC 5764 §4.1.1: one profile; RFC 5764 §4.1.3: an empty MKI (we use none).
-            out.append(Extension(ExtensionType.use_srtp, UseSrtp((self._srtp_profile,)).encode()))
-        return tuple(out)
-
-    def _server_on_certificate(self, message: CertificateMessage, now: float) -> State:
-        if message.certificates:
-            self._check_peer_certificate(message.certificates)
-        elif self._remote_fingerprints is not None:
-            # RFC 5246 §7.4.6: a server that needs a client certificate may abort without one.
-            raise HandshakeError(AlertDescription.handshake_failure, "client sent no certificate")
-        return State.SERVER_WAIT_KEY_EXCHANGE
-
-    def _server_on_client_key_exchange(self, message: ClientKeyExchange, now: float) -> State:
-        assert self._key_share is not None
-        self._derive_keys(self._key_share.exchange(message.public_key))
-        if self._peer_key is None:
-            return State.SERVER_WAIT_CHANGE_CIPHER_SPEC
-        return State.SERVER_WAIT_CERTIFICATE_VERIFY
-
-    def _server_on_certificate_verify(self, message: CertificateVerify, now: float) -> State:
-        if message.signature_scheme not in VERIFIABLE_SCHEMES:
-            # RFC 5246 §7.4.8: the scheme must be one the CertificateRequest listed.
-            raise HandshakeError(AlertDescription.illegal_parameter, "scheme was not offered")
-        signed = bytes(self._transcript[: self._transcript_before])
-        if not verify_signature(
-            self._require_peer_key(), message.signature_scheme, message.signature, signed
-        ):
-            raise HandshakeError(AlertDescription.decrypt_error, "CertificateVerify signature")
-        return State.SERVER_WAIT_CHANGE_CIPHER_SPEC
-
-    def _server_on_finished(self, message: Finished, now: float) -> State:
-        self._check_finished(message)
-        assert self._pending_write is not None
-        ccs = self._change_cipher_spec(self._pending_write)
-        finished = self._finished(client=False, transcript=bytes(self._transcript))
-        self._send_flight([ccs, self._handshake_message(Finished(finished))], now, last=True)
-        self._complete()
-        return State.ESTABLISHED
-
     _server_handlers: dict[int, _Handler]
 
 
 # One handler per (role, incoming message); the state table decides whether it may run.
 DtlsConnection._client_handlers = {
-    HandshakeType.hello_verify_request: DtlsConnection._client_on_hello_verify_request,
-    HandshakeType.server_hello: DtlsConnection._client_on_server_hello,
-    HandshakeType.certificate: DtlsConnection._client_on_certificate,
-    HandshakeType.server_key_exchange: DtlsConnection._client_on_server_key_exchange,
-    HandshakeType.certificate_request: DtlsConnection._client_on_certificate_request,
-    HandshakeType.server_hello_done: DtlsConnection._client_on_server_hello_done,
-    HandshakeType.finished: DtlsConnection._client_on_finished,
+    HandshakeType.hello_verify_request: ClientHandshake._client_on_hello_verify_request,
+    HandshakeType.server_hello: ClientHandshake._client_on_server_hello,
+    HandshakeType.certificate: ClientHandshake._client_on_certificate,
+    HandshakeType.server_key_exchange: ClientHandshake._client_on_server_key_exchange,
+    HandshakeType.certificate_request: ClientHandshake._client_on_certificate_request,
+    HandshakeType.server_hello_done: ClientHandshake._client_on_server_hello_done,
+    HandshakeType.finished: ClientHandshake._client_on_finished,
 }
 DtlsConnection._server_handlers = {
-    HandshakeType.client_hello: DtlsConnection._server_on_client_hello,
-    HandshakeType.certificate: DtlsConnection._server_on_certificate,
-    HandshakeType.client_key_exchange: DtlsConnection._server_on_client_key_exchange,
-    HandshakeType.certificate_verify: DtlsConnection._server_on_certificate_verify,
-    HandshakeType.finished: DtlsConnection._server_on_finished,
+    HandshakeType.client_hello: ServerHandshake._server_on_client_hello,
+    HandshakeType.certificate: ServerHandshake._server_on_certificate,
+    HandshakeType.client_key_exchange: ServerHandshake._server_on_client_key_exchange,
+    HandshakeType.certificate_verify: ServerHandshake._server_on_certificate_verify,
+    HandshakeType.finished: ServerHandshake._server_on_finished,
 }
