@@ -8,12 +8,17 @@ the exporter at once. Every test authenticates both ends with certificates.
 
 from __future__ import annotations
 
+import datetime
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 from tests.conftest import require_program
 from voice.dtls import (
@@ -25,6 +30,7 @@ from voice.dtls import (
     HandshakeComplete,
     SrtpProfile,
 )
+from voice.dtls.certificate import fingerprint
 
 from .openssl_peer import OpenSSL, UdpDriver, write_pem
 
@@ -285,5 +291,111 @@ def test_our_server_with_cookies_and_an_anonymous_openssl_client(
         driver.flush()
         # s_client reports the close_notify it received as "closed" and exits.
         peer.wait_for(r"^closed$")
+    finally:
+        peer.stop()
+
+
+def _foreign_certificate(kind: str, directory: Path) -> tuple[str, str, str]:
+    """A self-signed certificate of a key type our Certificate class does not make; returns
+    (cert path, key path, SHA-256 fingerprint)."""
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    key = (
+        rsa.generate_private_key(65537, 2048)
+        if kind == "rsa"
+        else ec.generate_private_key(ec.SECP384R1())
+    )
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, kind)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256() if kind == "rsa" else hashes.SHA384())
+    )
+    cert_path, key_path = directory / f"{kind}.crt", directory / f"{kind}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path), fingerprint(cert.public_bytes(serialization.Encoding.DER))
+
+
+@pytest.mark.parametrize("kind", ["rsa", "p384"])
+def test_our_server_verifies_rsa_and_p384_client_certificates(
+    openssl: str, udp: socket.socket, tmp_path: Path, kind: str
+) -> None:
+    """Browsers use ECDSA P-256, but other WebRTC stacks may sign with RSA (PSS or PKCS#1)
+    or P-384: their CertificateVerify must verify too."""
+    cert, key, expected = _foreign_certificate(kind, tmp_path)
+    profile, suite = (
+        SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
+        CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    )
+    server = DtlsConnection(
+        is_server=True,
+        certificate=Certificate.generate(),
+        remote_fingerprints=[("sha-256", expected)],
+        srtp_profiles=[profile],
+    )
+    port = udp.getsockname()[1]
+    args = [
+        openssl,
+        "s_client",
+        "-connect",
+        f"127.0.0.1:{port}",
+        *_common_args(profile, suite, cert, key),
+    ]
+    peer = OpenSSL(args)
+    try:
+        driver = UdpDriver(server, udp)
+        done = _complete(driver)
+        assert done.peer_fingerprint == expected
+        keying = peer.wait_for(r"Keying material: ([0-9A-Fa-f]+)").group(1)
+        assert bytes.fromhex(keying) == server.srtp_keying_material()
+    finally:
+        peer.stop()
+
+
+def test_our_client_with_a_p384_openssl_server(
+    openssl: str, udp: socket.socket, tmp_path: Path
+) -> None:
+    cert, key, expected = _foreign_certificate("p384", tmp_path)
+    profile, suite = (
+        SrtpProfile.SRTP_AEAD_AES_128_GCM,
+        CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    )
+    args = [
+        openssl,
+        "s_server",
+        "-accept",
+        "127.0.0.1:0",
+        "-verify",
+        "1",
+        *_common_args(profile, suite, cert, key),
+    ]
+    peer = OpenSSL(args)
+    try:
+        port = int(peer.wait_for(r"^ACCEPT 127\.0\.0\.1:(\d+)").group(1))
+        client = DtlsConnection(
+            is_server=False,
+            certificate=Certificate.generate(),
+            remote_fingerprints=[("sha-256", expected)],
+            srtp_profiles=[profile],
+        )
+        driver = UdpDriver(client, udp)
+        driver.peer = ("127.0.0.1", port)
+        client.connect(time.monotonic())
+        done = _complete(driver)
+        assert done.peer_fingerprint == expected
+        keying = peer.wait_for(r"Keying material: ([0-9A-Fa-f]+)").group(1)
+        assert bytes.fromhex(keying) == client.srtp_keying_material()
     finally:
         peer.stop()
