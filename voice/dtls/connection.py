@@ -120,6 +120,12 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
     have none. ``cookie_secret`` turns on the server's stateless HelloVerifyRequest (see
     :mod:`voice.dtls.cookie` for why WebRTC leaves it off). ``key_log`` receives one NSS key
     log line per handshake (without the newline), for Wireshark.
+
+    ``srtp_profiles`` and ``cipher_suites`` are in our preference order; an empty
+    ``srtp_profiles`` turns use_srtp off (plain DTLS), otherwise SRTP is required.
+    ``max_datagram_size`` bounds every datagram we send (1200 bytes is what WebRTC stacks
+    assume every path carries). ``require_extended_master_secret`` refuses peers without
+    RFC 7627 (every browser and OpenSSL has it); turn it off only to talk to legacy peers.
     """
 
     def __init__(
@@ -481,6 +487,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             return
         try:
             message = parse_message(msg_type, body)
+            logger.debug("DTLS <- %s (message_seq %d)", key.name, seq)
             # A new message in order means the peer has our last flight: stop its timer.
             self._timer.stop()
             self._message_seq = seq

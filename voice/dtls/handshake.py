@@ -49,6 +49,7 @@ from voice.dtls.record import Record, RecordLayer, RecordProtection
 from voice.dtls.registry import (
     AlertDescription,
     CipherSuite,
+    HandshakeType,
     NamedGroup,
 )
 from voice.dtls.state import State
@@ -136,7 +137,14 @@ class HandshakeCore:
             self._timer.start(now)
 
     def _transmit_flight(self) -> None:
-        self._outgoing.extend(pack_flight(self._flight, self._records, self._max_datagram_size))
+        datagrams = pack_flight(self._flight, self._records, self._max_datagram_size)
+        if logger.isEnabledFor(logging.DEBUG):
+            names = [
+                "ChangeCipherSpec" if m.msg_type is None else HandshakeType(m.msg_type).name
+                for m in self._flight
+            ]
+            logger.debug("DTLS -> %s in %d datagram(s)", ", ".join(names), len(datagrams))
+        self._outgoing.extend(datagrams)
 
     # Shared handshake steps
 
@@ -203,7 +211,8 @@ class HandshakeCore:
         assert self._suite is not None
         peer = fingerprint(self._peer_certificate) if self._peer_certificate else None
         self._events.append(HandshakeComplete(self._srtp_profile, self._suite, peer))
-        logger.debug("DTLS handshake complete: %s, %s", self._suite.name, self._srtp_profile)
+        profile = self._srtp_profile.name if self._srtp_profile is not None else "no SRTP"
+        logger.debug("DTLS handshake complete: %s, %s", self._suite.name, profile)
 
     def _require_peer_key(self) -> PublicKey:
         assert self._peer_key is not None
