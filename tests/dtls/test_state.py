@@ -1,0 +1,35 @@
+"""The state table is complete and every transition it allows has a handler."""
+
+from __future__ import annotations
+
+from voice.dtls.connection import DtlsConnection
+from voice.dtls.state import CHANGE_CIPHER_SPEC, TRANSITIONS, State
+
+
+def test_every_state_is_in_the_table() -> None:
+    assert set(TRANSITIONS) == set(State)
+
+
+def test_targets_are_states_and_handlers_exist() -> None:
+    for state, moves in TRANSITIONS.items():
+        handlers = (
+            DtlsConnection._server_handlers
+            if state.name.startswith("SERVER")
+            else DtlsConnection._client_handlers
+        )
+        for incoming, targets in moves.items():
+            assert targets and all(isinstance(t, State) for t in targets)
+            if incoming != CHANGE_CIPHER_SPEC:
+                assert incoming in handlers, (state, incoming)
+
+
+def test_established_is_reachable_for_both_roles() -> None:
+    for start in (State.CLIENT_WAIT_SERVER_HELLO, State.SERVER_WAIT_CLIENT_HELLO):
+        seen, todo = {start}, [start]
+        while todo:
+            for targets in TRANSITIONS[todo.pop()].values():
+                for target in targets:
+                    if target not in seen:
+                        seen.add(target)
+                        todo.append(target)
+        assert State.ESTABLISHED in seen
