@@ -4,9 +4,9 @@ The two classes turn the PCM frame of :mod:`voice.opus.pcm` (960 samples of 48 k
 as ``bytes``) into one Opus packet and back, one call per frame, with no hidden buffering:
 
 * :meth:`OpusEncoder.encode` returns the packet for the frame it was given. libopus looks
-  ahead 312 samples (6.5 ms), so the decoded audio comes out that much later than it went
-  in: :attr:`OpusEncoder.lookahead` reports it. Nothing is held back; the first call already
-  returns a packet.
+  ahead 312 samples (6.5 ms), so the decoded audio comes out about that much later than it
+  went in: :attr:`OpusEncoder.lookahead` reports it. Nothing is held back; the first call
+  already returns a packet.
 * :meth:`OpusDecoder.decode` checks the framing (RFC 6716 §3.4, via
   :func:`~voice.opus.toc.parse_packet`) before handing a packet to libopus, and returns all
   of its audio: one frame for a 20 ms packet.
@@ -109,9 +109,9 @@ class OpusEncoder:
             raise OpusCodecError(f"libopus encoder refused its settings: {exc}") from exc
         self._ctx = ctx
         self._pts = 0
-        #: Samples (at 48 kHz) by which decoded audio lags the input: libopus' look-ahead.
-        #: Known after the first :meth:`encode`; FFmpeg reports it as the first packet's
-        #: negative timestamp.
+        #: libopus' look-ahead in samples at 48 kHz (312): about how much decoded audio lags
+        #: the input. Known after the first :meth:`encode`; FFmpeg reports it as the first
+        #: packet's negative timestamp.
         self.lookahead: int | None = None
         #: Frames encoded so far.
         self.frames = 0
