@@ -21,10 +21,11 @@ from voice.opus import (
     OpusDecoder,
     OpusEncoder,
     OpusPacketError,
+    OpusParameters,
     parse_packet,
 )
 from voice.opus.codec import _DEFAULT_PLC_TOC
-from voice.opus.toc import Mode, toc_byte
+from voice.opus.toc import Bandwidth, Mode, toc_byte
 
 
 def test_the_pcm_frame_constants() -> None:
@@ -68,6 +69,28 @@ def test_bitrate_and_complexity_reach_libopus() -> None:
     high_bytes = sum(len(high.encode(speech_like(n))) for n in range(25))
     # About 30 and 160 bytes per 20 ms frame.
     assert low_bytes * 3 < high_bytes
+
+
+@pytest.mark.parametrize("bandwidth", list(Bandwidth))
+def test_max_bandwidth_caps_the_coded_band(bandwidth: Bandwidth) -> None:
+    encoder = OpusEncoder(max_bandwidth=bandwidth)
+    coded = {parse_packet(encoder.encode(speech_like(n))).bandwidth for n in range(20)}
+    assert max(coded) == bandwidth
+
+
+def test_encoder_follows_the_receivers_fmtp_wishes() -> None:
+    chromium = OpusEncoder.from_parameters(OpusParameters.parse("minptime=10;useinbandfec=1"))
+    assert (chromium.bitrate, chromium.fec, chromium.max_bandwidth) == (
+        32_000,
+        True,
+        Bandwidth.FULLBAND,
+    )
+    narrow = OpusEncoder.from_parameters(
+        OpusParameters.parse("maxplaybackrate=16000;maxaveragebitrate=20000")
+    )
+    assert (narrow.bitrate, narrow.fec, narrow.max_bandwidth) == (20_000, False, Bandwidth.WIDEBAND)
+    packets = [narrow.encode(speech_like(n)) for n in range(20)]
+    assert all(parse_packet(p).bandwidth <= Bandwidth.WIDEBAND for p in packets)
 
 
 def test_round_trip_preserves_a_tone() -> None:

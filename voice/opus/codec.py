@@ -42,8 +42,9 @@ import av
 from av import AudioFrame, CodecContext, Packet
 
 from voice.opus.errors import OpusCodecError
+from voice.opus.payload import OpusParameters
 from voice.opus.pcm import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE, SAMPLE_WIDTH
-from voice.opus.toc import CONFIGS, config_for, parse_packet, toc_byte
+from voice.opus.toc import CONFIGS, Bandwidth, config_for, parse_packet, toc_byte
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,14 @@ _APPLICATIONS = ("voip", "audio", "lowdelay")
 #: The TOC of the packet :meth:`OpusDecoder.conceal` sends before any real packet arrived:
 #: CELT fullband 20 ms, mono. With no history, libopus conceals with silence.
 _DEFAULT_PLC_TOC = toc_byte(31)
+#: The audio cutoff, in Hz, that makes FFmpeg cap libopus at each bandwidth.
+_CUTOFF = {
+    Bandwidth.NARROWBAND: 4_000,
+    Bandwidth.MEDIUMBAND: 6_000,
+    Bandwidth.WIDEBAND: 8_000,
+    Bandwidth.SUPERWIDEBAND: 12_000,
+    Bandwidth.FULLBAND: 20_000,
+}
 
 
 class OpusEncoder:
@@ -59,11 +68,15 @@ class OpusEncoder:
 
     ``bitrate`` is the target in bit/s (RFC 7587 §3.1.1 suggests 28-40 kbit/s for fullband
     speech). ``fec`` makes libopus add low-bitrate redundancy of each frame to the next
-    packet, sized for ``packet_loss_percent`` expected loss (libopus adds none when that is
-    0). ``complexity`` is libopus' 0-10 speed/quality trade-off (None keeps the library's
+    packet (RFC 7587 §3.3), sized for ``packet_loss_percent`` expected loss (libopus adds
+    none when that is 0, and none at low bitrates: at 16 kbit/s our tests saw none).
+    ``complexity`` is libopus' 0-10 speed/quality trade-off (None keeps the library's
     default, 10): it is the main cost knob of a transcoding server, see ``bench/media.py``.
     ``application`` is libopus' tuning: ``voip`` (speech intelligibility), ``audio``, or
-    ``lowdelay`` (CELT only, no SILK, so no FEC).
+    ``lowdelay`` (CELT only, no SILK, so no FEC). ``max_bandwidth`` caps the audio band coded
+    (RFC 7587 §6.1: no wider than the receiver's maxplaybackrate covers).
+
+    :meth:`from_parameters` picks these from the receiver's ``a=fmtp`` line.
     """
 
     def __init__(
@@ -74,6 +87,7 @@ class OpusEncoder:
         packet_loss_percent: int = 10,
         complexity: int | None = None,
         application: str = "voip",
+        max_bandwidth: Bandwidth | None = None,
     ) -> None:
         if not 6_000 <= bitrate <= 510_000:
             raise ValueError(f"bitrate {bitrate} outside Opus' 6000-510000 bit/s")
@@ -88,6 +102,7 @@ class OpusEncoder:
         self.packet_loss_percent = packet_loss_percent
         self.complexity = complexity
         self.application = application
+        self.max_bandwidth = max_bandwidth
         options = {
             "application": application,
             "frame_duration": "20",
@@ -96,6 +111,9 @@ class OpusEncoder:
         }
         if complexity is not None:
             options["compression_level"] = str(complexity)  # FFmpeg's name for it
+        if max_bandwidth is not None:
+            # FFmpeg sets libopus' maximum bandwidth from the audio cutoff frequency in Hz.
+            options["cutoff"] = str(_CUTOFF[max_bandwidth])
         ctx = CodecContext.create("libopus", "w")
         ctx.bit_rate = bitrate
         ctx.sample_rate = SAMPLE_RATE
@@ -107,6 +125,8 @@ class OpusEncoder:
             ctx.open()
         except av.FFmpegError as exc:
             raise OpusCodecError(f"libopus encoder refused its settings: {exc}") from exc
+        if ctx.options:  # FFmpeg hands back the options nothing consumed
+            raise OpusCodecError(f"this FFmpeg's libopus ignores {sorted(ctx.options)}")
         self._ctx = ctx
         self._pts = 0
         #: libopus' look-ahead in samples at 48 kHz (312): about how much decoded audio lags
@@ -115,6 +135,31 @@ class OpusEncoder:
         self.lookahead: int | None = None
         #: Frames encoded so far.
         self.frames = 0
+
+    @classmethod
+    def from_parameters(
+        cls,
+        remote: OpusParameters,
+        *,
+        bitrate: int = 32_000,
+        packet_loss_percent: int = 10,
+        complexity: int | None = None,
+    ) -> OpusEncoder:
+        """An encoder for a receiver that sent ``remote`` in its ``a=fmtp`` line.
+
+        The parameters are the receiver's wishes for what it gets (RFC 7587 §7.1): send FEC
+        only if it can use it (``useinbandfec``), stay under its ``maxaveragebitrate`` and
+        within the band its ``maxplaybackrate`` can play. Its other wishes (stereo, cbr,
+        usedtx, ptime) may be ignored without harm, and are: we send mono, VBR, continuous
+        20 ms packets.
+        """
+        return cls(
+            bitrate=remote.send_bitrate(bitrate),
+            fec=remote.useinbandfec,
+            packet_loss_percent=packet_loss_percent,
+            complexity=complexity,
+            max_bandwidth=remote.max_bandwidth,
+        )
 
     def encode(self, pcm: bytes) -> bytes:
         """Encodes one frame of exactly :data:`~voice.opus.pcm.FRAME_BYTES` bytes and
@@ -185,14 +230,15 @@ class OpusDecoder:
         """Makes up one 20 ms frame for a packet that was lost, with libopus' concealment.
 
         Call it once per missing 20 ms, in order, between the real packets around the gap:
-        the concealment continues the last decoded audio and fades it over a few frames.
+        the concealment continues the last decoded audio and fades it over a few frames
+        (RFC 6716 §4.4).
         """
         self.concealed += 1
         return self._run(bytes([self._plc_toc()]))
 
     def decode_fec(self, next_payload: bytes) -> bytes:
         """Recovers the frame lost just before ``next_payload`` from the in-band FEC it
-        carries, or, where that is not possible, conceals it.
+        carries (RFC 7587 §3.3), or, where that is not possible, conceals it.
 
         Through PyAV it is never possible (:attr:`fec_supported` is False): this checks
         ``next_payload`` (raising :class:`~voice.opus.errors.OpusPacketError` if malformed)

@@ -53,7 +53,7 @@ class _RangeDecoder:
             self.val = ((self.val << 8) + (255 - (symbol & 0xFF))) & _CODE_MASK
 
     def bit_logp(self, logp: int) -> bool:
-        """RFC 6716 §4.1.3.2: a bit whose probability of being 1 is 1 / 2**logp."""
+        """RFC 6716 §4.1.3.1: a bit whose probability of being 1 is 1 / 2**logp."""
         split = self.rng >> logp
         one = self.val < split
         if one:

@@ -41,7 +41,7 @@ class Mode(enum.Enum):
 
 class Bandwidth(enum.IntEnum):
     """The audio bandwidth a TOC config selects, valued by the sample rate that carries it
-    (RFC 6716 §2: narrowband is 4 kHz of audio, sampled at 8 kHz, and so on)."""
+    (RFC 6716, Table 1: narrowband is 4 kHz of audio, sampled at 8 kHz, and so on)."""
 
     NARROWBAND = 8_000
     MEDIUMBAND = 12_000
