@@ -115,7 +115,7 @@ def test_malformed_packets_are_rejected_naming_the_rule(packet: bytes, rule: str
         parse_packet(packet)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(
     st.one_of(
         st.binary(max_size=64),

@@ -409,7 +409,7 @@ def test_misuse_is_a_value_error() -> None:
         JitterBuffer(min_delay=0.3, max_delay=0.2)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     st.lists(
         st.tuples(

@@ -7,6 +7,7 @@ The audio an agent sees is the frame of :mod:`voice.opus.pcm`: **20 ms of 48 kHz
 
 * :mod:`voice.opus.toc`: :func:`parse_packet` reads the TOC byte and frame layout and rejects
   malformed packets with :class:`OpusPacketError`; :func:`build_packet` frames packets.
+* :mod:`voice.opus.silk`: :func:`has_fec` reads whether a packet carries in-band FEC.
 * :mod:`voice.opus.payload`: :class:`OpusParameters` reads and writes the ``a=fmtp`` line.
 * :mod:`voice.opus.codec`: :class:`OpusEncoder` (one frame in, one packet out) and
   :class:`OpusDecoder` (decode, conceal a loss, FEC where reachable).
@@ -21,6 +22,7 @@ from voice.opus.errors import OpusCodecError, OpusError, OpusPacketError, OpusPa
 from voice.opus.pacing import FramePacer
 from voice.opus.payload import RTP_CLOCK_RATE, RTPMAP_ENCODING, OpusParameters
 from voice.opus.pcm import FRAME_BYTES, FRAME_DURATION, FRAME_SAMPLES, SAMPLE_RATE, SILENCE
+from voice.opus.silk import has_fec
 from voice.opus.toc import Bandwidth, Mode, OpusPacketInfo, build_packet, parse_packet
 
 __all__ = [
@@ -43,5 +45,6 @@ __all__ = [
     "OpusParameterError",
     "OpusParameters",
     "build_packet",
+    "has_fec",
     "parse_packet",
 ]

@@ -32,7 +32,8 @@ sender's clock running a little fast or slow.
 **Delay.** A packet plays at ``nominal + P``. The *target* is ``P* = T + clamp(4 * J,
 min_delay, max_delay)``: wait four times the jitter beyond the mean transit, which lets
 nearly every packet arrive in time, but never less than ``min_delay`` nor more than
-``max_delay``. ``P`` starts at ``T + initial_delay`` and follows the target asymmetrically:
+``max_delay``. ``P`` starts at ``initial_delay`` (the first packet defines transit 0) and
+follows the target asymmetrically:
 it grows at once when the target rises (jitter got worse: protect the next packets), and
 shrinks by only 0.5 ms per frame played (25 ms per second at 20 ms frames) when it falls,
 so a momentary calm does not empty the buffer just before the next burst, and shrinking
@@ -47,10 +48,10 @@ sender may just be silent (DTX), and an empty buffer yields ``None``.
 
 **What is dropped, and counted** (in :attr:`JitterBuffer.stats`):
 
-* *late*: a packet whose slot was already played or declared lost; and a frame found more
-  than ``max_delay`` past its playout time (the driver fell behind), which is dropped rather
-  than played stale;
-* *duplicate*: a packet already buffered or already played;
+* *late*: a packet whose slot was already played or declared lost (unless it is a copy);
+  and a frame found more than ``max_delay`` past its playout time (the driver fell behind),
+  which is dropped rather than played stale;
+* *duplicate*: a packet already buffered, or a copy of one recently played;
 * *overflow*: the oldest frame, when more than ``capacity`` are held (a burst of packets
   far ahead of playout); playout skips ahead to the next one;
 * *stray*: a packet whose sequence number is far from the stream's (RFC 3550 §A.1's
@@ -59,14 +60,17 @@ sender may just be silent (DTX), and an empty buffer yields ``None``.
 **Resynchronisation** (counted in *resyncs*), so that a sender that restarts never stalls
 the stream:
 
-* a sequence jump confirmed by the next packet (two in a row, the probation of RFC 3550
-  §A.1) splices the new numbering onto the old, right after the newest packet;
-* a run of at least four consecutive, in-order but late packets spread over at least two
-  frame durations means the sender restarted its numbering slightly behind ours: splice too;
+* a sequence jump confirmed by the next packet (two in a row: the probation of
+  RFC 3550 §A.1) splices the new numbering onto the old, right after the newest packet;
+* a run of at least four consecutive, in-order but late packets that are not copies of
+  frames already played (same number, same timestamp), spread over at least two frame
+  durations with nothing fresh in between, means the sender restarted its numbering
+  slightly behind ours (stragglers come in bursts or between fresh packets): splice too;
 * a packet whose transit differs from the mean by more than ``max(1 s, 5 * max_delay)`` means
   the sender's timestamps jumped: re-anchor so that it counts as arriving on time.
-* a sequence gap with no matching time gap (the numbering jumped, less than ``MAX_DROPOUT``)
-  is stepped over without declaring the numbers lost (counted in *skipped*).
+
+And a sequence gap with no time gap behind it (the numbering jumped forward by less than
+``MAX_DROPOUT``) is stepped over without declaring the numbers lost (counted in *skipped*).
 """
 
 from __future__ import annotations
