@@ -7,8 +7,9 @@ import struct
 from array import array
 from fractions import Fraction
 
+import av
 import pytest
-from av import AudioFrame, CodecContext
+from av import AudioFrame, CodecContext, Packet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -188,6 +189,23 @@ def test_concealment_after_60_ms_silk_packets_still_gives_one_frame() -> None:
     decoder = OpusDecoder()
     decoder.decode(bytes([toc_byte(11)]) + bytes(20))  # SILK wideband, 60 ms
     assert len(decoder.conceal()) == FRAME_BYTES
+
+
+def test_what_pyav_offers_for_loss() -> None:
+    """The two facts the decoder's design rests on, checked so an FFmpeg upgrade that
+    changes them shows up here: an empty packet ends the stream (so it cannot ask for
+    concealment), and the libopus decoder has no option to decode FEC."""
+    decoder = CodecContext.create("libopus", "r")
+    decoder.sample_rate = SAMPLE_RATE
+    decoder.layout = "mono"
+    assert decoder.decode(Packet(b"")) == []
+    with pytest.raises(av.error.EOFError):
+        decoder.decode(Packet(b"\x78"))
+    for option in ("fec", "decode_fec", "inband_fec", "use_inband_fec"):
+        probe = CodecContext.create("libopus", "r")
+        probe.options = {option: "1"}
+        probe.open()
+        assert probe.options == {option: "1"}  # handed back: nothing consumed it
 
 
 def test_fec_decoding_falls_back_to_concealment_and_says_so() -> None:

@@ -27,14 +27,14 @@ options of the libavcodec that PyAV 18 bundles, and trying it (``tests/opus/test
   ``decode_fec`` flag; FFmpeg's wrapper always passes 0 and offers no option for it (its only
   decoder option is ``apply_phase_inv``). :meth:`OpusDecoder.decode_fec` therefore checks the
   next packet and falls back to :meth:`OpusDecoder.conceal`; :attr:`OpusDecoder.fec_supported`
-  says so, and ``spec/rfc7587.md`` marks FEC decoding partial. (PyAV ships libopus as its own
-  shared library, so a ctypes binding could reach ``decode_fec`` later.) The encoder side is
-  unaffected: it does put FEC into the packets it sends, for peers that can use it.
+  says so, and ``spec/rfc7587.md`` marks FEC decoding partial. (The PyAV wheel ships libopus
+  as its own shared library, so a ctypes binding could reach ``decode_fec`` later.) The
+  encoder side is unaffected: it does put FEC into the packets it sends, for peers that can
+  use it.
 """
 
 from __future__ import annotations
 
-import logging
 from fractions import Fraction
 from typing import ClassVar
 
@@ -45,8 +45,6 @@ from voice.opus.errors import OpusCodecError
 from voice.opus.payload import OpusParameters
 from voice.opus.pcm import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE, SAMPLE_WIDTH
 from voice.opus.toc import CONFIGS, Bandwidth, config_for, parse_packet, toc_byte
-
-log = logging.getLogger(__name__)
 
 _TIME_BASE = Fraction(1, SAMPLE_RATE)
 _APPLICATIONS = ("voip", "audio", "lowdelay")
