@@ -308,6 +308,32 @@ def test_sender_restarting_slightly_behind_is_followed_after_a_short_run() -> No
     assert jb.stats.resyncs == 1
 
 
+def test_our_clock_jumping_forward_is_resynchronised() -> None:
+    # The receiving host is suspended for 5 s mid-call: every later arrival is 5 s late.
+    arrivals = stream(100)
+    for a in arrivals[50:]:
+        a.at += 5.0
+    jb = JitterBuffer()
+    result = run(jb, arrivals)
+    assert jb.stats.resyncs == 1
+    assert result.played_seqs() == [a.seq for a in arrivals]
+    after = [result.time_of(a.seq) for a in arrivals[50:]]
+    assert after[-1] - after[0] == pytest.approx(49 * FRAME, abs=0.002)
+
+
+def test_a_sender_clock_running_fast_is_followed() -> None:
+    # The sender's sampling clock runs 0.5 % fast: its packets come ever earlier than their
+    # timestamps say. Over five minutes that is 1.5 s, and nothing is lost or late.
+    arrivals = stream(15_000)
+    for i, a in enumerate(arrivals):
+        a.at = 0.03 + i * FRAME / 1.005
+    jb = JitterBuffer()
+    result = run(jb, arrivals)
+    assert len(result.frames) == 15_000
+    assert jb.stats.late == jb.stats.lost == jb.stats.resyncs == 0
+    assert jb.delay < jb.min_delay + 0.01
+
+
 def test_a_single_wild_sequence_number_is_dropped_as_stray() -> None:
     arrivals = stream(40)
     arrivals.append(Arrival(arrivals[20].at + 0.001, 30_000, 99, b"junk"))
