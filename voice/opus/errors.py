@@ -1,0 +1,28 @@
+"""The exceptions of :mod:`voice.opus`.
+
+One base class, :class:`OpusError`, so a driver can catch everything this layer raises about
+a peer's data in one clause. Parse errors also subclass :class:`ValueError`, the convention of
+every ``voice`` layer: bad input is a bad value, never a crash.
+"""
+
+from __future__ import annotations
+
+
+class OpusError(Exception):
+    """Base class of every error :mod:`voice.opus` raises about data it was given."""
+
+
+class OpusPacketError(OpusError, ValueError):
+    """An Opus packet breaks the framing rules of RFC 6716 §3 (R1-R7 of §3.4).
+
+    The receiver drops such a packet (and counts it) instead of handing it to the decoder.
+    """
+
+
+class OpusParameterError(OpusError, ValueError):
+    """An ``a=fmtp`` value for Opus (RFC 7587 §6.1) cannot be read: bad syntax or a value
+    that is not a number, or a flag that is not 0 or 1."""
+
+
+class OpusCodecError(OpusError):
+    """The codec library (libopus through PyAV/FFmpeg) refused a packet or a frame."""

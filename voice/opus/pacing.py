@@ -1,0 +1,109 @@
+"""Sending one frame every 20 ms against absolute deadlines, sans-IO.
+
+A voice sender must put out one packet per frame duration for as long as the call lasts. The
+naive loop, ``while True: send(); await sleep(0.020)``, drifts: every iteration adds the time
+spent sending and the scheduler's lateness to the period, so after an hour the stream runs
+seconds behind the clock and the receiver's jitter buffer sees a sender that is slightly too
+slow. :class:`FramePacer` instead gives frame ``n`` the deadline ``start + n * duration``,
+computed from the start each time, so lateness never accumulates: frame 180 000 of an
+hour-long call is due exactly one hour after frame 0.
+
+When the sender is held up longer than a frame (a busy event loop, a paused process), several
+deadlines have passed at once. Sending all of them would burst a backlog into the network
+and the receiver's jitter buffer; sending none would leave a hole. The pacer sends at most
+``max_catch_up`` of the frames that are due and *skips* the older rest, counting them in
+:attr:`FramePacer.skipped`. The frame indices it hands out still follow the clock, so a
+sender that derives its RTP timestamps from them (``index * 960``) leaves a timestamp gap the
+size of the stall, which the receiver treats as a short silence.
+
+This module is the arithmetic only; :func:`voice.transceiver.pacer.run_pacer` is the Trio
+loop around it, and a test can drive it with plain numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+from voice.opus.pcm import FRAME_DURATION
+
+#: Frames sent at once after a stall, by default: 60 ms, which a receiver's jitter buffer
+#: absorbs; anything older is skipped.
+DEFAULT_MAX_CATCH_UP = 3
+
+
+class FramePacer:
+    """Absolute deadlines for a stream of fixed-duration frames, with bounded catch-up.
+
+    ``start`` is the deadline of frame 0 on the caller's clock (``trio.current_time()``).
+    """
+
+    def __init__(
+        self,
+        *,
+        start: float,
+        frame_duration: float = FRAME_DURATION,
+        max_catch_up: int = DEFAULT_MAX_CATCH_UP,
+    ) -> None:
+        if not frame_duration > 0:
+            raise ValueError(f"frame_duration must be positive, got {frame_duration}")
+        if max_catch_up < 1:
+            raise ValueError(f"max_catch_up must be at least 1, got {max_catch_up}")
+        self.start = start
+        self.frame_duration = frame_duration
+        self.max_catch_up = max_catch_up
+        self._next = 0
+        #: Frames handed out to send.
+        self.sent = 0
+        #: Frames skipped because they were too far behind the clock.
+        self.skipped = 0
+        #: Times the pacer had to skip frames: one per stall longer than the catch-up.
+        self.stalls = 0
+
+    @property
+    def next_index(self) -> int:
+        """Index of the next frame to send."""
+        return self._next
+
+    def deadline(self, index: int) -> float:
+        """When frame ``index`` is due: always computed from the start, never accumulated."""
+        return self.start + index * self.frame_duration
+
+    def get_timer(self) -> float:
+        """When the next frame is due: sleep until then (``trio.sleep_until``), then
+        :meth:`poll`."""
+        return self.deadline(self._next)
+
+    def next_deadline(self) -> float:
+        """The same as :meth:`get_timer`."""
+        return self.get_timer()
+
+    def poll(self, now: float) -> range:
+        """The indices of the frames to send now, in order (empty if none is due yet).
+
+        Every frame whose deadline is at or before ``now`` is due. If more than
+        ``max_catch_up`` are, only the newest ``max_catch_up`` are returned and the older
+        ones are skipped for good.
+        """
+        first = self._next
+        if now < self.deadline(first):
+            return range(first, first)
+        # The last due frame: the floor of the elapsed frames, corrected for the rounding of
+        # the division so that it agrees exactly with deadline().
+        last = math.floor((now - self.start) / self.frame_duration)
+        while self.deadline(last + 1) <= now:
+            last += 1
+        while last > first and self.deadline(last) > now:
+            last -= 1
+        due = last - first + 1
+        if due > self.max_catch_up:
+            self.skipped += due - self.max_catch_up
+            self.stalls += 1
+            first = last - self.max_catch_up + 1
+        self._next = last + 1
+        self.sent += last + 1 - first
+        return range(first, last + 1)
+
+    def frames_due(self, now: float) -> int:
+        """How many frames to send now: ``len(self.poll(now))``, for a caller that counts
+        frames rather than using their indices."""
+        return len(self.poll(now))

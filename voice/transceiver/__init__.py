@@ -1,0 +1,1 @@
+"""The transceiver: the stateful Trio service that terminates a caller's media."""
