@@ -2,6 +2,7 @@
 
 from voice.peer.connection import PeerConnection, State
 from voice.peer.events import (
+    AddressValidated,
     Closed,
     DtlsConnected,
     IceConnected,
@@ -12,6 +13,7 @@ from voice.peer.events import (
 )
 
 __all__ = [
+    "AddressValidated",
     "Closed",
     "DtlsConnected",
     "IceConnected",

@@ -27,16 +27,18 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from voice.dtls import (
+    DEFAULT_SRTP_PROFILES,
     ApplicationData,
     Certificate,
     ConnectionClosed,
     DtlsConnection,
     HandshakeComplete,
 )
-from voice.ice import ConsentExpired, IceEvent
+from voice.ice import ConsentExpired, IceControllingClient, IceEvent
 from voice.ice import Connected as IceConnectedEvent
 from voice.ice import SelectedPairChanged as IceSelectedPairChanged
 from voice.peer.events import (
+    AddressValidated,
     Closed,
     DtlsConnected,
     IceConnected,
@@ -45,8 +47,7 @@ from voice.peer.events import (
     RtcpReceived,
     RtpReceived,
 )
-from voice.rtp import RtpPacket, RtpSession, is_rtcp, parse_rtcp
-from voice.rtp import RtpError as RtpError
+from voice.rtp import RtpError, RtpPacket, RtpSession, is_rtcp, parse_rtcp
 from voice.srtp import SrtpContext, SrtpError
 from voice.srtp.profiles import SrtpProfile
 from voice.stun import PacketKind, classify
@@ -61,6 +62,7 @@ class IceAgent(Protocol):
     def next_event(self) -> IceEvent | None: ...
     def handle_timeout(self, now: float) -> None: ...
     def get_timer(self) -> float | None: ...
+    def is_validated(self, addr: Address) -> bool: ...
 
 
 class State(enum.Enum):
@@ -87,14 +89,13 @@ class PeerConnection:
         clock_rate: int = 48_000,
     ) -> None:
         self.ice = ice
-        options = {} if srtp_profiles is None else {"srtp_profiles": srtp_profiles}
         self.dtls = DtlsConnection(
             is_server=is_dtls_server,
             certificate=certificate,
             remote_fingerprints=remote_fingerprints,
-            **options,  # type: ignore[arg-type]
+            srtp_profiles=DEFAULT_SRTP_PROFILES if srtp_profiles is None else srtp_profiles,
         )
-        self.rtp = RtpSession(local_ssrc=local_ssrc, clock_rate=clock_rate, cname=cname, now=now)
+        self.rtp = RtpSession(local_ssrc, clock_rate, cname, now=now)
         self.is_dtls_server = is_dtls_server
         self.state = State.NEW
         self.remote_address: Address | None = None
@@ -104,7 +105,18 @@ class PeerConnection:
         self.counters: dict[str, int] = {}
         self._events: deque[PeerEvent] = deque()
         self._outgoing: list[tuple[bytes, Address]] = []
-        self._validated: set[Address] = set()
+        self._claimed: set[Address] = set()
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    def connect(self, now: float) -> None:
+        """Caller's side only: starts the ICE checks (the DTLS client follows on success)."""
+        if not isinstance(self.ice, IceControllingClient):
+            raise TypeError("only a peer with a controlling ICE agent starts the checks")
+        self.ice.connect(now)
+        self._pump_ice(now)
 
     # -- input ------------------------------------------------------------------------
 
@@ -117,10 +129,12 @@ class PeerConnection:
         if kind is PacketKind.STUN:
             self._count("stun_in")
             self.ice.receive_datagram(data, addr, now)
-            self._validated.add(addr)
             self._pump_ice(now)
+            if addr not in self._claimed and self.ice.is_validated(addr):
+                self._claimed.add(addr)
+                self._events.append(AddressValidated(addr))
         elif kind is PacketKind.DTLS:
-            if addr != self.remote_address and addr not in self._validated:
+            if not self.ice.is_validated(addr):
                 # ICE has not vouched for this address: DTLS from it is not ours to answer.
                 self._count("dropped_dtls_unvalidated")
                 return
@@ -138,7 +152,7 @@ class PeerConnection:
             return
         self.ice.handle_timeout(now)
         self._pump_ice(now)
-        if self.state is not State.CLOSED:
+        if not self.closed:  # ICE consent may have just ended the call
             self.dtls.handle_timeout(now)
             self._pump_dtls(now)
         if self.state is State.CONNECTED:
@@ -171,7 +185,7 @@ class PeerConnection:
         if self.state is State.CLOSED:
             return
         if self.state is State.CONNECTED:
-            self.rtp.close()
+            self.rtp.close(now, reason)
             self._flush(now)
         self.dtls.close()
         self._drain_dtls_datagrams()
@@ -200,17 +214,22 @@ class PeerConnection:
         self._outgoing.extend(self.ice.datagrams_to_send())
         while (event := self.ice.next_event()) is not None:
             if isinstance(event, IceConnectedEvent):
-                self.remote_address = event.address
-                self._validated.add(event.address)
+                # The lite agent reports the peer it selected; the controlling client
+                # reports its own mapped address, and its peer is the server it checks.
+                peer = (
+                    self.ice.remote_address
+                    if isinstance(self.ice, IceControllingClient)
+                    else event.address
+                )
+                self.remote_address = peer
                 if self.state is State.NEW:
                     self.state = State.CONNECTING
-                    self._events.append(IceConnected(event.address))
+                    self._events.append(IceConnected(peer))
                     if not self.is_dtls_server:
                         self.dtls.connect(now)
                         self._pump_dtls(now)
             elif isinstance(event, IceSelectedPairChanged):
                 self.remote_address = event.address
-                self._validated.add(event.address)
                 self._events.append(PathChanged(event.address))
             elif isinstance(event, ConsentExpired):
                 # RFC 7675 §5.1: without consent, stop sending media at once.
@@ -239,7 +258,6 @@ class PeerConnection:
                     is_server=self.is_dtls_server,
                 )
                 self.state = State.CONNECTED
-                self.rtp.start(now) if hasattr(self.rtp, "start") else None
                 self._events.append(DtlsConnected(event.srtp_profile))
             elif isinstance(event, ConnectionClosed):
                 self._finish(f"DTLS closed: {event.reason}")
@@ -250,13 +268,13 @@ class PeerConnection:
         if self.srtp is None:
             self._count("dropped_srtp_not_ready")
             return
-        if addr != self.remote_address and addr not in self._validated:
+        if not self.ice.is_validated(addr):
             self._count("dropped_rtp_unvalidated")
             return
         try:
             if is_rtcp(data):
                 packets = parse_rtcp(self.srtp.unprotect_rtcp(data))
-                self.rtp.on_rtcp_received(packets, now)
+                self.rtp.on_rtcp_received(packets, now, size=len(data))
                 self._count("rtcp_in")
                 self._events.append(RtcpReceived(tuple(packets)))
             else:
@@ -265,7 +283,7 @@ class PeerConnection:
                 self._count("rtp_in")
                 self._events.append(RtpReceived(packet, now))
         except SrtpError as exc:
-            self._count(f"dropped_srtp_{getattr(exc, 'reason', 'error')}")
+            self._count(f"dropped_srtp_{exc.reason}")
         except RtpError:
             self._count("dropped_rtp_malformed")
 

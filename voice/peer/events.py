@@ -10,6 +10,13 @@ from voice.types import Address
 
 
 @dataclass(frozen=True, slots=True)
+class AddressValidated:
+    """An authenticated ICE check arrived from ``address``: its datagrams belong to this call."""
+
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
 class IceConnected:
     """ICE has a path: media and DTLS go to ``address`` from now on."""
 
@@ -52,4 +59,4 @@ class Closed:
     reason: str
 
 
-PeerEvent = IceConnected | PathChanged | DtlsConnected | RtpReceived | RtcpReceived | Closed
+PeerEvent = AddressValidated | IceConnected | PathChanged | DtlsConnected | RtpReceived | RtcpReceived | Closed
