@@ -63,6 +63,7 @@ async def call(url: str) -> bytes:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     pc.addTrack(make_tone_track())
     received = asyncio.get_running_loop().create_future()
+    tasks: list[asyncio.Future[None]] = []
 
     @pc.on("track")
     def on_track(track) -> None:  # type: ignore[no-untyped-def]
@@ -70,10 +71,13 @@ async def call(url: str) -> bytes:
             pcm = bytearray()
             while len(pcm) < 48000 * 2 * 2 * 3:  # three seconds (aiortc decodes to stereo)
                 frame = await track.recv()
-                pcm += bytes(frame.planes[0])
+                # A plane's buffer is padded for SIMD; only the first samples*channels
+                # 16-bit values are audio.
+                size = frame.samples * len(frame.layout.channels) * 2
+                pcm += memoryview(frame.planes[0])[:size]
             received.set_result(bytes(pcm))
 
-        asyncio.ensure_future(collect())
+        tasks.append(asyncio.ensure_future(collect()))
 
     await pc.setLocalDescription(await pc.createOffer())
     request = urllib.request.Request(

@@ -37,8 +37,10 @@ class Call:
         fp_client = ("sha-256", client_fingerprint or CLIENT_CERT.fingerprint("sha-256"))
         self.server = PeerConnection(
             ice=IceLiteAgent(
-                "srvufrag", "server-password-0123456789",
-                remote_ufrag="cliufrag", remote_pwd="client-password-0123456789",
+                "srvufrag",
+                "server-password-0123456789",
+                remote_ufrag="cliufrag",
+                remote_pwd="client-password-0123456789",
                 consent_timeout=consent_timeout,
             ),
             certificate=SERVER_CERT,
@@ -50,8 +52,11 @@ class Call:
         )
         self.client = PeerConnection(
             ice=IceControllingClient(
-                "cliufrag", "client-password-0123456789",
-                "srvufrag", "server-password-0123456789", SERVER,
+                "cliufrag",
+                "client-password-0123456789",
+                "srvufrag",
+                "server-password-0123456789",
+                SERVER,
             ),
             certificate=CLIENT_CERT,
             remote_fingerprints=[fp_server],

@@ -34,8 +34,8 @@ from voice.dtls import (
     DtlsConnection,
     HandshakeComplete,
 )
-from voice.ice import ConsentExpired, IceControllingClient, IceEvent
 from voice.ice import Connected as IceConnectedEvent
+from voice.ice import ConsentExpired, IceControllingClient, IceEvent
 from voice.ice import SelectedPairChanged as IceSelectedPairChanged
 from voice.peer.events import (
     AddressValidated,

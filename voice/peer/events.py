@@ -59,4 +59,12 @@ class Closed:
     reason: str
 
 
-PeerEvent = AddressValidated | IceConnected | PathChanged | DtlsConnected | RtpReceived | RtcpReceived | Closed
+PeerEvent = (
+    AddressValidated
+    | IceConnected
+    | PathChanged
+    | DtlsConnected
+    | RtpReceived
+    | RtcpReceived
+    | Closed
+)

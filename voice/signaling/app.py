@@ -47,7 +47,9 @@ class SignalingConfig:
 
 
 def _text(status: int, message: str, **headers: str) -> Response:
-    return Response(message.rstrip() + "\n", status=status, content_type="text/plain", headers=headers)
+    return Response(
+        message.rstrip() + "\n", status=status, content_type="text/plain", headers=headers
+    )
 
 
 def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) -> QuartTrio:
@@ -75,11 +77,16 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
             supplied = request.headers.get("Authorization", "")
             expected = f"Bearer {cfg.bearer_token}"
             if not hmac.compare_digest(supplied.encode(), expected.encode()):
-                return _text(401, "a valid bearer token is required", **{"WWW-Authenticate": "Bearer"})
+                return _text(
+                    401, "a valid bearer token is required", **{"WWW-Authenticate": "Bearer"}
+                )
         content_type = (request.mimetype or "").lower()
         if content_type != "application/sdp":
-            return _text(415, f"the offer must be sent as application/sdp, not {content_type or 'nothing'}")
+            return _text(
+                415, f"the offer must be sent as application/sdp, not {content_type or 'nothing'}"
+            )
         body = await request.get_data(as_text=False)
+        assert isinstance(body, bytes)
         if not body.strip():
             return _text(400, "the request body is empty: send the SDP offer")
         try:

@@ -2,7 +2,7 @@
 
 An agent is an async function of its session's information and two Trio memory channels of
 PCM frames: one bringing what the caller says, one taking what the agent says. A frame is
-20 ms of 48 kHz mono signed 16-bit little-endian audio (``voice.opus.FRAME_BYTES`` bytes),
+20 ms of 48 kHz mono signed 16-bit little-endian audio (:data:`voice.opus.FRAME_BYTES` bytes),
 the same in both directions. The session plays the agent's frames out at exactly one per
 20 ms; when the agent has nothing ready it sends silence, so an agent never has to keep time
 itself: it produces as fast as it likes and the bounded ``audio_out`` channel holds it back.
@@ -25,11 +25,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-#: 20 ms of 48 kHz mono s16le: the frame both directions of an agent carry.
-SAMPLE_RATE = 48_000
-FRAME_SAMPLES = 960
-FRAME_BYTES = FRAME_SAMPLES * 2
-SILENCE = bytes(FRAME_BYTES)
+from voice.opus import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +47,9 @@ class AgentError(ValueError):
     """An agent name or parameter the caller asked for does not exist or is out of range."""
 
 
-def _float_param(params: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+def _float_param(
+    params: Mapping[str, str], name: str, default: float, lo: float, hi: float
+) -> float:
     raw = params.get(name)
     if raw is None:
         return default

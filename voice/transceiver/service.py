@@ -80,7 +80,9 @@ class Transceiver:
             for n, (host, port) in enumerate(addresses)
         ]
 
-    async def run(self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Binds the UDP socket and serves until cancelled; started() gets the bound address."""
         family = trio.socket.AF_INET6 if ":" in self.config.udp_host else trio.socket.AF_INET
         sock = trio.socket.socket(family, trio.socket.SOCK_DGRAM)
@@ -100,7 +102,9 @@ class Transceiver:
                     for session in list(self.sessions.values()):
                         session.end("shutdown")
 
-    def create_session(self, offer_sdp: str, agent: str | None, params: Mapping[str, str]) -> tuple[Session, str]:
+    def create_session(
+        self, offer_sdp: str, agent: str | None, params: Mapping[str, str]
+    ) -> tuple[Session, str]:
         """Answers an offer and starts its session. Raises SdpError, AgentError, CapacityError."""
         if self._nursery is None:
             raise RuntimeError("the transceiver is not running")
@@ -132,7 +136,9 @@ class Transceiver:
             cname=cname,
             now=now,
         )
-        info = SessionInfo(session_id=secrets.token_urlsafe(16), agent=agent_name, params=dict(params))
+        info = SessionInfo(
+            session_id=secrets.token_urlsafe(16), agent=agent_name, params=dict(params)
+        )
         session = Session(
             ufrag=ufrag,
             peer=peer,

@@ -27,17 +27,22 @@ from dataclasses import dataclass
 
 import trio
 
-from voice.opus import OpusDecoder, OpusEncoder
-from voice.opus.pacing import FramePacer
-from voice.peer import Closed, DtlsConnected, IceConnected, PathChanged, PeerConnection, RtpReceived
+from voice.opus import FRAME_DURATION, FRAME_SAMPLES, SILENCE, FramePacer, OpusDecoder, OpusEncoder
+from voice.peer import (
+    AddressValidated,
+    Closed,
+    DtlsConnected,
+    PathChanged,
+    PeerConnection,
+    RtpReceived,
+)
 from voice.rtp import RtpPacket
 from voice.rtp.jitterbuffer import JitterBuffer
-from voice.transceiver.agents import FRAME_SAMPLES, SILENCE, AgentFunction, SessionInfo
+from voice.transceiver.agents import AgentFunction, SessionInfo
+from voice.transceiver.pacer import run_pacer
 from voice.types import Address
 
 log = logging.getLogger(__name__)
-
-FRAME_DURATION = 0.020
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,10 @@ class SessionLimits:
     handshake_timeout: float = 10.0  # from creation to DTLS connected
     idle_timeout: float = 30.0  # no datagram at all for this long ends the call
     inbox_size: int = 256  # datagrams queued for the I/O loop before drops
+    #: libopus encoder complexity, 0-10. Encoding is most of a call's CPU: 1 costs about a
+    #: third of 10 (bench/media.py) for speech that is still clear at 32 kbit/s.
+    opus_complexity: int = 1
+    opus_bitrate: int = 32_000
 
 
 class Session:
@@ -85,7 +94,9 @@ class Session:
         self._dtls_up = trio.Event()
         self._last_input = self.created_at
         self.jitter = JitterBuffer()
+        self._pushed = trio.Event()
         self.frames_played = 0
+        self.frames_dropped = 0
         self.frames_sent = 0
 
     # -- called by the endpoint and by signaling ----------------------------------------
@@ -150,7 +161,8 @@ class Session:
                     self.jitter.push(
                         packet.sequence_number, packet.timestamp, packet.payload, event.received_at
                     )
-            elif isinstance(event, IceConnected | PathChanged):
+                    self._pushed.set()
+            elif isinstance(event, AddressValidated | PathChanged):
                 self._on_address(self, event.address)
             elif isinstance(event, DtlsConnected):
                 self.connected_at = trio.current_time()
@@ -181,53 +193,55 @@ class Session:
             await trio.sleep_until(deadline)
 
     async def _playout_loop(self, agent_in: trio.MemorySendChannel[bytes]) -> None:
+        """Plays the jitter buffer out at the times it asks for, decoding or concealing."""
         decoder = OpusDecoder()
-        pacer = FramePacer(frame_duration=FRAME_DURATION, start=trio.current_time())
         async with agent_in:
             while True:
-                await trio.sleep_until(pacer.next_deadline())
-                for _ in range(pacer.frames_due(trio.current_time())):
-                    frame = self.jitter.pop(trio.current_time())
-                    if frame is None:
-                        continue
-                    pcm = frame.decode(decoder)
+                timer = self.jitter.get_timer()
+                # Sleep until the next frame is due, or until a push may have moved it.
+                with trio.move_on_at(math.inf if timer is None else timer):
+                    await self._pushed.wait()
+                self._pushed = trio.Event()
+                now = trio.current_time()
+                while (out := self.jitter.pop(now)) is not None:
+                    pcm = out.decode(decoder)
                     self.frames_played += 1
                     try:
                         agent_in.send_nowait(pcm)
                     except trio.WouldBlock:
-                        pass  # the agent is not listening (tone), or is slow: drop input
+                        self.frames_dropped += 1  # the agent is not listening (tone), or slow
 
     async def _send_loop(self, agent_out: trio.MemoryReceiveChannel[bytes]) -> None:
-        encoder = OpusEncoder()
-        pacer = FramePacer(frame_duration=FRAME_DURATION, start=trio.current_time())
-        sequence = secrets.randbelow(1 << 16)
-        timestamp = secrets.randbelow(1 << 32)
-        marker = True
-        while True:
-            await trio.sleep_until(pacer.next_deadline())
-            for _ in range(pacer.frames_due(trio.current_time())):
-                try:
-                    pcm = agent_out.receive_nowait()
-                except trio.WouldBlock:
-                    pcm = SILENCE
-                except trio.EndOfChannel:
-                    return
-                packet = RtpPacket(
-                    payload_type=self._payload_type,
-                    sequence_number=sequence,
-                    timestamp=timestamp,
-                    ssrc=self._ssrc,
-                    payload=encoder.encode(pcm),
-                    marker=marker,
-                )
-                marker = False
-                sequence = (sequence + 1) & 0xFFFF
-                timestamp = (timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
-                if self.peer.send_rtp(packet, trio.current_time()):
-                    self.frames_sent += 1
-                    if self.first_audio_at is None:
-                        self.first_audio_at = trio.current_time()
+        """Sends one encoded frame every 20 ms on absolute deadlines: the agent's, or silence."""
+        encoder = OpusEncoder(
+            bitrate=self._limits.opus_bitrate, complexity=self._limits.opus_complexity
+        )
+        pacer = FramePacer(start=trio.current_time(), frame_duration=FRAME_DURATION)
+        first_sequence = secrets.randbelow(1 << 16)
+        first_timestamp = secrets.randbelow(1 << 32)
+
+        async def send_frame(index: int) -> None:
+            try:
+                pcm = agent_out.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                pcm = SILENCE
+            # RFC 3550 §5.1: the sequence number counts packets, the timestamp samples; a
+            # frame the pacer skipped after a stall leaves a gap in both, as a loss would.
+            packet = RtpPacket(
+                payload_type=self._payload_type,
+                sequence_number=(first_sequence + index) & 0xFFFF,
+                timestamp=(first_timestamp + index * FRAME_SAMPLES) & 0xFFFFFFFF,
+                ssrc=self._ssrc,
+                payload=encoder.encode(pcm),
+                marker=index == 0,
+            )
+            if self.peer.send_rtp(packet, trio.current_time()):
+                self.frames_sent += 1
+                if self.first_audio_at is None:
+                    self.first_audio_at = trio.current_time()
             await self._flush()
+
+        await run_pacer(pacer, send_frame)
 
     async def _run_agent(
         self, agent_in: trio.MemoryReceiveChannel[bytes], agent_out: trio.MemorySendChannel[bytes]

@@ -169,10 +169,12 @@ async function hangup() {
   voice.pc = null;
   voice.analyser = null;
   voice.sessionUrl = null;
+  // DELETE first (RFC 9725 §4.2): the server ends the session and says goodbye with RTCP
+  // BYE and close_notify; closing our side first would race it.
+  if (url) await fetch(url, { method: "DELETE" }).catch(() => {});
   if (pc) pc.close();
   voice.state = "closed";
   show();
-  if (url) await fetch(url, { method: "DELETE" });
 }
 
 $("talk").onclick = start;
