@@ -131,6 +131,16 @@ def test_check_without_use_candidate_does_not_connect() -> None:
     assert agent.get_timer() == 30.0  # consent is counted from the first valid check
 
 
+def test_a_succeeded_check_validates_its_address_before_nomination() -> None:
+    agent = make_agent()
+    other = ("192.0.2.99", 4000)
+    agent.receive_datagram(check(password="wrong-password-wrong-password"), other, now=0.0)
+    agent.receive_datagram(check(), CLIENT, now=0.0)
+    assert agent.is_validated(CLIENT)
+    assert not agent.is_validated(other)
+    assert agent.selected_address is None
+
+
 def test_wrong_password_is_401_and_changes_nothing() -> None:
     agent = make_agent()
     agent.receive_datagram(

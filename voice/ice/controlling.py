@@ -116,6 +116,10 @@ class IceControllingClient:
     def connected(self) -> bool:
         return self._state is _State.CONNECTED
 
+    def is_validated(self, addr: Address) -> bool:
+        """True for the server's address once a check to it has succeeded."""
+        return self.connected and addr == self.remote_address
+
     @property
     def counters(self) -> dict[str, int]:
         return dict(self._counters)

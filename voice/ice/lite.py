@@ -129,6 +129,7 @@ class IceLiteAgent:
         self._outgoing: list[tuple[bytes, Address]] = []
         self._events: deque[IceEvent] = deque()
         self._counters = dict.fromkeys(COUNTERS, 0)
+        self._validated: set[Address] = set()
 
     # --- the driver's interface -------------------------------------------------------------
 
@@ -140,6 +141,15 @@ class IceLiteAgent:
         """
         self.remote_ufrag = ufrag
         self._remote_pwd = pwd
+
+    def is_validated(self, addr: Address) -> bool:
+        """True once an authenticated check from ``addr`` has succeeded.
+
+        The peer may start DTLS on a pair as soon as a check on it succeeds, before it
+        nominates (RFC 8445 §7.2.5.3.1 makes a succeeded pair usable), so the transport
+        above accepts DTLS from every validated address, not only the selected one.
+        """
+        return addr in self._validated
 
     @property
     def selected_address(self) -> Address | None:
@@ -256,6 +266,7 @@ class IceLiteAgent:
             self._error(request, addr, ErrorCode.ROLE_CONFLICT)
             return
         self._success(request, addr)
+        self._validated.add(addr)
         self._update_selection(addr, now, nominated=request.get(UseCandidate) is not None)
 
     def _username_is_ours(self, username: str) -> bool:

@@ -36,6 +36,7 @@ from voice.sdp.attributes import (
     Setup,
     SsrcAttribute,
 )
+from voice.sdp.caller import AudioAnswer, analyze_answer, build_offer
 from voice.sdp.description import (
     Attribute,
     Connection,
@@ -51,6 +52,7 @@ from voice.sdp.offer import AudioOffer, analyze_offer
 
 __all__ = [
     "Attribute",
+    "AudioAnswer",
     "AudioOffer",
     "Candidate",
     "Connection",
@@ -70,7 +72,9 @@ __all__ = [
     "Setup",
     "SsrcAttribute",
     "UnsupportedOffer",
+    "analyze_answer",
     "analyze_offer",
     "build_answer",
+    "build_offer",
     "parse",
 ]

@@ -1,0 +1,197 @@
+"""A whole call, sans-IO: our caller-side stack against our transceiver-side stack.
+
+Both ends are :class:`voice.peer.PeerConnection`: one with the ICE-lite agent and the DTLS
+server (the transceiver's), one with the controlling ICE client and the DTLS client (the
+load generator's). Datagrams are handed across by hand and time is a number.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from voice.dtls import Certificate
+from voice.ice import IceControllingClient, IceLiteAgent
+from voice.peer import (
+    AddressValidated,
+    Closed,
+    DtlsConnected,
+    IceConnected,
+    PeerConnection,
+    PeerEvent,
+    RtpReceived,
+    State,
+)
+from voice.rtp import RtpPacket
+from voice.srtp.profiles import SrtpProfile
+
+SERVER = ("192.0.2.1", 3478)
+CLIENT = ("198.51.100.7", 50000)
+SERVER_CERT = Certificate.generate()
+CLIENT_CERT = Certificate.generate()
+
+
+class Call:
+    def __init__(self, *, consent_timeout: float = 30.0, client_fingerprint: str | None = None):
+        self.now = 0.0
+        fp_server = ("sha-256", SERVER_CERT.fingerprint("sha-256"))
+        fp_client = ("sha-256", client_fingerprint or CLIENT_CERT.fingerprint("sha-256"))
+        self.server = PeerConnection(
+            ice=IceLiteAgent(
+                "srvufrag",
+                "server-password-0123456789",
+                remote_ufrag="cliufrag",
+                remote_pwd="client-password-0123456789",
+                consent_timeout=consent_timeout,
+            ),
+            certificate=SERVER_CERT,
+            remote_fingerprints=[fp_client],
+            is_dtls_server=True,
+            local_ssrc=1111,
+            cname="server",
+            now=self.now,
+        )
+        self.client = PeerConnection(
+            ice=IceControllingClient(
+                "cliufrag",
+                "client-password-0123456789",
+                "srvufrag",
+                "server-password-0123456789",
+                SERVER,
+            ),
+            certificate=CLIENT_CERT,
+            remote_fingerprints=[fp_server],
+            is_dtls_server=False,
+            local_ssrc=2222,
+            cname="client",
+            now=self.now,
+        )
+        self.events: dict[str, list[PeerEvent]] = {"server": [], "client": []}
+
+    def pump(self, *, drop_to_server: bool = False) -> None:
+        """Delivers everything queued, both ways, until both sides are quiet."""
+        for _ in range(50):
+            moved = False
+            for data, addr in self.client.datagrams_to_send():
+                assert addr == SERVER
+                moved = True
+                if not drop_to_server:
+                    self.server.receive_datagram(data, CLIENT, self.now)
+            for data, addr in self.server.datagrams_to_send():
+                assert addr == CLIENT
+                moved = True
+                self.client.receive_datagram(data, SERVER, self.now)
+            for name, peer in (("server", self.server), ("client", self.client)):
+                while (event := peer.next_event()) is not None:
+                    self.events[name].append(event)
+            if not moved:
+                return
+
+    def advance(self, seconds: float, **kwargs: bool) -> None:
+        """Moves the clock, firing each side's timers in order."""
+        end = self.now + seconds
+        while True:
+            timers = [
+                t for t in (self.server.get_timer(), self.client.get_timer()) if t is not None
+            ]
+            if not timers or min(timers) > end:
+                break
+            due = min(timers)
+            self.now = max(self.now, due)
+            self.server.handle_timeout(self.now)
+            self.client.handle_timeout(self.now)
+            self.pump(**kwargs)
+        self.now = end
+
+    def connect(self) -> None:
+        self.client.connect(self.now)
+        self.pump()
+
+
+def of(kind: type, events: list[PeerEvent]) -> list[PeerEvent]:
+    return [e for e in events if isinstance(e, kind)]
+
+
+def test_call_connects_and_carries_rtp_both_ways() -> None:
+    call = Call()
+    call.connect()
+    assert call.server.state is State.CONNECTED and call.client.state is State.CONNECTED
+    assert of(AddressValidated, call.events["server"]) == [AddressValidated(CLIENT)]
+    assert of(IceConnected, call.events["server"]) == [IceConnected(CLIENT)]
+    [connected] = of(DtlsConnected, call.events["server"])
+    assert connected.profile is SrtpProfile.SRTP_AEAD_AES_128_GCM
+    assert call.client.srtp_profile is connected.profile
+
+    for n in range(5):
+        sent = RtpPacket(111, 100 + n, 960 * n, 2222, payload=bytes([n]) * 40)
+        assert call.client.send_rtp(sent, call.now)
+        reply = RtpPacket(111, 7 + n, 960 * n, 1111, payload=b"\xfc" + bytes(20))
+        assert call.server.send_rtp(reply, call.now)
+    call.pump()
+    got = [e.packet for e in of(RtpReceived, call.events["server"])]
+    assert [p.sequence_number for p in got] == [100, 101, 102, 103, 104]
+    assert got[3].payload == bytes([3]) * 40
+    assert len(of(RtpReceived, call.events["client"])) == 5
+    assert call.server.rtp.stats.packets_received == 5
+
+
+def test_rtcp_reports_flow_on_their_schedule() -> None:
+    call = Call()
+    call.connect()
+    for n in range(50):
+        call.client.send_rtp(RtpPacket(111, n, 960 * n, 2222, payload=b"x" * 30), call.now)
+        call.advance(0.02)
+    call.advance(10.0)
+    assert call.server.counters.get("rtcp_in", 0) >= 1
+    assert call.client.counters.get("rtcp_in", 0) >= 1
+
+
+def test_hang_up_sends_close_notify_and_the_peer_sees_it() -> None:
+    call = Call()
+    call.connect()
+    call.client.close(call.now, "hung up")
+    call.pump()
+    assert of(Closed, call.events["client"]) == [Closed("hung up")]
+    [closed] = of(Closed, call.events["server"])
+    assert closed.reason.startswith("DTLS closed")
+    assert call.server.get_timer() is None
+
+
+def test_consent_expires_when_the_caller_goes_silent() -> None:
+    call = Call(consent_timeout=5.0)
+    call.connect()
+    call.advance(4.0, drop_to_server=True)
+    assert call.server.state is State.CONNECTED
+    call.advance(1.5, drop_to_server=True)
+    assert of(Closed, call.events["server"]) == [Closed("ICE consent expired")]
+    assert not call.server.send_rtp(RtpPacket(111, 1, 1, 1111, payload=b"x"), call.now)
+
+
+def test_wrong_certificate_fails_the_handshake() -> None:
+    call = Call(client_fingerprint="00:" * 31 + "00")
+    call.connect()
+    call.advance(1.0)
+    assert call.server.state is State.CLOSED
+    assert call.server.srtp is None
+    [closed] = of(Closed, call.events["server"])
+    assert "DTLS" in closed.reason
+
+
+def test_datagrams_from_unvalidated_addresses_are_dropped() -> None:
+    call = Call()
+    intruder = ("203.0.113.66", 4444)
+    # A DTLS ClientHello-looking record and an SRTP-looking packet from a stranger.
+    call.server.receive_datagram(b"\x16\xfe\xfd" + bytes(30), intruder, 0.0)
+    call.connect()
+    call.server.receive_datagram(b"\x80\x6f" + bytes(40), intruder, call.now)
+    assert call.server.counters["dropped_dtls_unvalidated"] == 1
+    assert call.server.counters["dropped_rtp_unvalidated"] == 1
+    assert call.server.state is State.CONNECTED
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x80", b"\x80\x6f" + bytes(11), b"\xff" * 50])
+def test_garbage_media_is_counted_not_raised(garbage: bytes) -> None:
+    call = Call()
+    call.connect()
+    call.server.receive_datagram(garbage, CLIENT, call.now)
+    assert call.server.state is State.CONNECTED
+    assert sum(v for k, v in call.server.counters.items() if k.startswith("dropped")) == 1

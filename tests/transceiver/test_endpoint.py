@@ -1,0 +1,96 @@
+"""Routing datagrams to sessions: STUN by ufrag, everything else by claimed address."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from voice.metrics import Registry
+from voice.transceiver.endpoint import Endpoint, SessionTable
+from voice.types import Address
+
+CLIENT = ("198.51.100.1", 5000)
+
+
+@dataclass
+class FakeSession:
+    id: str
+    ufrag: str
+    inbox: list[tuple[bytes, Address]] = field(default_factory=list)
+    full: bool = False
+
+    def deliver(self, data: bytes, client: Address) -> bool:
+        if self.full:
+            return False
+        self.inbox.append((data, client))
+        return True
+
+
+@dataclass
+class FakePath:
+    name: str = "direct"
+    sent: list[tuple[bytes, Address]] = field(default_factory=list)
+
+    async def send(self, data: bytes, client: Address) -> None:
+        self.sent.append((data, client))
+
+
+def binding_request(username: bytes) -> bytes:
+    attr = struct.pack("!HH", 6, len(username)) + username + bytes(-len(username) % 4)
+    header = struct.pack("!HHI12s", 1, len(attr) + 8, 0x2112A442, bytes(12))
+    crc = zlib.crc32(header + attr) ^ 0x5354554E
+    return header + attr + struct.pack("!HHI", 0x8028, 4, crc)
+
+
+def make() -> tuple[Endpoint, SessionTable, Registry]:
+    registry = Registry()
+    table = SessionTable()
+    endpoint = Endpoint(table, registry.counter("packets", "p"), registry.counter("drops", "d"))
+    return endpoint, table, registry
+
+
+def test_stun_finds_its_session_by_ufrag() -> None:
+    endpoint, table, _ = make()
+    a, b = FakeSession("a", "ufragA"), FakeSession("b", "ufragB")
+    table.add(a)
+    table.add(b)
+    endpoint.dispatch(binding_request(b"ufragB:client"), CLIENT, FakePath())
+    assert b.inbox == [(binding_request(b"ufragB:client"), CLIENT)] and not a.inbox
+
+
+def test_media_is_routed_only_after_the_session_claims_the_address() -> None:
+    endpoint, table, registry = make()
+    session = FakeSession("a", "ufragA")
+    table.add(session)
+    endpoint.dispatch(b"\x16\xfe\xfd" + bytes(20), CLIENT, FakePath())
+    assert not session.inbox
+    assert registry.render().count('drops{reason="no_session"} 1') == 1
+    table.claim(session, CLIENT)
+    endpoint.dispatch(b"\x16\xfe\xfd" + bytes(20), CLIENT, FakePath())
+    assert len(session.inbox) == 1
+
+
+async def test_replies_go_back_on_the_path_the_client_used() -> None:
+    endpoint, table, registry = make()
+    session = FakeSession("a", "ufragA")
+    table.add(session)
+    relay = FakePath(name="relay")
+    endpoint.dispatch(binding_request(b"ufragA:client"), CLIENT, relay)
+    await endpoint.send(b"reply", CLIENT)
+    assert relay.sent == [(b"reply", CLIENT)]
+    await endpoint.send(b"lost", ("203.0.113.9", 1))
+    assert 'drops{reason="no_path"} 1' in registry.render()
+
+
+def test_full_inbox_and_removal_are_counted_drops() -> None:
+    endpoint, table, registry = make()
+    session = FakeSession("a", "ufragA", full=True)
+    table.add(session)
+    table.claim(session, CLIENT)
+    endpoint.dispatch(b"\x80" + bytes(20), CLIENT, FakePath())
+    assert 'drops{reason="session_inbox_full"} 1' in registry.render()
+    table.remove(session)
+    assert not table.by_address and not table.by_ufrag and len(table) == 0
+    endpoint.dispatch(b"\x80" + bytes(20), CLIENT, FakePath())
+    assert 'drops{reason="no_session"} 1' in registry.render()

@@ -1,0 +1,296 @@
+"""One WebRTC audio call as a single sans-IO object: ICE, DTLS, SRTP and RTP/RTCP together.
+
+The protocol layers each handle one concern; a call needs them in a fixed arrangement, and
+that arrangement is what this module teaches. Every datagram of the call arrives on one
+5-tuple and is routed by its first byte (RFC 7983 §7):
+
+* STUN goes to the ICE agent, which answers checks and decides which client address the
+  media path uses (the *selected* address, RFC 8445 §2.5 for a lite agent);
+* DTLS goes to the DTLS connection, but only from an address ICE has validated, because
+  ICE is what proves the sender knows the session's password;
+* SRTP and SRTCP are authenticated and decrypted with keys exported from DTLS
+  (RFC 5764 §4.2), split into RTP and RTCP by payload type, and fed to the RTP session
+  that keeps reception statistics and schedules our own reports.
+
+The same object serves both ends: the transceiver's (ICE-lite, DTLS server) and the load
+generator's synthetic caller (ICE controlling, DTLS client), so they cannot drift apart.
+
+Like every layer it owns no socket and no clock: feed it datagrams and the time, drain
+what it wants to send and what happened, and call it back at :meth:`get_timer`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
+
+from voice.dtls import (
+    DEFAULT_SRTP_PROFILES,
+    ApplicationData,
+    Certificate,
+    ConnectionClosed,
+    DtlsConnection,
+    HandshakeComplete,
+)
+from voice.ice import Connected as IceConnectedEvent
+from voice.ice import ConsentExpired, IceControllingClient, IceEvent
+from voice.ice import SelectedPairChanged as IceSelectedPairChanged
+from voice.peer.events import (
+    AddressValidated,
+    Closed,
+    DtlsConnected,
+    IceConnected,
+    PathChanged,
+    PeerEvent,
+    RtcpReceived,
+    RtpReceived,
+)
+from voice.rtp import RtpError, RtpPacket, RtpSession, is_rtcp, parse_rtcp
+from voice.srtp import SrtpContext, SrtpError
+from voice.srtp.profiles import SrtpProfile
+from voice.stun import PacketKind, classify
+from voice.types import Address
+
+
+class IceAgent(Protocol):
+    """What the connection needs from either ICE role (the lite agent or the client)."""
+
+    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None: ...
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]: ...
+    def next_event(self) -> IceEvent | None: ...
+    def handle_timeout(self, now: float) -> None: ...
+    def get_timer(self) -> float | None: ...
+    def is_validated(self, addr: Address) -> bool: ...
+
+
+class State(enum.Enum):
+    NEW = "new"  # waiting for ICE
+    CONNECTING = "connecting"  # ICE has a path, DTLS handshake running
+    CONNECTED = "connected"  # SRTP keyed, media flows
+    CLOSED = "closed"
+
+
+class PeerConnection:
+    """A call's transport stack on one path, sans-IO."""
+
+    def __init__(
+        self,
+        *,
+        ice: IceAgent,
+        certificate: Certificate,
+        remote_fingerprints: Sequence[tuple[str, str]] | None,
+        is_dtls_server: bool,
+        local_ssrc: int,
+        cname: str,
+        now: float,
+        srtp_profiles: Sequence[SrtpProfile] | None = None,
+        clock_rate: int = 48_000,
+    ) -> None:
+        self.ice = ice
+        self.dtls = DtlsConnection(
+            is_server=is_dtls_server,
+            certificate=certificate,
+            remote_fingerprints=remote_fingerprints,
+            srtp_profiles=DEFAULT_SRTP_PROFILES if srtp_profiles is None else srtp_profiles,
+        )
+        self.rtp = RtpSession(local_ssrc, clock_rate, cname, now=now)
+        self.is_dtls_server = is_dtls_server
+        self.state = State.NEW
+        self.remote_address: Address | None = None
+        self.srtp: SrtpContext | None = None
+        self.srtp_profile: SrtpProfile | None = None
+        self.close_reason: str | None = None
+        self.counters: dict[str, int] = {}
+        self._events: deque[PeerEvent] = deque()
+        self._outgoing: list[tuple[bytes, Address]] = []
+        self._claimed: set[Address] = set()
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    def connect(self, now: float) -> None:
+        """Caller's side only: starts the ICE checks (the DTLS client follows on success)."""
+        if not isinstance(self.ice, IceControllingClient):
+            raise TypeError("only a peer with a controlling ICE agent starts the checks")
+        self.ice.connect(now)
+        self._pump_ice(now)
+
+    # -- input ------------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        """Routes one datagram of the call by its first byte (RFC 7983 §7)."""
+        if self.state is State.CLOSED:
+            self._count("dropped_closed")
+            return
+        kind = classify(data)
+        if kind is PacketKind.STUN:
+            self._count("stun_in")
+            self.ice.receive_datagram(data, addr, now)
+            self._pump_ice(now)
+            if addr not in self._claimed and self.ice.is_validated(addr):
+                self._claimed.add(addr)
+                self._events.append(AddressValidated(addr))
+        elif kind is PacketKind.DTLS:
+            if not self.ice.is_validated(addr):
+                # ICE has not vouched for this address: DTLS from it is not ours to answer.
+                self._count("dropped_dtls_unvalidated")
+                return
+            self._count("dtls_in")
+            self.dtls.receive_datagram(data, now)
+            self._pump_dtls(now)
+        elif kind is PacketKind.RTP:
+            self._receive_srtp(data, addr, now)
+        else:
+            self._count("dropped_unknown_protocol")
+        self._flush(now)
+
+    def handle_timeout(self, now: float) -> None:
+        if self.state is State.CLOSED:
+            return
+        self.ice.handle_timeout(now)
+        self._pump_ice(now)
+        if not self.closed:  # ICE consent may have just ended the call
+            self.dtls.handle_timeout(now)
+            self._pump_dtls(now)
+        if self.state is State.CONNECTED:
+            self.rtp.handle_timeout(now)
+        self._flush(now)
+
+    def get_timer(self) -> float | None:
+        if self.state is State.CLOSED:
+            return None
+        timers = [self.ice.get_timer(), self.dtls.get_timer()]
+        if self.state is State.CONNECTED:
+            timers.append(self.rtp.get_timer())
+        pending = [t for t in timers if t is not None]
+        return min(pending) if pending else None
+
+    # -- output -----------------------------------------------------------------------
+
+    def send_rtp(self, packet: RtpPacket, now: float) -> bool:
+        """Protects and queues one RTP packet; False when media cannot flow yet (or any more)."""
+        if self.state is not State.CONNECTED or self.srtp is None or self.remote_address is None:
+            self._count("rtp_not_sent")
+            return False
+        self.rtp.on_rtp_sent(packet, now)
+        self._outgoing.append((self.srtp.protect_rtp(packet.encode()), self.remote_address))
+        self._count("rtp_out")
+        return True
+
+    def close(self, now: float, reason: str = "closed locally") -> None:
+        """Ends the call politely: RTCP BYE and DTLS close_notify go out with the next drain."""
+        if self.state is State.CLOSED:
+            return
+        if self.state is State.CONNECTED:
+            self.rtp.close(now, reason)
+            self._flush(now)
+        self.dtls.close()
+        self._drain_dtls_datagrams()
+        self._finish(reason)
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def next_event(self) -> PeerEvent | None:
+        return self._events.popleft() if self._events else None
+
+    # -- internals --------------------------------------------------------------------
+
+    def _count(self, name: str, amount: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + amount
+
+    def _finish(self, reason: str) -> None:
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSED
+        self.close_reason = reason
+        self._events.append(Closed(reason))
+
+    def _pump_ice(self, now: float) -> None:
+        self._outgoing.extend(self.ice.datagrams_to_send())
+        while (event := self.ice.next_event()) is not None:
+            if isinstance(event, IceConnectedEvent):
+                # The lite agent reports the peer it selected; the controlling client
+                # reports its own mapped address, and its peer is the server it checks.
+                peer = (
+                    self.ice.remote_address
+                    if isinstance(self.ice, IceControllingClient)
+                    else event.address
+                )
+                self.remote_address = peer
+                if self.state is State.NEW:
+                    self.state = State.CONNECTING
+                    self._events.append(IceConnected(peer))
+                    if not self.is_dtls_server:
+                        self.dtls.connect(now)
+                        self._pump_dtls(now)
+            elif isinstance(event, IceSelectedPairChanged):
+                self.remote_address = event.address
+                self._events.append(PathChanged(event.address))
+            elif isinstance(event, ConsentExpired):
+                # RFC 7675 §5.1: without consent, stop sending media at once.
+                self._finish("ICE consent expired")
+
+    def _drain_dtls_datagrams(self) -> None:
+        target = self.remote_address
+        for datagram in self.dtls.datagrams_to_send():
+            if target is not None:
+                self._outgoing.append((datagram, target))
+
+    def _pump_dtls(self, now: float) -> None:
+        self._drain_dtls_datagrams()
+        while (event := self.dtls.next_event()) is not None:
+            if isinstance(event, HandshakeComplete):
+                if event.srtp_profile is None:
+                    # RFC 5764 §4.1.1: without a common SRTP profile there is no media.
+                    self.dtls.close()
+                    self._drain_dtls_datagrams()
+                    self._finish("DTLS negotiated no SRTP profile")
+                    return
+                self.srtp_profile = event.srtp_profile
+                self.srtp = SrtpContext(
+                    event.srtp_profile,
+                    self.dtls.srtp_keying_material(),
+                    is_server=self.is_dtls_server,
+                )
+                self.state = State.CONNECTED
+                self._events.append(DtlsConnected(event.srtp_profile))
+            elif isinstance(event, ConnectionClosed):
+                self._finish(f"DTLS closed: {event.reason}")
+            elif isinstance(event, ApplicationData):
+                self._count("dtls_application_data_ignored")
+
+    def _receive_srtp(self, data: bytes, addr: Address, now: float) -> None:
+        if self.srtp is None:
+            self._count("dropped_srtp_not_ready")
+            return
+        if not self.ice.is_validated(addr):
+            self._count("dropped_rtp_unvalidated")
+            return
+        try:
+            if is_rtcp(data):
+                packets = parse_rtcp(self.srtp.unprotect_rtcp(data))
+                self.rtp.on_rtcp_received(packets, now, size=len(data))
+                self._count("rtcp_in")
+                self._events.append(RtcpReceived(tuple(packets)))
+            else:
+                packet = RtpPacket.parse(self.srtp.unprotect_rtp(data))
+                self.rtp.on_rtp_received(packet, now)
+                self._count("rtp_in")
+                self._events.append(RtpReceived(packet, now))
+        except SrtpError as exc:
+            self._count(f"dropped_srtp_{exc.reason}")
+        except RtpError:
+            self._count("dropped_rtp_malformed")
+
+    def _flush(self, now: float) -> None:
+        """Moves RTCP the RTP session wants to send into the outgoing queue, protected."""
+        if self.state is not State.CONNECTED or self.srtp is None or self.remote_address is None:
+            return
+        for report in self.rtp.rtcp_to_send():
+            self._outgoing.append((self.srtp.protect_rtcp(report), self.remote_address))
+            self._count("rtcp_out")

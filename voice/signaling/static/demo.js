@@ -1,0 +1,182 @@
+// The demo page's call logic: one RTCPeerConnection, one POST of the offer, one DELETE.
+//
+// The server is ICE-lite, so the page does not wait for its own ICE gathering and never
+// trickles candidates: the server learns the browser's address from its first check.
+// Everything the tests need is on window.voice: the state, the set-up timings, and the
+// level and dominant frequency of the audio coming back from the agent.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+// ?raw=1 turns the microphone's processing off, so a steady test tone is not suppressed.
+const raw = params.get("raw") === "1";
+
+const voice = {
+  state: "idle",
+  ice: "-",
+  dtls: "-",
+  error: null,
+  sessionUrl: null,
+  timings: {},        // milliseconds from the POST: answer, ice, dtls, firstAudio
+  analyser: null,
+  pc: null,
+  start,
+  hangup,
+  level,
+  dominantFrequency,
+  inboundStats,
+};
+window.voice = voice;
+
+function mark(name) {
+  if (voice.timings[name] === undefined && voice.t0 !== undefined) {
+    voice.timings[name] = Math.round(performance.now() - voice.t0);
+    $("timings").textContent = Object.entries(voice.timings).map(([k, v]) => `${k} ${v} ms`).join(", ");
+  }
+}
+
+function show() {
+  $("state").textContent = voice.state;
+  $("ice").textContent = voice.ice;
+  $("dtls").textContent = voice.dtls;
+  $("talk").disabled = voice.state !== "idle" && voice.state !== "closed" && voice.state !== "failed";
+  $("hangup").disabled = !voice.pc;
+}
+
+function fail(message) {
+  voice.error = String(message);
+  voice.state = "failed";
+  $("error").textContent = voice.error;
+  show();
+}
+
+function chosenAgent() {
+  const agent = params.get("agent") || document.querySelector("input[name=agent]:checked").value;
+  const query = new URLSearchParams({ agent });
+  if (agent === "echo") query.set("delay", params.get("delay") || $("delay").value);
+  if (agent === "tone") query.set("frequency", params.get("frequency") || $("frequency").value);
+  return query;
+}
+
+async function start() {
+  voice.error = null;
+  voice.timings = {};
+  $("error").textContent = "";
+  voice.state = "starting";
+  show();
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: raw ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false } : true,
+    });
+    const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+    voice.pc = pc;
+    pc.addTransceiver(stream.getAudioTracks()[0], { direction: "sendrecv", streams: [stream] });
+    pc.oniceconnectionstatechange = () => {
+      voice.ice = pc.iceConnectionState;
+      if (voice.ice === "connected" || voice.ice === "completed") mark("ice");
+      show();
+    };
+    pc.onconnectionstatechange = () => {
+      voice.state = pc.connectionState;
+      show();
+    };
+    pc.ontrack = (event) => listen(event.streams[0] || new MediaStream([event.track]));
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const transport = pc.getSenders()[0].transport;
+    if (transport) {
+      transport.onstatechange = () => {
+        voice.dtls = transport.state;
+        if (transport.state === "connected") mark("dtls");
+        show();
+      };
+    }
+    voice.t0 = performance.now();
+    const response = await fetch(`/v1/sessions?${chosenAgent()}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/sdp" },
+      body: pc.localDescription.sdp,
+    });
+    if (response.status !== 201) {
+      throw new Error(`the server refused the call (${response.status}): ${await response.text()}`);
+    }
+    voice.sessionUrl = response.headers.get("Location");
+    mark("answer");
+    await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+    watchFirstAudio(pc);
+  } catch (error) {
+    fail(error);
+  }
+}
+
+function listen(stream) {
+  // Chromium only feeds a remote stream into Web Audio while a media element plays it.
+  $("remote").srcObject = stream;
+  const context = new AudioContext();
+  const source = context.createMediaStreamSource(stream);
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 8192;
+  source.connect(analyser);
+  voice.analyser = analyser;
+  const tick = () => {
+    if (!voice.analyser) return;
+    $("level").value = level();
+    requestAnimationFrame(tick);
+  };
+  tick();
+}
+
+async function watchFirstAudio(pc) {
+  while (voice.pc === pc && voice.timings.firstAudio === undefined) {
+    const stats = await inboundStats();
+    if (stats && stats.packetsReceived > 0) mark("firstAudio");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function inboundStats() {
+  if (!voice.pc) return null;
+  const report = await voice.pc.getStats();
+  for (const stat of report.values()) {
+    if (stat.type === "inbound-rtp" && stat.kind === "audio") return stat;
+  }
+  return null;
+}
+
+// Root-mean-square level of the incoming audio, 0..1.
+function level() {
+  if (!voice.analyser) return 0;
+  const samples = new Float32Array(voice.analyser.fftSize);
+  voice.analyser.getFloatTimeDomainData(samples);
+  let sum = 0;
+  for (const s of samples) sum += s * s;
+  return Math.sqrt(sum / samples.length);
+}
+
+// The frequency (Hz) of the strongest bin of the incoming audio's spectrum.
+function dominantFrequency() {
+  if (!voice.analyser) return 0;
+  const bins = new Float32Array(voice.analyser.frequencyBinCount);
+  voice.analyser.getFloatFrequencyData(bins);
+  let best = 0;
+  for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+  return (best * voice.analyser.context.sampleRate) / voice.analyser.fftSize;
+}
+
+async function hangup() {
+  const pc = voice.pc;
+  const url = voice.sessionUrl;
+  voice.pc = null;
+  voice.analyser = null;
+  voice.sessionUrl = null;
+  // DELETE first (RFC 9725 §4.2): the server ends the session and says goodbye with RTCP
+  // BYE and close_notify; closing our side first would race it.
+  if (url) await fetch(url, { method: "DELETE" }).catch(() => {});
+  if (pc) pc.close();
+  voice.state = "closed";
+  show();
+}
+
+$("talk").onclick = start;
+$("hangup").onclick = hangup;
+show();

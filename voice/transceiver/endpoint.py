@@ -1,0 +1,147 @@
+"""Where datagrams enter and leave the transceiver, and how they find their session.
+
+Every session of a transceiver shares its sockets. A datagram is routed in two ways:
+
+* a STUN Binding request by the first half of its USERNAME, which is the session's own
+  ICE ufrag (RFC 8445 §7.2.2): that is how a session is found for a client address it
+  has never seen, and how it follows a client whose NAT mapping changed;
+* everything else (DTLS, SRTP, SRTCP) by the client address, which a session claims once
+  its ICE agent has authenticated a check from that address.
+
+Datagrams reach us on *paths*: the direct path is a UDP socket facing clients; a relay path
+is the internal socket the relay forwards to, where each datagram carries the client's
+address in a shim header (VOICE-SHIM). Sessions never know which: they see the client's
+real address either way, and a reply goes back on the path the client's latest datagram
+came in on. Adding a path touches nothing in the session logic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import trio
+
+from voice.metrics import Metric
+from voice.stun import PacketKind, classify, peek_username
+from voice.types import Address
+
+log = logging.getLogger(__name__)
+
+
+class Path(Protocol):
+    """A way to send a datagram to a client."""
+
+    name: str
+
+    async def send(self, data: bytes, client: Address) -> None: ...
+
+
+class Deliverable(Protocol):
+    """What the endpoint needs of a session: a non-blocking inbox."""
+
+    id: str
+    ufrag: str
+
+    def deliver(self, data: bytes, client: Address) -> bool: ...
+
+
+def normalise(addr: tuple[object, ...]) -> Address:
+    """Reduces a socket address (IPv6 ones have four fields) to ``(host, port)``."""
+    host, port = addr[0], addr[1]
+    assert isinstance(host, str) and isinstance(port, int)
+    return host, port
+
+
+@dataclass
+class DirectPath:
+    """The client-facing UDP socket: datagrams go out as they are."""
+
+    sock: trio.socket.SocketType
+    name: str = "direct"
+
+    async def send(self, data: bytes, client: Address) -> None:
+        await self.sock.sendto(data, client)
+
+
+@dataclass
+class SessionTable:
+    """Sessions by ufrag and by the client addresses their ICE agents have accepted."""
+
+    by_ufrag: dict[str, Deliverable] = field(default_factory=dict)
+    by_id: dict[str, Deliverable] = field(default_factory=dict)
+    by_address: dict[Address, Deliverable] = field(default_factory=dict)
+    path_of: dict[Address, Path] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def add(self, session: Deliverable) -> None:
+        self.by_id[session.id] = session
+        self.by_ufrag[session.ufrag] = session
+
+    def claim(self, session: Deliverable, client: Address) -> None:
+        """Routes ``client``'s non-STUN datagrams to ``session`` from now on."""
+        self.by_address[client] = session
+
+    def remove(self, session: Deliverable) -> None:
+        self.by_id.pop(session.id, None)
+        self.by_ufrag.pop(session.ufrag, None)
+        for addr in [a for a, s in self.by_address.items() if s is session]:
+            del self.by_address[addr]
+            self.path_of.pop(addr, None)
+
+
+class Endpoint:
+    """Receives from every path, routes to sessions, sends replies on the right path."""
+
+    def __init__(self, table: SessionTable, packets: Metric, drops: Metric) -> None:
+        self.table = table
+        self._packets = packets
+        self._drops = drops
+        self.on_unrouted: Callable[[bytes, Address], None] | None = None
+
+    def dispatch(self, data: bytes, client: Address, path: Path) -> None:
+        """Routes one datagram from ``client`` that arrived on ``path``."""
+        self._packets.inc(direction="in", path=path.name)
+        session: Deliverable | None = None
+        if classify(data) is PacketKind.STUN:
+            username = peek_username(data)
+            if username is not None:
+                ufrag = username.partition(b":")[0]
+                session = self.table.by_ufrag.get(ufrag.decode("ascii", "replace"))
+        if session is None:
+            session = self.table.by_address.get(client)
+        if session is None:
+            self._drops.inc(reason="no_session")
+            return
+        self.table.path_of[client] = path
+        if not session.deliver(data, client):
+            self._drops.inc(reason="session_inbox_full")
+
+    async def send(self, data: bytes, client: Address) -> None:
+        path = self.table.path_of.get(client)
+        if path is None:
+            self._drops.inc(reason="no_path")
+            return
+        self._packets.inc(direction="out", path=path.name)
+        try:
+            await path.send(data, client)
+        except OSError as exc:
+            # An unreachable client must not end the session (ICE consent decides that).
+            self._drops.inc(reason="send_error")
+            log.debug("send to %s failed: %s", client, exc)
+
+    async def serve_direct(self, sock: trio.socket.SocketType) -> None:
+        """Reads the client-facing socket forever."""
+        path = DirectPath(sock)
+        while True:
+            try:
+                data, addr = await sock.recvfrom(2048)
+            except OSError as exc:
+                # ICMP errors surface on the next recvfrom on Linux; they are not fatal.
+                log.debug("recvfrom: %s", exc)
+                continue
+            self.dispatch(data, normalise(addr), path)

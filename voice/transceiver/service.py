@@ -1,0 +1,204 @@
+"""The transceiver service: sockets, the session table, limits and metrics, in one nursery.
+
+One transceiver is one ``trio.run``: a root nursery holds the socket readers and a nursery
+of sessions, each session a task tree of its own (:mod:`voice.transceiver.session`).
+Signaling calls :meth:`Transceiver.create_session` with a browser's offer and gets the
+answer back; the new session starts in the sessions nursery at once and waits for the
+browser's first ICE check.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import trio
+
+from voice.dtls import Certificate
+from voice.ice import IceLiteAgent, generate_password, generate_ufrag, host_candidate
+from voice.metrics import Registry
+from voice.peer import PeerConnection
+from voice.sdp import analyze_offer, build_answer, parse
+from voice.transceiver.agents import SessionInfo, create_agent
+from voice.transceiver.endpoint import Endpoint, SessionTable
+from voice.transceiver.session import Session, SessionLimits
+from voice.types import Address
+
+log = logging.getLogger(__name__)
+
+
+class CapacityError(Exception):
+    """The transceiver already carries its maximum number of sessions."""
+
+
+@dataclass
+class TransceiverConfig:
+    """How a transceiver listens, what it advertises, and its limits."""
+
+    udp_host: str = "127.0.0.1"
+    udp_port: int = 0  # 0 picks a free port
+    #: The addresses put in the answer's candidates. Empty means "the bound UDP address";
+    #: behind a relay, the relay's public address.
+    advertised: Sequence[Address] = ()
+    max_sessions: int = 100
+    default_agent: str = "echo"
+    limits: SessionLimits = field(default_factory=SessionLimits)
+    consent_timeout: float = 30.0
+    #: Mints the server ufrag of each session; behind a relay it is the routing token.
+    ufrag_factory: Callable[[], str] = generate_ufrag
+
+
+class Transceiver:
+    def __init__(self, config: TransceiverConfig, registry: Registry | None = None) -> None:
+        self.config = config
+        self.certificate = Certificate.generate()
+        self.fingerprint = ("sha-256", self.certificate.fingerprint("sha-256"))
+        self.table = SessionTable()
+        self.sessions: dict[str, Session] = {}
+        self.registry = registry or Registry()
+        r = self.registry
+        self.m_active = r.gauge("voice_sessions_active", "Sessions in progress.")
+        self.m_started = r.counter("voice_sessions_started_total", "Sessions created.")
+        self.m_ended = r.counter("voice_sessions_ended_total", "Sessions ended, by reason.")
+        self.m_rejected = r.counter(
+            "voice_sessions_rejected_total", "Offers refused, by reason (capacity, bad_offer)."
+        )
+        self.m_packets = r.counter("voice_packets_total", "Datagrams by direction and path.")
+        self.m_drops = r.counter("voice_packets_dropped_total", "Datagrams dropped, by reason.")
+        self.m_setup = r.summary("voice_dtls_connected_seconds", "Offer to DTLS connected.")
+        self.endpoint = Endpoint(self.table, self.m_packets, self.m_drops)
+        self.bound: Address | None = None
+        self._nursery: trio.Nursery | None = None
+
+    @property
+    def candidates(self) -> list[str]:
+        addresses = list(self.config.advertised) or ([self.bound] if self.bound else [])
+        return [
+            host_candidate(host, port, foundation=str(n + 1), local_preference=65535 - n)
+            for n, (host, port) in enumerate(addresses)
+        ]
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Binds the UDP socket and serves until cancelled; started() gets the bound address."""
+        family = trio.socket.AF_INET6 if ":" in self.config.udp_host else trio.socket.AF_INET
+        sock = trio.socket.socket(family, trio.socket.SOCK_DGRAM)
+        with sock:
+            await sock.bind((self.config.udp_host, self.config.udp_port))
+            host, port = sock.getsockname()[:2]
+            self.bound = (host, port)
+            self.endpoint_socket = sock
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self.endpoint.serve_direct, sock)
+                task_status.started(self.bound)
+                log.info("transceiver: media on udp %s:%d", host, port)
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    for session in list(self.sessions.values()):
+                        session.end("shutdown")
+
+    def create_session(
+        self, offer_sdp: str, agent: str | None, params: Mapping[str, str]
+    ) -> tuple[Session, str]:
+        """Answers an offer and starts its session. Raises SdpError, AgentError, CapacityError."""
+        if self._nursery is None:
+            raise RuntimeError("the transceiver is not running")
+        if len(self.sessions) >= self.config.max_sessions:
+            self.m_rejected.inc(reason="capacity")
+            raise CapacityError(f"at capacity ({self.config.max_sessions} sessions)")
+        offer = parse(offer_sdp)
+        audio = analyze_offer(offer)
+        agent_name = agent or self.config.default_agent
+        agent_fn = create_agent(agent_name, params)
+        ufrag = self.config.ufrag_factory()
+        pwd = generate_password()
+        now = trio.current_time()
+        ssrc = secrets.randbits(32) or 1
+        cname = secrets.token_urlsafe(12)
+        ice = IceLiteAgent(
+            ufrag,
+            pwd,
+            remote_ufrag=audio.remote_ufrag,
+            remote_pwd=audio.remote_pwd,
+            consent_timeout=self.config.consent_timeout,
+        )
+        peer = PeerConnection(
+            ice=ice,
+            certificate=self.certificate,
+            remote_fingerprints=audio.remote_fingerprints,
+            is_dtls_server=True,
+            local_ssrc=ssrc,
+            cname=cname,
+            now=now,
+        )
+        info = SessionInfo(
+            session_id=secrets.token_urlsafe(16), agent=agent_name, params=dict(params)
+        )
+        session = Session(
+            ufrag=ufrag,
+            peer=peer,
+            agent=agent_fn,
+            info=info,
+            opus_payload_type=audio.opus_payload_type,
+            send=self.endpoint.send,
+            on_address=self._claim,
+            limits=self.config.limits,
+            local_ssrc=ssrc,
+        )
+        answer = build_answer(
+            offer,
+            audio,
+            ice_ufrag=ufrag,
+            ice_pwd=pwd,
+            fingerprint=self.fingerprint,
+            candidates=self.candidates,
+            ssrc=ssrc,
+            cname=cname,
+        )
+        self.sessions[session.id] = session
+        self.table.add(session)
+        self.m_started.inc()
+        self.m_active.set(len(self.sessions))
+        self._nursery.start_soon(self._run_session, session)
+        return session, answer
+
+    def _claim(self, session: Session, client: Address) -> None:
+        self.table.claim(session, client)
+
+    async def _run_session(self, session: Session) -> None:
+        log.info("session %s: started (agent %s)", session.id, session.info.agent)
+        try:
+            await session.run()
+        finally:
+            self.table.remove(session)
+            self.sessions.pop(session.id, None)
+            self.m_active.set(len(self.sessions))
+            self.m_ended.inc(reason=_reason_label(session.end_reason))
+            if session.connected_at is not None:
+                self.m_setup.observe(session.connected_at - session.created_at)
+            log.info(
+                "session %s: ended (%s) after %.1f s; frames played %d sent %d; counters %s",
+                session.id,
+                session.end_reason,
+                trio.current_time() - session.created_at,
+                session.frames_played,
+                session.frames_sent,
+                session.peer.counters,
+            )
+
+    def end_session(self, session_id: str, reason: str = "deleted") -> bool:
+        session = self.sessions.get(session_id)
+        if session is None:
+            return False
+        session.end(reason)
+        return True
+
+
+def _reason_label(reason: str) -> str:
+    """Keeps metric label values few: the reason's first words, lowercased."""
+    return "_".join(reason.lower().replace(":", " ").split()[:3]) or "unknown"

@@ -1,0 +1,255 @@
+"""One call, as a Trio task tree.
+
+A session owns a sans-IO :class:`voice.peer.PeerConnection` and drives it with three kinds
+of task under one nursery:
+
+* the **I/O loop** feeds it datagrams from the session's inbox, fires its timers, and sends
+  what it queues;
+* once DTLS is up, the **playout loop** pops the jitter buffer every 20 ms, decodes (or
+  conceals a loss) and offers the PCM frame to the agent, and the **send loop** takes one
+  frame from the agent every 20 ms (silence when it has none), encodes it and sends it;
+* the **agent** itself.
+
+The session ends when any of them decides so: ICE consent expires, the peer closes DTLS or
+sends a fatal alert, the agent returns, signaling deletes it, the handshake does not finish
+in time, or nothing at all arrives for the idle timeout. Ending is one thing: the session's
+cancel scope is cancelled, every task goes with it, and the ``finally`` removes the session
+from the table and logs its figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import trio
+
+from voice.opus import FRAME_DURATION, FRAME_SAMPLES, SILENCE, FramePacer, OpusDecoder, OpusEncoder
+from voice.peer import (
+    AddressValidated,
+    Closed,
+    DtlsConnected,
+    PathChanged,
+    PeerConnection,
+    RtpReceived,
+)
+from voice.rtp import RtpPacket
+from voice.rtp.jitterbuffer import JitterBuffer
+from voice.transceiver.agents import AgentFunction, SessionInfo
+from voice.transceiver.pacer import run_pacer
+from voice.types import Address
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    handshake_timeout: float = 10.0  # from creation to DTLS connected
+    idle_timeout: float = 30.0  # no datagram at all for this long ends the call
+    inbox_size: int = 256  # datagrams queued for the I/O loop before drops
+    #: libopus encoder complexity, 0-10. Encoding is most of a call's CPU: 1 costs about a
+    #: third of 10 (bench/media.py) for speech that is still clear at 32 kbit/s.
+    opus_complexity: int = 1
+    opus_bitrate: int = 32_000
+
+
+class Session:
+    """A call between one client and one agent."""
+
+    def __init__(
+        self,
+        *,
+        ufrag: str,
+        peer: PeerConnection,
+        agent: AgentFunction,
+        info: SessionInfo,
+        opus_payload_type: int,
+        send: Callable[[bytes, Address], Awaitable[None]],
+        on_address: Callable[[Session, Address], None],
+        limits: SessionLimits,
+        local_ssrc: int,
+    ) -> None:
+        self.id = info.session_id
+        self.ufrag = ufrag
+        self.peer = peer
+        self.info = info
+        self.created_at = trio.current_time()
+        self.connected_at: float | None = None
+        self.first_audio_at: float | None = None
+        self.ended = trio.Event()
+        self.end_reason = "running"
+        self._agent = agent
+        self._payload_type = opus_payload_type
+        self._send = send
+        self._on_address = on_address
+        self._limits = limits
+        self._ssrc = local_ssrc
+        self._inbox_send, self._inbox = trio.open_memory_channel[tuple[bytes, Address]](
+            limits.inbox_size
+        )
+        self._scope = trio.CancelScope()
+        self._dtls_up = trio.Event()
+        self._last_input = self.created_at
+        self.jitter = JitterBuffer()
+        self._pushed = trio.Event()
+        self.frames_played = 0
+        self.frames_dropped = 0
+        self.frames_sent = 0
+
+    # -- called by the endpoint and by signaling ----------------------------------------
+
+    def deliver(self, data: bytes, client: Address) -> bool:
+        """Queues a datagram without waiting; False (a counted drop) when the inbox is full."""
+        try:
+            self._inbox_send.send_nowait((data, client))
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        return True
+
+    def end(self, reason: str) -> None:
+        """Ends the call from outside (DELETE, shutdown); safe to call more than once."""
+        if self.end_reason == "running":
+            self.end_reason = reason
+        self._scope.cancel()
+
+    # -- the task tree -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._io_loop)
+                    nursery.start_soon(self._watchdog)
+                    await self._dtls_up.wait()
+                    agent_in_send, agent_in = trio.open_memory_channel[bytes](8)
+                    agent_out_send, agent_out = trio.open_memory_channel[bytes](2)
+                    nursery.start_soon(self._playout_loop, agent_in_send)
+                    nursery.start_soon(self._send_loop, agent_out)
+                    nursery.start_soon(self._run_agent, agent_in, agent_out_send)
+        finally:
+            await self._goodbye()
+            self.ended.set()
+
+    async def _goodbye(self) -> None:
+        """Sends RTCP BYE and close_notify (best effort), shielded from the cancellation."""
+        with trio.CancelScope(shield=True), trio.move_on_after(0.5):
+            self.peer.close(trio.current_time(), self.end_reason)
+            await self._flush()
+
+    async def _io_loop(self) -> None:
+        while True:
+            now = trio.current_time()
+            timer = self.peer.get_timer()
+            if timer is not None and now >= timer:
+                self.peer.handle_timeout(now)
+                await self._after_peer()
+                continue
+            with trio.move_on_at(math.inf if timer is None else timer):
+                data, client = await self._inbox.receive()
+                self._last_input = trio.current_time()
+                self.peer.receive_datagram(data, client, self._last_input)
+            await self._after_peer()
+
+    async def _after_peer(self) -> None:
+        while (event := self.peer.next_event()) is not None:
+            if isinstance(event, RtpReceived):
+                packet = event.packet
+                if packet.payload_type == self._payload_type:
+                    self.jitter.push(
+                        packet.sequence_number, packet.timestamp, packet.payload, event.received_at
+                    )
+                    self._pushed.set()
+            elif isinstance(event, AddressValidated | PathChanged):
+                self._on_address(self, event.address)
+            elif isinstance(event, DtlsConnected):
+                self.connected_at = trio.current_time()
+                self._dtls_up.set()
+            elif isinstance(event, Closed):
+                if self.end_reason == "running":
+                    self.end_reason = event.reason
+                await self._flush()
+                self._scope.cancel()
+                return
+        await self._flush()
+
+    async def _flush(self) -> None:
+        for data, addr in self.peer.datagrams_to_send():
+            await self._send(data, addr)
+
+    async def _watchdog(self) -> None:
+        """Ends a call whose handshake stalls or whose client went silent."""
+        await trio.sleep_until(self.created_at + self._limits.handshake_timeout)
+        if not self._dtls_up.is_set():
+            self.end("handshake timeout")
+            return
+        while True:
+            deadline = self._last_input + self._limits.idle_timeout
+            if trio.current_time() >= deadline:
+                self.end("idle timeout")
+                return
+            await trio.sleep_until(deadline)
+
+    async def _playout_loop(self, agent_in: trio.MemorySendChannel[bytes]) -> None:
+        """Plays the jitter buffer out at the times it asks for, decoding or concealing."""
+        decoder = OpusDecoder()
+        async with agent_in:
+            while True:
+                timer = self.jitter.get_timer()
+                # Sleep until the next frame is due, or until a push may have moved it.
+                with trio.move_on_at(math.inf if timer is None else timer):
+                    await self._pushed.wait()
+                self._pushed = trio.Event()
+                now = trio.current_time()
+                while (out := self.jitter.pop(now)) is not None:
+                    pcm = out.decode(decoder)
+                    self.frames_played += 1
+                    try:
+                        agent_in.send_nowait(pcm)
+                    except trio.WouldBlock:
+                        self.frames_dropped += 1  # the agent is not listening (tone), or slow
+
+    async def _send_loop(self, agent_out: trio.MemoryReceiveChannel[bytes]) -> None:
+        """Sends one encoded frame every 20 ms on absolute deadlines: the agent's, or silence."""
+        encoder = OpusEncoder(
+            bitrate=self._limits.opus_bitrate, complexity=self._limits.opus_complexity
+        )
+        pacer = FramePacer(start=trio.current_time(), frame_duration=FRAME_DURATION)
+        first_sequence = secrets.randbelow(1 << 16)
+        first_timestamp = secrets.randbelow(1 << 32)
+
+        async def send_frame(index: int) -> None:
+            try:
+                pcm = agent_out.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                pcm = SILENCE
+            # RFC 3550 §5.1: the sequence number counts packets, the timestamp samples; a
+            # frame the pacer skipped after a stall leaves a gap in both, as a loss would.
+            packet = RtpPacket(
+                payload_type=self._payload_type,
+                sequence_number=(first_sequence + index) & 0xFFFF,
+                timestamp=(first_timestamp + index * FRAME_SAMPLES) & 0xFFFFFFFF,
+                ssrc=self._ssrc,
+                payload=encoder.encode(pcm),
+                marker=index == 0,
+            )
+            if self.peer.send_rtp(packet, trio.current_time()):
+                self.frames_sent += 1
+                if self.first_audio_at is None:
+                    self.first_audio_at = trio.current_time()
+            await self._flush()
+
+        await run_pacer(pacer, send_frame)
+
+    async def _run_agent(
+        self, agent_in: trio.MemoryReceiveChannel[bytes], agent_out: trio.MemorySendChannel[bytes]
+    ) -> None:
+        try:
+            await self._agent(self.info, agent_in, agent_out)
+        except Exception:
+            log.exception("session %s: agent %s failed", self.id, self.info.agent)
+            self.end("agent failed")
+            return
+        self.end("agent finished")
