@@ -55,6 +55,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     import logging
+    import signal
 
     import trio
 
@@ -88,14 +89,19 @@ def run(args: argparse.Namespace) -> int:
     )
 
     async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            info: ServerInfo = await nursery.start(run_server, config)
-            print(f"voice serve: open {info.url} and press Talk (Ctrl-C to stop)", flush=True)
-            with trio.open_signal_receiver(2, 15) as signals:  # SIGINT, SIGTERM
+        # The signal receiver stays open until everything has unwound, so a second Ctrl-C
+        # while calls are saying goodbye does not tear through the shutdown.
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                info: ServerInfo = await nursery.start(run_server, config)
+                print(f"voice serve: open {info.url} and press Talk (Ctrl-C to stop)", flush=True)
                 async for _ in signals:
-                    print("voice serve: stopping", flush=True)
+                    print("voice serve: stopping (ending every call politely)", flush=True)
                     nursery.cancel_scope.cancel()
                     break
 
-    trio.run(main)
+    try:
+        trio.run(main)
+    except KeyboardInterrupt:  # a Ctrl-C before the receiver was installed
+        return 130
     return 0
