@@ -39,6 +39,7 @@ import av
 
 from voice.opus import FRAME_DURATION, FRAME_SAMPLES, SAMPLE_RATE, OpusDecoder, OpusEncoder
 from voice.rtp.jitterbuffer import JitterBuffer
+from voice.transceiver.session import SessionLimits
 
 # The helpers sit beside this file; `voice bench` loads benchmarks by path, not as a package.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -201,7 +202,10 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--bitrate", type=int, default=32_000, help="Opus bitrate (32000)")
     parser.add_argument(
-        "--complexity", type=int, default=None, help="libopus complexity 0-10 (library default)"
+        "--complexity",
+        type=int,
+        default=SessionLimits().opus_complexity,
+        help="libopus complexity 0-10 (default: what the transceiver uses, %(default)s)",
     )
     parser.add_argument("--frames", type=int, default=100, help="distinct 20 ms frames (100)")
     parser.add_argument("--repeat", type=int, default=15, help="timed batches per figure (15)")
