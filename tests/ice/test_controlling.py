@@ -223,3 +223,37 @@ def test_role_conflict_is_counted() -> None:
     client.handle_timeout(0.5)
     [(retry, _)] = client.datagrams_to_send()
     assert parse_message(retry).transaction_id != request.transaction_id  # a new transaction
+
+
+def _server_check(password: str, username: str = f"{C_UFRAG}:{S_UFRAG}") -> bytes:
+    request = Message(
+        MessageClass.REQUEST,
+        Method.BINDING,
+        b"\x07" * 12,
+        (Username(username), Priority(1), UseCandidate()),
+    )
+    return request.encode(integrity_key=password.encode(), fingerprint=True)
+
+
+def test_answers_a_full_agent_servers_own_checks() -> None:
+    client, agent = pair()
+    client.connect(0.0)
+    exchange(client, agent, 0.0)
+    client.receive_datagram(_server_check(C_PWD), SERVER, 0.1)
+    [(data, to)] = client.datagrams_to_send()
+    response = parse_message(data)
+    assert to == SERVER
+    assert response.message_class is MessageClass.SUCCESS_RESPONSE
+    assert response.transaction_id == b"\x07" * 12
+    assert response.check_integrity(C_PWD.encode())
+    assert response.get(XorMappedAddress) == XorMappedAddress(*SERVER)
+
+
+def test_refuses_checks_it_cannot_authenticate() -> None:
+    client, agent = pair()
+    client.connect(0.0)
+    exchange(client, agent, 0.0)
+    client.receive_datagram(_server_check("wrong-password-wrong-pw"), SERVER, 0.1)
+    client.receive_datagram(_server_check(C_PWD, username="someone:else"), SERVER, 0.1)
+    assert client.datagrams_to_send() == []
+    assert client.counters["requests_refused"] == 2

@@ -63,7 +63,9 @@ def test_offer_is_accepted_by_aiortc() -> None:
     assert "callr1" in asyncio.run(apply())
 
 
-def test_answer_must_be_passive() -> None:
+def test_answer_must_choose_a_dtls_role() -> None:
     active = answer_to(offer()).replace("a=setup:passive", "a=setup:active")
-    with pytest.raises(UnsupportedOffer, match="passive"):
-        analyze_answer(parse(active))
+    assert analyze_answer(parse(active)).setup == "active"
+    actpass = answer_to(offer()).replace("a=setup:passive", "a=setup:actpass")
+    with pytest.raises(UnsupportedOffer, match="passive or active"):
+        analyze_answer(parse(actpass))

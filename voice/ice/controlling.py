@@ -58,6 +58,8 @@ COUNTERS = (
     "dropped_no_fingerprint",
     "dropped_bad_integrity",
     "dropped_no_mapped_address",
+    "requests_answered",  # checks from a full-agent server (its triggered checks)
+    "requests_refused",
 )
 
 
@@ -91,6 +93,7 @@ class IceControllingClient:
         self.remote_ufrag = remote_ufrag
         self.remote_address = remote_address
         self._remote_key = short_term_key(remote_pwd)
+        self._local_key = short_term_key(local_pwd)
         self.tie_breaker = secrets.randbits(64) if tie_breaker is None else tie_breaker
         self._check_interval = check_interval
         self._consent_interval = consent_interval
@@ -182,6 +185,9 @@ class IceControllingClient:
         except StunParseError:
             self._counters["dropped_malformed"] += 1
             return
+        if response.method == Method.BINDING and response.message_class is MessageClass.REQUEST:
+            self._answer(response, addr)
+            return
         if (
             response.method != Method.BINDING
             or response.message_class
@@ -218,6 +224,33 @@ class IceControllingClient:
             self._next_send = now + self._consent_interval * self._rng.uniform(0.8, 1.2)
 
     # --- internals --------------------------------------------------------------------------
+
+    def _answer(self, request: Message, addr: Address) -> None:
+        """Answers a full-agent server's own checks (its triggered checks, RFC 8445 §7.3).
+
+        A lite server never checks us, but a full one (aiortc, a browser) checks every pair
+        it learns of, including the peer-reflexive one our first check creates, and does
+        not use a pair until its own check on it succeeds.
+        """
+        username = request.get(Username)
+        if (
+            username is None
+            or username.value != f"{self.local_ufrag}:{self.remote_ufrag}"
+            or not request.has_fingerprint
+            or not request.check_integrity(self._local_key)
+        ):
+            self._counters["requests_refused"] += 1
+            return
+        response = Message(
+            MessageClass.SUCCESS_RESPONSE,
+            Method.BINDING,
+            request.transaction_id,
+            (XorMappedAddress(addr[0], addr[1]),),
+        )
+        self._outgoing.append(
+            (response.encode(integrity_key=self._local_key, fingerprint=True), addr)
+        )
+        self._counters["requests_answered"] += 1
 
     def _new_check(self, now: float) -> bytes:
         tid = new_transaction_id()

@@ -200,7 +200,7 @@ class Caller:
             ice=ice,
             certificate=certificate,
             remote_fingerprints=answer.remote_fingerprints,
-            is_dtls_server=False,
+            is_dtls_server=answer.setup == "active",
             local_ssrc=ssrc,
             cname=secrets.token_urlsafe(9),
             now=trio.current_time(),

@@ -72,6 +72,8 @@ class AudioAnswer:
     opus_payload_type: int = OPUS_PAYLOAD_TYPE
     candidates: list[Candidate] = field(default_factory=list)
     ice_lite: bool = False
+    #: The answerer's DTLS role: passive (it is the server, we connect) or active.
+    setup: Setup = Setup.PASSIVE
 
     @property
     def address(self) -> tuple[str, int]:
@@ -92,10 +94,12 @@ def analyze_answer(answer: SessionDescription) -> AudioAnswer:
     pwd = _media_or_session(answer, media, "ice-pwd")
     if ufrag is None or pwd is None:
         raise UnsupportedOffer("the answer has no ICE credentials")
-    setup = _media_or_session(answer, media, "setup")
-    # RFC 8842 §5.3: our offer said actpass; the answerer must pick a role.
-    if setup is None or _read(setup, Setup.parse) is not Setup.PASSIVE:
-        raise UnsupportedOffer("this caller is always the DTLS client: the answer must be passive")
+    setup_attribute = _media_or_session(answer, media, "setup")
+    # RFC 8842 §5.3: our offer said actpass, so the answerer picks: passive (it listens, we
+    # are the DTLS client) or active (it connects, we are the server). Nothing else.
+    setup = _read(setup_attribute, Setup.parse) if setup_attribute else None
+    if setup not in (Setup.PASSIVE, Setup.ACTIVE):
+        raise UnsupportedOffer("the answer to an actpass offer must say setup:passive or active")
     opus = [
         rtpmap.payload_type
         for rtpmap in (_read(a, RtpMap.parse) for a in media.attributes("rtpmap"))
@@ -110,4 +114,5 @@ def analyze_answer(answer: SessionDescription) -> AudioAnswer:
         opus_payload_type=opus[0],
         candidates=[_read(a, Candidate.parse) for a in media.attributes("candidate")],
         ice_lite=answer.has_attribute("ice-lite"),
+        setup=setup,
     )
