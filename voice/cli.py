@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from voice import __version__
 
 #: Modules that contribute a sub-command, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("voice.bench_cli",)
+COMMAND_MODULES: tuple[str, ...] = ("voice.bench_cli", "voice.relay.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
