@@ -110,9 +110,7 @@ def test_pattern_parse_refuses_bad_templates() -> None:
 def test_parse_static_json_and_toml() -> None:
     expected = {1: ("10.0.0.5", 4000), 2: ("fd00::2", 4000)}
     assert (
-        parse_static(
-            '{"transceivers": {"1": "10.0.0.5:4000", "2": "[fd00::2]:4000"}}', toml=False
-        )
+        parse_static('{"transceivers": {"1": "10.0.0.5:4000", "2": "[fd00::2]:4000"}}', toml=False)
         == expected
     )
     toml = '[transceivers]\n1 = "10.0.0.5:4000"\n2 = "[fd00::2]:4000"\n'

@@ -119,9 +119,7 @@ async def test_two_transceivers_each_get_only_their_sessions(nursery: trio.Nurse
             for client in clients:
                 assert (await client.receive())[0] == b"\x80 %d" % round_
         for fake in (t1, t2):
-            assert {r.client for r in fake.received} == {
-                c for c, t in owner.items() if t is fake
-            }
+            assert {r.client for r in fake.received} == {c for c, t in owner.items() if t is fake}
             assert len(fake.received) == 2 * (1 + 5)
 
 

@@ -188,6 +188,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def build_config(args: argparse.Namespace) -> RelayConfig:
     """The :class:`~voice.relay.config.RelayConfig` the flags describe (ValueError if bad)."""
+    import ipaddress
+
     from voice.relay.config import RelayConfig
     from voice.relay.directory import DnsPattern, parse_hostport, parse_static
     from voice.relay.token import parse_keys
@@ -208,6 +210,8 @@ def build_config(args: argparse.Namespace) -> RelayConfig:
         if not sep or not ident.strip().isdigit():
             raise ValueError(f"--transceiver {item!r}: expected ID=HOST:PORT")
         static[int(ident)] = parse_hostport(where)
+    for network in args.transceiver_network:
+        ipaddress.ip_network(network, strict=False)  # ValueError now, not in a worker
     pattern = DnsPattern.parse(args.transceiver_dns) if args.transceiver_dns else None
     if not static and pattern is None:
         raise ValueError("no transceivers: give --directory, --transceiver or --transceiver-dns")
@@ -232,7 +236,6 @@ def build_config(args: argparse.Namespace) -> RelayConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    import ipaddress
     import logging
 
     logging.basicConfig(
@@ -242,8 +245,6 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         config = build_config(args)
-        for network in args.transceiver_network:
-            ipaddress.ip_network(network, strict=False)
     except (OSError, ValueError) as exc:
         print(f"voice relay: {exc}", file=sys.stderr)
         return 2

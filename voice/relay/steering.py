@@ -1,5 +1,8 @@
 """Steering a client to one worker: a reuseport group and a classic BPF program.
 
+(Also the plain socket helpers the supervisor and the workers share; nothing here imports
+Trio, so the supervisor can bind every socket before the heavy imports.)
+
 N relay workers share the public port with ``SO_REUSEPORT``. Each keeps its own soft table,
 so every packet of one client must reach the *same* worker, before and after restarts. The
 kernel picks the socket of a reuseport group for each datagram; we replace its choice with a
@@ -144,3 +147,18 @@ def open_reuseport_group(host: str, port: int, workers: int) -> list[socket.sock
             sock.close()
         raise
     return group
+
+
+def bind_udp(address: Address) -> socket.socket:
+    """A non-blocking UDP socket bound to ``address`` (IPv6 sockets are IPv6-only)."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -49,8 +49,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from voice.relay.config import RelayConfig
-from voice.relay.steering import attach_steering, open_reuseport_group
-from voice.relay.worker import bind_udp
+from voice.relay.steering import attach_steering, bind_udp, open_reuseport_group
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +221,11 @@ class Supervisor:
                 first = self.slots[0]
                 public = first.public.getsockname()[:2]
                 internal = [s.internal.getsockname()[1] for s in self.slots]
+                # Import the worker's code (Trio) now that the workers run, so a respawned
+                # worker is forked with it already loaded and is up in milliseconds. Before
+                # the first fork it would only delay the start: the sockets are bound first.
+                import voice.relay.worker  # noqa: F401
+
                 log.info(
                     "relay ready: public %s:%d, %d workers (steering: %s), internal ports %s, "
                     "pids %s",

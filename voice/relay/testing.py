@@ -63,7 +63,9 @@ class FakeTransceiver:
             socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
         )
 
-    async def run(self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         with self._sock:
             await self._sock.bind((self.host, self.port))
             self.address = self._sock.getsockname()[:2]

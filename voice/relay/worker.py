@@ -38,6 +38,7 @@ from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason, RelayCounters
 from voice.relay.directory import ResolveRequest
 from voice.relay.router import Router
+from voice.relay.steering import bind_udp
 from voice.types import Address
 
 log = logging.getLogger(__name__)
@@ -51,25 +52,6 @@ RESOLVE_TIMEOUT = 2.0
 
 #: Resolves ``(host, port)`` to an address, or None; the default uses getaddrinfo.
 Resolver = Callable[[str, int], Awaitable[Address | None]]
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def bind_udp(address: Address) -> socket.socket:
-    """A non-blocking UDP socket bound to ``address`` (IPv6 sockets are IPv6-only)."""
-    family = _family(address[0])
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(address)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 class RelayWorker:
