@@ -18,7 +18,6 @@ import time
 from functools import partial
 from pathlib import Path
 
-import pytest
 import trio
 
 from voice.relay.steering import steering_index
@@ -33,8 +32,6 @@ READY = re.compile(
     r"internal ports ([\d,]+), pids ([\d,]+)"
 )
 STARTUP = 20  # hang guard for process start-up on a loaded machine, not a timing assert
-
-pytestmark = pytest.mark.slow
 
 
 def free_port_pair() -> int:

@@ -249,3 +249,21 @@ async def test_dns_failure_drops_and_counts(nursery: trio.Nursery) -> None:
         assert relay.counters.drops[DropReason.DIRECTORY_FAILED] == 1
         assert sorted(asked) == ["t1.transceivers.example", "t2.transceivers.example"]
         assert [r.client for r in t1.received] == [other.address]
+
+
+async def test_ipv6_on_both_sides(nursery: trio.Nursery) -> None:
+    with trio.fail_after(HANG):
+        t1 = FakeTransceiver("::1")
+        await nursery.start(t1.run)
+        assert t1.address is not None
+        cfg = config(static_directory={1: t1.address}, public=("::1", 0), internal=("::1", 0))
+        relay = await start(nursery, cfg)
+        assert relay.public_address is not None and relay.public_address[0] == "::1"
+        client = await Client("::1").open()
+        request = check(1)
+        await client.send(request, relay.public_address)
+        got = await t1.next()
+        assert got.client == client.address and got.payload == request
+        assert (await client.receive())[0] == b"\x01\x01" + request[2:]
+        await client.send(b"\x80 v6 media", relay.public_address)
+        assert await client.receive() == (b"\x80 v6 media", relay.public_address)
