@@ -41,7 +41,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however we are run
@@ -310,18 +309,24 @@ def paced_rtts(sock: socket.socket, target: Address, rate: float, seconds: float
 # -- restart -------------------------------------------------------------------------------
 
 
-@dataclass
+# Plain classes, not dataclasses: `voice bench` loads this file without registering it as
+# a module, which dataclasses need to resolve postponed annotations.
+
+
 class _CallState:
-    relay: Relay
-    relay_socket: Address  # where the transceiver sends: the last relay socket heard from
+    def __init__(self, relay: Relay, relay_socket: Address) -> None:
+        self.relay = relay
+        self.relay_socket = relay_socket  # where the transceiver sends: last relay socket heard
 
 
-@dataclass
 class Outage:
-    client_gap: float  # longest silence the client saw
-    agent_gap: float  # longest silence the transceiver saw
-    client_after_ready: float  # first packet at the client after the relay was ready again
-    agent_after_ready: float
+    def __init__(
+        self, client_gap: float, agent_gap: float, client_after: float, agent_after: float
+    ) -> None:
+        self.client_gap = client_gap  # longest silence the client saw
+        self.agent_gap = agent_gap  # longest silence the transceiver saw
+        self.client_after_ready = client_after  # first packet after the relay was ready again
+        self.agent_after_ready = agent_after
 
 
 def restart_outage(key: TokenKey, action: str, workers: int, interval: float = 0.002) -> Outage:
