@@ -1,0 +1,124 @@
+"""`voice relay`: flags, keys from the environment or a file, and the help text."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voice.cli import build_parser
+from voice.relay.cli import KEYS_ENV, build_config
+
+KEYS = "1:" + "ab" * 16 + ",0:" + "cd" * 16
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["relay", *argv])
+
+
+def test_flags_build_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(KEYS_ENV, KEYS)
+    directory = tmp_path / "directory.toml"
+    directory.write_text('[transceivers]\n1 = "10.0.0.1:4000"\n3 = "10.0.0.3:4000"\n')
+    config = build_config(
+        parse(
+            "--host=192.0.2.10",
+            "--port=3479",
+            "--workers=4",
+            "--internal-port=7000",
+            f"--directory={directory}",
+            "--transceiver=3=[fd00::3]:4000",
+            "--transceiver-dns=transceiver-{id}.example:4000",
+            "--transceiver-network=10.0.0.0/8",
+            "--table-size=10",
+            "--idle-timeout=5",
+            "--admission-rate=1",
+            "--admission-burst=2",
+            "--token-max-age=0",
+            "--cluster=2",
+            "--no-pin",
+        )
+    )
+    assert config.public == ("192.0.2.10", 3479)
+    assert config.internal == ("127.0.0.1", 7000)
+    assert config.workers == 4 and config.pin_cpus is False
+    assert dict(config.static_directory) == {1: ("10.0.0.1", 4000), 3: ("fd00::3", 4000)}
+    assert config.dns_pattern is not None and config.dns_pattern.port == 4000
+    assert config.transceiver_networks == ("10.0.0.0/8",)
+    assert [k.key_id for k in config.keys] == [1, 0]
+    assert config.token_max_age is None
+    assert (config.table_size, config.idle_timeout) == (10, 5)
+    assert (config.admission_rate, config.admission_burst, config.cluster) == (1, 2, 2)
+    assert "abab" not in repr(config)  # the config can be logged: keys hide their secrets
+
+
+def test_key_file_wins_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(KEYS_ENV, KEYS)
+    keyfile = tmp_path / "keys"
+    keyfile.write_text("# current\n2:" + "ef" * 16 + "\n")
+    config = build_config(parse(f"--key-file={keyfile}", "--transceiver=1=10.0.0.1:4000"))
+    assert [k.key_id for k in config.keys] == [2]
+
+
+def test_missing_keys_or_transceivers_are_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEYS_ENV, raising=False)
+    with pytest.raises(ValueError, match="fleet key"):
+        build_config(parse("--transceiver=1=10.0.0.1:4000"))
+    monkeypatch.setenv(KEYS_ENV, KEYS)
+    with pytest.raises(ValueError, match="no transceivers"):
+        build_config(parse())
+    with pytest.raises(ValueError):
+        build_config(parse("--transceiver=x=10.0.0.1:4000"))
+
+
+def test_bad_flags_exit_with_a_message_and_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {KEYS_ENV: "1:" + "ab" * 16}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "voice",
+            "relay",
+            "--transceiver-network=not-a-net",
+            "--transceiver=1=10.0.0.1:4000",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 2
+    assert "voice relay:" in result.stderr
+    assert "abab" not in result.stderr
+
+
+def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("--help")
+    text = capsys.readouterr().out
+    for flag in (
+        "--host",
+        "--port",
+        "--workers",
+        "--internal-port",
+        "--key-file",
+        KEYS_ENV,
+        "--directory",
+        "--transceiver ",
+        "--transceiver-dns",
+        "--transceiver-network",
+        "--table-size",
+        "--idle-timeout",
+        "--admission-rate",
+        "--admission-burst",
+        "--token-max-age",
+        "--log-interval",
+        "--cluster",
+    ):
+        assert flag in text, flag

@@ -1,0 +1,220 @@
+"""The multi-process relay: `voice relay --workers 2` as a real process tree on loopback.
+
+Shows that the kernel steers each client to one worker (the BPF program in the running
+relay picks the worker :func:`steering_index` names), that the worker answering for a
+client is always the one holding its entry, and that flows resume after a worker is killed
+and after the whole relay is killed and started again, from either side.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import trio
+
+from voice.relay.steering import steering_index
+from voice.relay.testing import FakeTransceiver
+from voice.types import Address
+
+from .conftest import KEY, Client, check
+
+ROOT = Path(__file__).resolve().parents[2]
+READY = re.compile(
+    r"relay ready: public ([\d.]+):(\d+), (\d+) workers \(steering: ([\w-]+)\), "
+    r"internal ports ([\d,]+), pids ([\d,]+)"
+)
+STARTUP = 20  # hang guard for process start-up on a loaded machine, not a timing assert
+
+
+def free_port_pair() -> int:
+    """A base port such that base and base+1 are both free for UDP on 127.0.0.1."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first:
+            first.bind(("127.0.0.1", 0))
+            base = first.getsockname()[1]
+            if base >= 65535:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second:
+                try:
+                    second.bind(("127.0.0.1", base + 1))
+                except OSError:
+                    continue
+                return base
+    raise RuntimeError("no two consecutive free ports")
+
+
+class RelayProcess:
+    """`python -m voice relay ...` with its log lines collected as they come."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.args = args
+        self.lines: list[str] = []
+        self._new_line = trio.Event()
+        self.process: trio.Process | None = None
+
+    async def start(self, nursery: trio.Nursery) -> re.Match[str]:
+        env = dict(os.environ, VOICE_FLEET_KEYS=f"{KEY.key_id}:{KEY.secret.hex()}")
+        # run_process under nursery.start: when the test ends, however it ends, the nursery
+        # is cancelled and the relay is terminated with it.
+        self.process = await nursery.start(
+            partial(
+                trio.run_process,
+                [sys.executable, "-m", "voice", "relay", *self.args],
+                stderr=subprocess.PIPE,
+                cwd=ROOT,
+                env=env,
+                check=False,
+            )
+        )
+        nursery.start_soon(self._read)
+        line = await self.wait_for("relay ready")
+        ready = READY.search(line)
+        assert ready is not None, line
+        return ready
+
+    async def _read(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        pending = b""
+        async for chunk in self.process.stderr:
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                self.lines.append(line.decode(errors="replace"))
+            self._new_line.set()
+            self._new_line = trio.Event()
+
+    async def wait_for(self, text: str, start: int = 0) -> str:
+        seen = start
+        while True:
+            for line in self.lines[seen:]:
+                if text in line:
+                    return line
+            seen = len(self.lines)
+            await self._new_line.wait()
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        await self.process.wait()
+
+
+async def wait_for_exit(pid: int) -> None:
+    """Waits (without polling) until process ``pid``, not our child, has exited."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        await trio.lowlevel.wait_readable(fd)
+    finally:
+        os.close(fd)
+
+
+async def exchange(client: Client, fake: FakeTransceiver, public: Address, data: bytes) -> Address:
+    """Client -> relay -> transceiver -> relay -> client; returns the relay socket used."""
+    await client.send(data, public)
+    got = await fake.next()
+    assert got.payload == data and got.client == client.address
+    assert await client.receive() == (data, public)
+    return got.relay
+
+
+async def test_workers_steering_respawn_and_full_restart(nursery: trio.Nursery) -> None:
+    t1, t2 = FakeTransceiver(), FakeTransceiver()
+    for fake in (t1, t2):
+        await nursery.start(fake.run)
+    assert t1.address is not None and t2.address is not None
+    base = free_port_pair()
+    args = [
+        "--workers=2",
+        "--host=127.0.0.1",
+        "--internal-host=127.0.0.1",
+        f"--internal-port={base}",
+        f"--transceiver=1=127.0.0.1:{t1.address[1]}",
+        f"--transceiver=2=127.0.0.1:{t2.address[1]}",
+        "--log-interval=0",
+    ]
+    relay = RelayProcess([*args, "--port=0"])
+    with trio.fail_after(STARTUP):
+        ready = await relay.start(nursery)
+    public = (ready.group(1), int(ready.group(2)))
+    assert ready.group(4) == "bpf"
+    internal_ports = [int(p) for p in ready.group(5).split(",")]
+    assert internal_ports == [base, base + 1]
+    pids = [int(p) for p in ready.group(6).split(",")]
+
+    with trio.fail_after(STARTUP):
+        # Twelve calls, alternating transceivers; the kernel spreads them over both workers.
+        clients = [await Client().open() for _ in range(12)]
+        owner = {c.address: (t1 if n % 2 == 0 else t2) for n, c in enumerate(clients)}
+        worker_of: dict[Address, int] = {}
+        for n, client in enumerate(clients):
+            fake = owner[client.address]
+            await client.send(check(1 if n % 2 == 0 else 2), public)
+            got = await fake.next()
+            await client.receive()
+            worker = internal_ports.index(got.relay[1])
+            # The worker the running relay used is the one the steering hash names.
+            assert worker == steering_index(client.address, 2)
+            worker_of[client.address] = worker
+        assert set(worker_of.values()) == {0, 1}
+        for round_ in range(3):
+            for client in clients:
+                relay_socket = await exchange(
+                    client, owner[client.address], public, b"\x80 rtp %d" % round_
+                )
+                assert internal_ports.index(relay_socket[1]) == worker_of[client.address]
+
+        # Kill worker 0. The supervisor respawns it on the same sockets; its table is empty.
+        mark = len(relay.lines)
+        os.kill(pids[0], signal.SIGKILL)
+        await relay.wait_for("relay worker 0 ready again", mark)
+        for client in clients:
+            fake = owner[client.address]
+            # Transceiver first: its packet goes to the internal socket it knows, the new
+            # worker rebuilds the entry, then the client's media flows with no new check.
+            await fake.send(client.address, b"\x80 agent speaks")
+            assert await client.receive() == (b"\x80 agent speaks", public)
+            relay_socket = await exchange(client, fake, public, b"\x80 caller speaks")
+            assert internal_ports.index(relay_socket[1]) == worker_of[client.address]
+
+        # Kill the whole relay (the supervisor; its workers die with it) and start it again
+        # on the same ports.
+        respawned = re.search(r"\(pid (\d+)\)", await relay.wait_for("respawned", mark))
+        assert respawned is not None
+        await relay.kill()
+        for pid in (pids[1], int(respawned.group(1))):
+            await wait_for_exit(pid)
+        killed_at = time.monotonic()
+        restarted = RelayProcess([*args, f"--port={public[1]}"])
+        ready = await restarted.start(nursery)
+        ready_at = time.monotonic()
+        half = len(clients) // 2
+        # Half the calls resume transceiver first, half client first (their next check).
+        for client in clients[:half]:
+            fake = owner[client.address]
+            await fake.send(client.address, b"\x80 after restart")
+            assert await client.receive() == (b"\x80 after restart", public)
+        for n, client in enumerate(clients[half:], start=half):
+            consent = check(1 if n % 2 == 0 else 2)
+            await client.send(consent, public)
+            await owner[client.address].next()
+            await client.receive()
+        for client in clients:
+            relay_socket = await exchange(client, owner[client.address], public, b"\x80 again")
+            assert internal_ports.index(relay_socket[1]) == worker_of[client.address]
+        resumed_at = time.monotonic()
+        print(
+            f"full restart: ready {1000 * (ready_at - killed_at):.0f} ms after the kill, "
+            f"all {len(clients)} calls flowing both ways {1000 * (resumed_at - ready_at):.1f} ms "
+            "after ready"
+        )
+        await restarted.kill()

@@ -1,0 +1,75 @@
+"""The relay's configuration, and the sans-IO pieces built from it.
+
+One frozen object carries everything ``voice relay`` accepts on its command line, so the
+in-process form (:func:`voice.relay.worker.serve_relay`, used by tests and ``voice serve``)
+and the multi-process form (:mod:`voice.relay.supervisor`) are configured the same way.
+Its ``repr`` is safe to log: :class:`~voice.relay.token.TokenKey` hides its secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from voice.relay.admission import AdmissionLimiter
+from voice.relay.directory import Directory, DnsPattern
+from voice.relay.networks import NetworkAllowlist
+from voice.relay.router import Router
+from voice.relay.table import RouteTable
+from voice.relay.token import TokenKey, TokenVerifier
+from voice.types import Address
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    """Everything a relay worker needs; the defaults suit one host on loopback."""
+
+    #: Fleet keys the relay accepts (current and previous); VOICE-TOKEN §7.
+    keys: tuple[TokenKey, ...]
+    #: The public address clients send to; port 0 picks one (in-process form only).
+    public: Address = ("127.0.0.1", 0)
+    #: Where the relay's internal sockets bind. With several workers, worker ``i`` binds
+    #: port ``internal[1] + i`` (port 0: any free port, which then changes on a restart).
+    internal: Address = ("127.0.0.1", 0)
+    #: This relay's cluster; tokens naming another cluster are dropped.
+    cluster: int = 0
+    #: Transceiver id -> internal address, from a file or flags; wins over the pattern.
+    static_directory: Mapping[int, Address] = field(default_factory=dict)
+    #: A DNS-name pattern with ``{id}`` (and ``{cluster}``) for fleets, or None.
+    dns_pattern: DnsPattern | None = None
+    dns_refresh: float = 30.0
+    dns_negative_ttl: float = 5.0
+    #: Networks whose hosts may send shim packets, besides the directory's own addresses.
+    transceiver_networks: tuple[str, ...] = ()
+    table_size: int = 100_000
+    idle_timeout: float = 30.0
+    #: Admissions per second and burst per source IP.
+    admission_rate: float = 20.0
+    admission_burst: float = 40.0
+    #: Oldest token accepted for a new client address, seconds (None: no limit).
+    token_max_age: float | None = 24 * 3600.0
+    #: Seconds between counter log lines (0: never).
+    log_interval: float = 60.0
+    #: Worker processes for the supervisor (the in-process form always runs one).
+    workers: int = 1
+    #: Pin each worker process to one CPU.
+    pin_cpus: bool = True
+
+    def build_router(self) -> Router:
+        directory = Directory(
+            self.static_directory,
+            self.dns_pattern,
+            cluster=self.cluster,
+            refresh=self.dns_refresh,
+            negative_ttl=self.dns_negative_ttl,
+        )
+        return Router(
+            TokenVerifier(self.keys, max_age=self.token_max_age),
+            directory,
+            cluster=self.cluster,
+            table=RouteTable(self.table_size, self.idle_timeout),
+            limiter=AdmissionLimiter(self.admission_rate, self.admission_burst),
+            allowlist=NetworkAllowlist(
+                self.transceiver_networks, extra_hosts=directory.known_hosts
+            ),
+        )

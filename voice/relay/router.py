@@ -1,0 +1,205 @@
+"""The relay's forwarding rules as a sans-IO object: datagram in, datagram (or nothing) out.
+
+:class:`Router` decides, for every datagram a relay worker receives, whether and where it
+goes; the Trio driver (:mod:`voice.relay.worker`) only moves bytes between sockets and this
+object. The rules (VOICE-RELAY §2-§4), in the order they are applied:
+
+From a client (the public socket):
+
+1. A client address in the table is forwarded to its transceiver, shim header in front
+   (VOICE-SHIM §3). Nothing in the datagram is looked at: the relay never decrypts and
+   takes no part in ICE, DTLS or RTP.
+2. A client address *not* in the table is admitted only by a STUN Binding request (first
+   byte per RFC 7983 §7, then the USERNAME peek) whose server ufrag is a valid routing token
+   for this relay's cluster. The MAC is checked before any state is created (VOICE-TOKEN §9).
+   Then the source IP's admission bucket is charged, the transceiver's address is looked up
+   in the directory, and the entry is created. Anything else from an unknown address is
+   dropped and counted.
+3. The relay never answers a client itself: the only datagrams it sends to clients are
+   payloads a transceiver sent (no reflection, no amplification).
+
+From a transceiver (the internal socket):
+
+4. Only hosts the relay knows as transceivers may send shim packets (VOICE-SHIM §7).
+5. The payload goes out of the public socket to the client the shim header names, and the
+   entry ``client -> this transceiver`` is created or refreshed. This is what makes the table
+   soft: after a relay restart, the call resumes with the next packet from *either* side.
+
+A known client's STUN requests are not re-checked, so a spoofed packet carrying another
+session's valid token cannot steal a live entry; an entry only changes transceiver when a
+transceiver speaks for that client (rule 5), and transceivers are trusted.
+"""
+
+from __future__ import annotations
+
+from voice.relay.admission import AdmissionLimiter
+from voice.relay.counters import DropReason, RelayCounters
+from voice.relay.directory import Directory, LookupMiss
+from voice.relay.networks import NetworkAllowlist
+from voice.relay.shim import ShimError, decode_shim
+from voice.relay.table import RouteTable
+from voice.relay.token import TokenVerifier
+from voice.stun.demux import PacketKind, classify
+from voice.stun.peek import peek_username
+from voice.types import Address
+
+#: A datagram to send and where to: ``(data, address)``.
+Outgoing = tuple[bytes, Address]
+
+
+class Router:
+    """Forwarding decisions for one worker; owns the worker's table and counters."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        directory: Directory,
+        *,
+        cluster: int = 0,
+        table: RouteTable | None = None,
+        limiter: AdmissionLimiter | None = None,
+        allowlist: NetworkAllowlist | None = None,
+        counters: RelayCounters | None = None,
+        max_parked: int = 8,
+        max_parked_transceivers: int = 64,
+    ) -> None:
+        self.verifier = verifier
+        self.directory = directory
+        self.cluster = cluster
+        self.table = table if table is not None else RouteTable()
+        self.limiter = limiter if limiter is not None else AdmissionLimiter()
+        # With no allowlist given, only the directory's own addresses may send shim.
+        self.allowlist = (
+            allowlist
+            if allowlist is not None
+            else NetworkAllowlist(extra_hosts=directory.known_hosts)
+        )
+        self.counters = counters if counters is not None else RelayCounters()
+        #: Wall-clock seconds minus ``now``: tokens carry wall-clock time, the table runs on
+        #: the monotonic clock. The driver refreshes it with :meth:`tick`.
+        self.wall_offset = 0.0
+        self.max_parked = max_parked
+        self.max_parked_transceivers = max_parked_transceivers
+        self._parked: dict[int, list[tuple[bytes, Address]]] = {}
+        self._outbox: list[Outgoing] = []
+
+    # -- client -> transceiver -------------------------------------------------------------
+
+    def from_client(self, data: bytes, client: Address, now: float) -> Outgoing | None:
+        """A datagram from ``client`` on the public socket: what to send to a transceiver."""
+        counters = self.counters
+        counters.client_packets += 1
+        counters.client_bytes += len(data)
+        route = self.table.lookup(client, now)
+        if route is not None:
+            return route.header + data, route.transceiver
+        return self._admit(data, client, now)
+
+    def _admit(self, data: bytes, client: Address, now: float) -> Outgoing | None:
+        counters = self.counters
+        # RFC 7983 §7: only STUN can open a path; DTLS, RTP and the rest need an entry.
+        if classify(data) is not PacketKind.STUN:
+            counters.drop(DropReason.NOT_STUN)
+            return None
+        username = peek_username(data)
+        if username is None:
+            counters.drop(DropReason.NOT_ROUTABLE)
+            return None
+        # RFC 8445 §7.2.2: a check's USERNAME is "receiver's ufrag:sender's ufrag", and the
+        # receiver here is the server, whose ufrag is the routing token.
+        ufrag, colon, _ = username.partition(b":")
+        if not colon:
+            counters.drop(DropReason.NOT_ROUTABLE)
+            return None
+        target = self.verifier.verify(ufrag, now + self.wall_offset)
+        if target is None:
+            counters.drop(DropReason.BAD_TOKEN)
+            return None
+        if target.cluster != self.cluster:
+            counters.drop(DropReason.OTHER_CLUSTER)
+            return None
+        if not self.limiter.allow(client[0], now):
+            counters.drop(DropReason.ADMISSION_LIMIT)
+            return None
+        where = self.directory.lookup(target.transceiver, now)
+        if where is LookupMiss.PENDING:
+            self._park(target.transceiver, data, client)
+            return None
+        if where is LookupMiss.UNKNOWN:
+            counters.drop(DropReason.DIRECTORY_UNKNOWN)
+            return None
+        if where is LookupMiss.FAILED:
+            counters.drop(DropReason.DIRECTORY_FAILED)
+            return None
+        assert not isinstance(where, LookupMiss)
+        return self._open(data, client, where, now)
+
+    def _open(self, data: bytes, client: Address, transceiver: Address, now: float) -> Outgoing:
+        route = self.table.update(client, transceiver, now)
+        self.counters.admissions += 1
+        return route.header + data, transceiver
+
+    def _park(self, transceiver: int, data: bytes, client: Address) -> None:
+        # Hold the admitting check while the name resolves, rather than make the client
+        # wait for its retransmission. Bounded, so a slow resolver costs bounded memory.
+        queue = self._parked.get(transceiver)
+        if queue is None:
+            if len(self._parked) >= self.max_parked_transceivers:
+                self.counters.drop(DropReason.DIRECTORY_BACKLOG)
+                return
+            queue = self._parked[transceiver] = []
+        if len(queue) >= self.max_parked:
+            self.counters.drop(DropReason.DIRECTORY_BACKLOG)
+            return
+        queue.append((data, client))
+
+    # -- transceiver -> client -------------------------------------------------------------
+
+    def from_transceiver(self, data: bytes, source: Address, now: float) -> Outgoing | None:
+        """A shim datagram from ``source`` on the internal socket: what to send to a client."""
+        counters = self.counters
+        counters.transceiver_packets += 1
+        counters.transceiver_bytes += len(data)
+        if not self.allowlist.allows(source[0]):
+            counters.drop(DropReason.SHIM_SOURCE)
+            return None
+        try:
+            client, payload = decode_shim(data)
+        except ShimError:
+            counters.drop(DropReason.SHIM_MALFORMED)
+            return None
+        # VOICE-RELAY §4: the transceiver's packet (re)creates the entry, so the client's
+        # next packet is forwarded even if this worker has never seen its STUN check.
+        self.table.update(client, source, now)
+        return payload, client
+
+    # -- the driver's side -----------------------------------------------------------------
+
+    def resolved(self, transceiver: int, address: Address | None, now: float) -> None:
+        """Reports a directory lookup; parked admissions go to :meth:`datagrams_to_send`."""
+        self.directory.resolved(transceiver, address, now)
+        self.allowlist.invalidate()
+        parked = self._parked.pop(transceiver, [])
+        where = self.directory.lookup(transceiver, now)
+        for data, client in parked:
+            if isinstance(where, LookupMiss):
+                self.counters.drop(DropReason.DIRECTORY_FAILED)
+            else:
+                self._outbox.append(self._open(data, client, where, now))
+
+    def datagrams_to_send(self) -> list[Outgoing]:
+        """Drains datagrams for transceivers that became sendable outside a receive call."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    def tick(self, now: float, wall: float) -> None:
+        """Periodic housekeeping: expire idle entries and buckets, refresh the gauges."""
+        self.wall_offset = wall - now
+        self.table.expire(now)
+        self.limiter.forget_idle(now)
+        counters = self.counters
+        counters.table_size = len(self.table)
+        counters.table_expired = self.table.expired
+        counters.table_evicted = self.table.evicted
+        counters.dns_resolutions = self.directory.resolutions
+        counters.dns_failures = self.directory.failures

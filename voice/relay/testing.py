@@ -1,0 +1,101 @@
+"""Stand-ins for the relay's peers, for tests and benchmarks: a STUN check and a fake transceiver.
+
+:class:`FakeTransceiver` speaks the shim (VOICE-SHIM §3) on one UDP socket and answers like
+an echo service: a STUN Binding request gets a "success response" (the same bytes with the
+message type changed, not a real one: the relay never looks inside), anything else comes
+back unchanged. It answers to the source address of the shim packet, which is the rule the
+real transceiver follows (VOICE-SHIM §6). Everything it receives is also put on a channel,
+so a test can wait for a packet instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import struct
+import zlib
+from dataclasses import dataclass
+
+import trio
+
+from voice.relay.shim import ShimError, decode_shim, encode_shim
+from voice.types import Address
+
+_FINGERPRINT_XOR = 0x5354554E
+
+
+def binding_request(username: bytes, transaction_id: bytes | None = None) -> bytes:
+    """A STUN Binding request with USERNAME and FINGERPRINT (no MESSAGE-INTEGRITY: the relay
+    has no password to check it with, so tests and benchmarks can leave it out)."""
+    tid = transaction_id if transaction_id is not None else os.urandom(12)
+    padded = username + b"\x00" * (-len(username) % 4)
+    attrs = struct.pack("!HH", 0x0006, len(username)) + padded
+    header = struct.pack("!HHI12s", 0x0001, len(attrs) + 8, 0x2112A442, tid)
+    message = header + attrs
+    crc = zlib.crc32(message) ^ _FINGERPRINT_XOR
+    return message + struct.pack("!HHI", 0x8028, 4, crc)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One shim datagram the fake transceiver got: whose, what, and from which relay socket."""
+
+    client: Address
+    payload: bytes
+    relay: Address
+
+
+class FakeTransceiver:
+    """A shim-speaking echo server on ``host`` (port 0: any free port)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, echo: bool = True) -> None:
+        self.host = host
+        self.port = port
+        self.echo = echo
+        self.address: Address | None = None
+        #: The relay socket that last forwarded each client: where replies go.
+        self.relay_for: dict[Address, Address] = {}
+        self.received: list[Received] = []
+        self.malformed = 0
+        self._send, self._receive = trio.open_memory_channel[Received](math.inf)
+        self._sock = trio.socket.socket(
+            socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
+        )
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        with self._sock:
+            await self._sock.bind((self.host, self.port))
+            self.address = self._sock.getsockname()[:2]
+            task_status.started(self.address)
+            while True:
+                data, source = await self._sock.recvfrom(4096)
+                source = source[:2]
+                try:
+                    client, payload = decode_shim(data)
+                except ShimError:
+                    self.malformed += 1
+                    continue
+                item = Received(client, payload, source)
+                self.relay_for[client] = source
+                self.received.append(item)
+                self._send.send_nowait(item)
+                if self.echo:
+                    await self.send(client, self._answer(payload), source)
+
+    @staticmethod
+    def _answer(payload: bytes) -> bytes:
+        if payload[:2] == b"\x00\x01":  # a Binding request: "answer" it
+            return b"\x01\x01" + payload[2:]
+        return payload
+
+    async def send(self, client: Address, payload: bytes, relay: Address | None = None) -> None:
+        """Sends ``payload`` for ``client`` through ``relay`` (default: the last one used)."""
+        target = relay if relay is not None else self.relay_for[client]
+        await self._sock.sendto(encode_shim(client, payload), target)
+
+    async def next(self) -> Received:
+        """Waits for the next datagram this transceiver receives."""
+        return await self._receive.receive()

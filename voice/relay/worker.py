@@ -1,0 +1,245 @@
+"""One relay worker: a Trio driver that moves datagrams between two sockets and a Router.
+
+All forwarding decisions live in the sans-IO :class:`~voice.relay.router.Router`; this module
+only owns the sockets, the clock, DNS lookups and the periodic housekeeping. A worker is
+three tasks in one nursery:
+
+* the **public pump**: datagrams from clients -> ``Router.from_client`` -> internal socket;
+* the **internal pump**: shim datagrams from transceivers -> ``Router.from_transceiver`` ->
+  public socket;
+* **housekeeping**: once a second, expire idle entries and refresh the wall-clock offset
+  that token expiry needs; every ``log_interval`` seconds, log the counters.
+
+DNS lookups the directory asks for run as extra tasks in the same nursery.
+
+Why the pumps do not use ``trio.socket``: every ``await sock.recvfrom()`` is a checkpoint,
+a trip through Trio's scheduler that costs several microseconds even when a datagram is
+already waiting, which is more than all of the relay's own work per packet. So each pump
+waits for readability once (``trio.lowlevel.wait_readable``) and then drains the
+non-blocking socket with plain ``recvfrom`` calls, up to :data:`BATCH` datagrams, before it
+waits (and so yields) again. Under load the scheduler cost is spread over a batch; when idle,
+a datagram is handled as soon as it arrives. A send that the kernel refuses (``EAGAIN`` when
+the buffer is full, or an ICMP error) is counted and the datagram dropped: UDP's contract.
+
+:func:`serve_relay` runs one worker in the caller's nursery (tests, ``voice serve``);
+:mod:`voice.relay.supervisor` runs N of them in their own processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from voice.relay.config import RelayConfig
+from voice.relay.counters import DropReason, RelayCounters
+from voice.relay.directory import ResolveRequest
+from voice.relay.router import Router
+from voice.relay.steering import bind_udp
+from voice.types import Address
+
+log = logging.getLogger(__name__)
+
+#: Datagrams handled per wake-up before the pump yields to the other tasks.
+BATCH = 64
+#: Larger than any UDP payload a WebRTC peer sends (they stay under the path MTU).
+RECEIVE_SIZE = 2048
+#: Seconds a DNS lookup may take before it counts as failed.
+RESOLVE_TIMEOUT = 2.0
+
+#: Resolves ``(host, port)`` to an address, or None; the default uses getaddrinfo.
+Resolver = Callable[[str, int], Awaitable[Address | None]]
+
+
+class RelayWorker:
+    """One worker's sockets and tasks around a :class:`Router`.
+
+    Sockets may be handed in (the supervisor creates them so they outlive the worker), or
+    are bound from the config. ``resolver`` replaces DNS in tests.
+    """
+
+    def __init__(
+        self,
+        config: RelayConfig,
+        *,
+        index: int = 0,
+        public_socket: socket.socket | None = None,
+        internal_socket: socket.socket | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self.config = config
+        self.index = index
+        self.router: Router = config.build_router()
+        self.counters: RelayCounters = self.router.counters
+        self._given = (public_socket, internal_socket)
+        self._resolver = resolver or self._getaddrinfo
+        self._public: socket.socket | None = None
+        self._internal: socket.socket | None = None
+        self._nursery: trio.Nursery | None = None
+        self.public_address: Address | None = None
+        self.internal_address: Address | None = None
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Runs until cancelled; ``task_status.started`` gets the public address."""
+        given_public, given_internal = self._given
+        owned: list[socket.socket] = []
+        try:
+            if given_public is None:
+                given_public = bind_udp(self.config.public)
+                owned.append(given_public)
+            if given_internal is None:
+                given_internal = bind_udp(self.config.internal)
+                owned.append(given_internal)
+            self._public, self._internal = given_public, given_internal
+            for sock in (given_public, given_internal):
+                sock.setblocking(False)
+            self.public_address = given_public.getsockname()[:2]
+            self.internal_address = given_internal.getsockname()[:2]
+            self.router.tick(trio.current_time(), time.time())  # token expiry needs wall time
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._pump_public)
+                nursery.start_soon(self._pump_internal)
+                nursery.start_soon(self._housekeeping)
+                log.info(
+                    "relay worker %d ready: public %s, internal %s",
+                    self.index,
+                    self.public_address,
+                    self.internal_address,
+                )
+                task_status.started(self.public_address)
+        finally:
+            for sock in owned:
+                trio.lowlevel.notify_closing(sock)
+                sock.close()
+
+    # The two pumps are the hot path: local names, no attribute lookups in the loop.
+
+    async def _pump_public(self) -> None:
+        assert self._public is not None and self._internal is not None
+        sock, out = self._public, self._internal
+        recvfrom, sendto = sock.recvfrom, out.sendto
+        forward = self.router.from_client
+        counters = self.counters
+        directory = self.router.directory
+        wait_readable, clock = trio.lowlevel.wait_readable, trio.current_time
+        ipv6 = sock.family == socket.AF_INET6
+        while True:
+            await wait_readable(sock)
+            now = clock()
+            for _ in range(BATCH):
+                try:
+                    data, client = recvfrom(RECEIVE_SIZE)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    continue  # an ICMP error queued on the socket; nothing to receive
+                if ipv6:
+                    client = client[:2]
+                outgoing = forward(data, client, now)
+                if outgoing is None:
+                    continue
+                try:
+                    sendto(outgoing[0], outgoing[1])
+                except OSError:
+                    counters.drop(DropReason.SEND_FAILED)
+                else:
+                    counters.to_transceiver_packets += 1
+                    counters.to_transceiver_bytes += len(outgoing[0])
+            if directory.wants_resolution:
+                self._start_lookups()
+
+    async def _pump_internal(self) -> None:
+        assert self._public is not None and self._internal is not None
+        sock, out = self._internal, self._public
+        recvfrom, sendto = sock.recvfrom, out.sendto
+        forward = self.router.from_transceiver
+        counters = self.counters
+        wait_readable, clock = trio.lowlevel.wait_readable, trio.current_time
+        ipv6 = sock.family == socket.AF_INET6
+        while True:
+            await wait_readable(sock)
+            now = clock()
+            for _ in range(BATCH):
+                try:
+                    data, source = recvfrom(RECEIVE_SIZE)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    continue
+                if ipv6:
+                    source = source[:2]
+                outgoing = forward(data, source, now)
+                if outgoing is None:
+                    continue
+                try:
+                    sendto(outgoing[0], outgoing[1])
+                except OSError:
+                    counters.drop(DropReason.SEND_FAILED)
+                else:
+                    counters.to_client_packets += 1
+                    counters.to_client_bytes += len(outgoing[0])
+
+    def _start_lookups(self) -> None:
+        assert self._nursery is not None
+        for request in self.router.directory.take_requests():
+            self._nursery.start_soon(self._lookup, request)
+
+    async def _lookup(self, request: ResolveRequest) -> None:
+        address: Address | None = None
+        with trio.move_on_after(RESOLVE_TIMEOUT):
+            try:
+                address = await self._resolver(request.host, request.port)
+            except OSError:
+                address = None
+        if address is None:
+            log.warning("relay worker %d: cannot resolve %s", self.index, request.host)
+        self.router.resolved(request.transceiver, address, trio.current_time())
+        self._send_internal(self.router.datagrams_to_send())
+
+    def _send_internal(self, datagrams: list[tuple[bytes, Address]]) -> None:
+        assert self._internal is not None
+        for data, address in datagrams:
+            try:
+                self._internal.sendto(data, address)
+            except OSError:
+                self.counters.drop(DropReason.SEND_FAILED)
+            else:
+                self.counters.to_transceiver_packets += 1
+                self.counters.to_transceiver_bytes += len(data)
+
+    async def _getaddrinfo(self, host: str, port: int) -> Address | None:
+        assert self._internal is not None
+        infos = await trio.socket.getaddrinfo(
+            host, port, family=self._internal.family, type=socket.SOCK_DGRAM
+        )
+        for *_, sockaddr in infos:
+            return str(sockaddr[0]), int(sockaddr[1])
+        return None
+
+    async def _housekeeping(self) -> None:
+        interval = self.config.log_interval
+        next_log = trio.current_time() + interval
+        while True:
+            now = trio.current_time()
+            self.router.tick(now, time.time())
+            if interval > 0 and now >= next_log:
+                log.info("%s", self.counters.log_line(self.index))
+                next_log = now + interval
+            await trio.sleep(1.0)
+
+
+async def serve_relay(
+    config: RelayConfig, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Runs one relay worker in the caller's nursery until cancelled.
+
+    The in-process form, for tests and ``voice serve``: no reuseport, no extra processes.
+    ``task_status.started`` receives the bound public address.
+    """
+    await RelayWorker(config).run(task_status=task_status)
