@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import secrets
 import sys
@@ -40,9 +41,9 @@ def patch_aiortc_encoder() -> None:
         self.codec.time_base = fractions.Fraction(1, 48000)
         self.codec.options = {"compression_level": str(COMPLEXITY), "application": "voip"}
         self.resampler = av.AudioResampler(format="s16", layout="mono", rate=48000, frame_size=960)
-        self.first_packet_pts: int | None = None
+        self.first_packet_pts = None
 
-    opus.OpusEncoder.__init__ = init
+    opus.OpusEncoder.__init__ = init  # type: ignore[method-assign]
 
 
 async def serve(host: str, port: int) -> None:
@@ -80,7 +81,10 @@ async def serve(host: str, port: int) -> None:
             if method == "POST" and path.startswith("/v1/sessions"):
                 session_id, sdp = await answer(body.decode())
                 status, payload = 201, sdp.encode()
-                extra = {"Location": f"/v1/sessions/{session_id}", "Content-Type": "application/sdp"}
+                extra = {
+                    "Location": f"/v1/sessions/{session_id}",
+                    "Content-Type": "application/sdp",
+                }
             elif method == "DELETE" and path.startswith("/v1/sessions/"):
                 pc = sessions.pop(path.rsplit("/", 1)[1], None)
                 if pc is not None:
@@ -111,10 +115,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     patch_aiortc_encoder()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args.host, args.port))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

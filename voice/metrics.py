@@ -8,7 +8,7 @@ started and ended by reason, packets in and out, drops by reason, handshake dura
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -38,10 +38,10 @@ class Metric:
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
         key = _labels(labels)
-        self.values[key] = self.values.get(key, 0.0) + amount
+        self.values[key] = self.values.get(key, 0.0) + float(amount)
 
     def set(self, value: float, **labels: str) -> None:
-        self.values[_labels(labels)] = value
+        self.values[_labels(labels)] = float(value)
 
     def get(self, **labels: str) -> float:
         return self.values.get(_labels(labels), 0.0)
@@ -95,6 +95,11 @@ class Registry:
 
     def __init__(self) -> None:
         self._metrics: dict[str, Metric | Summary] = {}
+        self._collectors: list[Callable[[], str]] = []
+
+    def add_collector(self, render: Callable[[], str]) -> None:
+        """Adds text rendered elsewhere (the relay's counters) to every :meth:`render`."""
+        self._collectors.append(render)
 
     def counter(self, name: str, help: str) -> Metric:
         return self._add(Metric(name, help, "counter"))
@@ -115,4 +120,5 @@ class Registry:
         lines: list[str] = []
         for metric in self._metrics.values():
             lines.extend(metric.render())
-        return "\n".join(lines) + "\n"
+        text = "\n".join(lines) + "\n"
+        return text + "".join(render() for render in self._collectors)

@@ -1,5 +1,10 @@
-"""``voice serve`` as a function: signaling and transceiver (and the relay, when asked) in one
-``trio.run``, each service under its own nursery.
+"""``voice serve`` as a function: the relay, the transceiver and signaling in one ``trio.run``,
+each service under its own nursery.
+
+By default the path is the one the design teaches: the browser's datagrams reach the
+**relay** on the advertised public port, which routes them by the session's ufrag (a routing
+token minted here, at signaling time) to the **transceiver** behind it, over the shim. With
+``relay=None`` (``voice serve --direct``) the transceiver faces the client itself.
 
 Tests start exactly what a person starts with ``./dev serve``: they call :func:`run_server`
 in their nursery and get the URLs back through ``task_status``.
@@ -7,18 +12,27 @@ in their nursery and get the URLs back through ``task_status``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from voice.relay.config import RelayConfig
+from voice.relay.counters import prometheus_text
+from voice.relay.token import TokenMinter
+from voice.relay.worker import RelayWorker
 from voice.signaling.app import SignalingConfig, create_app
 from voice.transceiver.service import Transceiver, TransceiverConfig
 from voice.types import Address
 
 log = logging.getLogger(__name__)
+
+#: The id this process's transceiver has in the embedded relay's directory.
+EMBEDDED_TRANSCEIVER_ID = 0
 
 
 @dataclass
@@ -27,27 +41,58 @@ class ServerConfig:
     http_port: int = 8080
     transceiver: TransceiverConfig = field(default_factory=TransceiverConfig)
     signaling: SignalingConfig = field(default_factory=SignalingConfig)
+    #: The embedded relay (its ``public`` address is what clients send to), or None for
+    #: direct mode. Its directory is filled in here with the transceiver's relay input.
+    relay: RelayConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ServerInfo:
     url: str
+    #: Where clients send media: the relay's public address, or the transceiver's.
     media: Address
     transceiver: Transceiver
+    relay: RelayWorker | None = None
 
 
 async def run_server(
     config: ServerConfig, *, task_status: trio.TaskStatus[ServerInfo] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    transceiver = Transceiver(config.transceiver)
+    tconfig = config.transceiver
+    if config.relay is not None:
+        minter = TokenMinter(
+            config.relay.keys[0], cluster=config.relay.cluster, transceiver=EMBEDDED_TRANSCEIVER_ID
+        )
+        tconfig = dataclasses.replace(
+            tconfig,
+            ufrag_factory=lambda: minter.mint(time.time()),
+            relay_input=(tconfig.udp_host, 0),
+        )
+    transceiver = Transceiver(tconfig)
     app = create_app(transceiver, config.signaling)
     hconfig = HypercornConfig()
     hconfig.bind = [f"{config.http_host}:{config.http_port}"]
     hconfig.accesslog = None
     hconfig.errorlog = logging.getLogger("hypercorn.error")
     hconfig.graceful_timeout = 1.0
+    relay: RelayWorker | None = None
     async with trio.open_nursery() as nursery:
         media = await nursery.start(transceiver.run)
+        if config.relay is not None:
+            assert transceiver.relay_input is not None
+            relay = RelayWorker(
+                dataclasses.replace(
+                    config.relay,
+                    static_directory={EMBEDDED_TRANSCEIVER_ID: transceiver.relay_input},
+                )
+            )
+            # The relay is a nursery tree of its own: it shares nothing with the
+            # transceiver but the addresses, exactly as when it runs in another process.
+            media = await nursery.start(relay.run)
+            if not tconfig.advertised:
+                transceiver.config.advertised = (media,)
+            worker = relay
+            transceiver.registry.add_collector(lambda: prometheus_text({0: worker.counters}))
         binds = await nursery.start(hypercorn_serve, app, hconfig)
         url = binds[0].replace("0.0.0.0", "127.0.0.1") + "/"
-        task_status.started(ServerInfo(url=url, media=media, transceiver=transceiver))
+        task_status.started(ServerInfo(url=url, media=media, transceiver=transceiver, relay=relay))

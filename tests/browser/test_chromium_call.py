@@ -46,8 +46,10 @@ def place_call(server: RunningServer, browser: Any, query: str) -> Any:
     return page
 
 
-def test_echo_call_returns_the_callers_audio(browser: Any) -> None:
-    with voice_serve() as server:
+@pytest.mark.parametrize("mode", ["relay", "direct"])
+def test_echo_call_returns_the_callers_audio(browser: Any, mode: str) -> None:
+    """The echo call, through the relay (the default path) and with the transceiver direct."""
+    with voice_serve(*(["--direct"] if mode == "direct" else [])) as server:
         page = place_call(server, browser, "agent=echo")
         assert page.evaluate("voice.ice") in ("connected", "completed")
         # The echo is the microphone's tone coming back, not silence.
@@ -57,7 +59,16 @@ def test_echo_call_returns_the_callers_audio(browser: Any) -> None:
         )
         stats = page.evaluate("voice.inboundStats()")
         assert stats["packetsReceived"] > 0
-        print("set-up timings (ms):", json.dumps(page.evaluate("voice.timings")))
+        print(f"set-up timings via {mode} (ms):", json.dumps(page.evaluate("voice.timings")))
+        if mode == "relay":
+            # Every datagram crossed the relay: the browser's checking addresses were admitted
+            # by their routing token, and media went both ways through the shim.
+            assert server.metric("voice_relay_admissions_total") >= 1
+            assert server.metric("voice_relay_sent_packets_total") > 10
+            assert server.metric('voice_packets_total{direction="in",path="relay"}') > 10
+            assert server.metric('voice_packets_total{direction="in",path="direct"}') == 0
+        else:
+            assert server.metric('voice_packets_total{direction="in",path="relay"}') == 0
         page.evaluate("voice.hangup()")
         server.wait_for_log(r"session \S+: ended \(deleted by signaling\)")
         status, body = server.get("/healthz")

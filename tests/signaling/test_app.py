@@ -121,7 +121,11 @@ async def test_health_metrics_and_demo_page(nursery: trio.Nursery) -> None:
     assert health.status_code == 200
     assert json.loads(await health.get_data(as_text=True))["sessions"] == 0
     await client.post("/v1/sessions?agent=nobody", data=OFFER, headers=SDP)  # type: ignore[attr-defined]
-    metrics = await (await client.get("/metrics")).get_data(as_text=True)  # type: ignore[attr-defined]
+    await client.post("/v1/sessions", data=OFFER, headers=SDP)  # type: ignore[attr-defined]
+    response = await client.get("/metrics")  # type: ignore[attr-defined]
+    assert response.status_code == 200
+    metrics = await response.get_data(as_text=True)
+    assert "voice_sessions_active 1\n" in metrics
     assert "# TYPE voice_sessions_active gauge" in metrics
     assert 'voice_sessions_rejected_total{reason="bad_agent"} 1' in metrics
     page = await client.get("/")  # type: ignore[attr-defined]

@@ -57,9 +57,12 @@ class RunningServer:
     def metric(self, name: str) -> float:
         _, text = self.get("/metrics")
         total = 0.0
+        # ``name`` may carry labels, in the order the registry sorts them; a bare name sums
+        # every labelled sample of the metric.
         for line in text.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                total += float(line.rsplit(" ", 1)[1])
+            sample, _, value = line.rpartition(" ")
+            if sample == name or (("{" not in name) and sample.startswith(name + "{")):
+                total += float(value)
         return total
 
 

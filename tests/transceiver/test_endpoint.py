@@ -94,3 +94,44 @@ def test_full_inbox_and_removal_are_counted_drops() -> None:
     assert not table.by_address and not table.by_ufrag and len(table) == 0
     endpoint.dispatch(b"\x80" + bytes(20), CLIENT, FakePath())
     assert 'drops{reason="no_session"} 1' in registry.render()
+
+
+async def test_shim_only_from_relay_networks() -> None:
+    """VOICE-SHIM §7 and §5: shim datagrams from outside the relay networks, and bad shim
+    headers, are counted and dropped; good ones reach their session as the client's."""
+    import trio
+
+    from voice.relay.networks import NetworkAllowlist
+    from voice.relay.shim import encode_shim
+
+    endpoint, table, registry = make()
+    session = FakeSession("a", "ufragA")
+    table.add(session)
+    inside = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    relay = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    with inside, relay:
+        await inside.bind(("127.0.0.1", 0))
+        await relay.bind(("127.0.0.1", 0))
+        async with trio.open_nursery() as nursery:
+            # First only a network that excludes loopback, then loopback itself.
+            nursery.start_soon(endpoint.serve_relays, inside, NetworkAllowlist(("10.0.0.0/8",)))
+            await relay.sendto(
+                encode_shim(CLIENT, binding_request(b"ufragA:c")), inside.getsockname()
+            )
+            with trio.fail_after(2):
+                while 'drops{reason="shim_from_unknown_host"} 1' not in registry.render():
+                    await trio.sleep(0)
+            nursery.cancel_scope.cancel()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(endpoint.serve_relays, inside, NetworkAllowlist(("127.0.0.0/8",)))
+            await relay.sendto(b"\x09garbage", inside.getsockname())
+            await relay.sendto(
+                encode_shim(CLIENT, binding_request(b"ufragA:c")), inside.getsockname()
+            )
+            with trio.fail_after(2):
+                while not session.inbox:
+                    await trio.sleep(0)
+            nursery.cancel_scope.cancel()
+    assert session.inbox == [(binding_request(b"ufragA:c"), CLIENT)]
+    assert 'drops{reason="bad_shim"} 1' in registry.render()
+    assert table.path_of[CLIENT].name == "relay"

@@ -127,6 +127,8 @@ class Caller:
         self.peer: PeerConnection | None = None
         self.connected = trio.Event()
         self.closed = trio.Event()
+        self.last_rtp_at = -math.inf
+        self._rtp_arrived = trio.Event()
         self.muted = False  # when True nothing at all is sent: the caller "vanishes"
         self._sock: trio.socket.SocketType | None = None
         self._server: Address | None = None
@@ -158,6 +160,12 @@ class Caller:
             await self.connected.wait()
         if waited.cancelled_caught:
             raise CallSetupError("ICE/DTLS did not complete in time")
+
+    async def rtp_after(self, moment: float) -> float:
+        """Waits for an RTP packet received after ``moment``; returns when it arrived."""
+        while self.last_rtp_at <= moment:
+            await self._rtp_arrived.wait()
+        return self.last_rtp_at
 
     async def hang_up(self) -> None:
         if self.location is not None:
@@ -232,6 +240,9 @@ class Caller:
         while (event := self.peer.next_event()) is not None:
             now = trio.current_time()
             if isinstance(event, RtpReceived):
+                self.last_rtp_at = now
+                self._rtp_arrived.set()
+                self._rtp_arrived = trio.Event()
                 if math.isnan(self.result.first_audio_at):
                     self.result.first_audio_at = now
                 loud = len(event.packet.payload) >= threshold

@@ -81,6 +81,13 @@ class RelayWorker:
         self._nursery: trio.Nursery | None = None
         self.public_address: Address | None = None
         self.internal_address: Address | None = None
+        #: Set once :meth:`run` has returned and the worker's own sockets are closed.
+        self.stopped = trio.Event()
+
+    def stop(self) -> None:
+        """Ends :meth:`run` (as a crash would, but cleanly); wait on :attr:`stopped`."""
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
 
     async def run(
         self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
@@ -117,6 +124,7 @@ class RelayWorker:
             for sock in owned:
                 trio.lowlevel.notify_closing(sock)
                 sock.close()
+            self.stopped.set()
 
     # The two pumps are the hot path: local names, no attribute lookups in the loop.
 

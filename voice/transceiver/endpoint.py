@@ -25,6 +25,8 @@ from typing import Protocol
 import trio
 
 from voice.metrics import Metric
+from voice.relay.networks import NetworkAllowlist
+from voice.relay.shim import ShimError, decode_shim, encode_shim
 from voice.stun import PacketKind, classify, peek_username
 from voice.types import Address
 
@@ -64,6 +66,20 @@ class DirectPath:
 
     async def send(self, data: bytes, client: Address) -> None:
         await self.sock.sendto(data, client)
+
+
+@dataclass
+class RelayPath:
+    """The internal socket behind a relay: datagrams go out wrapped in the shim header,
+    to the relay socket the client's latest datagram came through (VOICE-SHIM §6), which
+    is the worker that holds the client's table entry."""
+
+    sock: trio.socket.SocketType
+    relay: Address
+    name: str = "relay"
+
+    async def send(self, data: bytes, client: Address) -> None:
+        await self.sock.sendto(encode_shim(client, data), self.relay)
 
 
 @dataclass
@@ -145,3 +161,31 @@ class Endpoint:
                 log.debug("recvfrom: %s", exc)
                 continue
             self.dispatch(data, normalise(addr), path)
+
+    async def serve_relays(self, sock: trio.socket.SocketType, relays: NetworkAllowlist) -> None:
+        """Reads the internal socket that relays forward to, forever.
+
+        VOICE-SHIM §7: only hosts of the relays' networks may speak the shim; anyone else
+        could otherwise claim to be any client. A bad header is counted and dropped
+        (VOICE-SHIM §5).
+        """
+        paths: dict[Address, RelayPath] = {}
+        while True:
+            try:
+                data, addr = await sock.recvfrom(2048)
+            except OSError as exc:
+                log.debug("recvfrom (relay side): %s", exc)
+                continue
+            relay = normalise(addr)
+            if not relays.allows(relay[0]):
+                self._drops.inc(reason="shim_from_unknown_host")
+                continue
+            try:
+                client, payload = decode_shim(data)
+            except ShimError:
+                self._drops.inc(reason="bad_shim")
+                continue
+            path = paths.get(relay)
+            if path is None:
+                path = paths[relay] = RelayPath(sock, relay)
+            self.dispatch(payload, client, path)

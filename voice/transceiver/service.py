@@ -9,6 +9,7 @@ browser's first ICE check.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +21,7 @@ from voice.dtls import Certificate
 from voice.ice import IceLiteAgent, generate_password, generate_ufrag, host_candidate
 from voice.metrics import Registry
 from voice.peer import PeerConnection
+from voice.relay.networks import NetworkAllowlist
 from voice.sdp import analyze_offer, build_answer, parse
 from voice.transceiver.agents import SessionInfo, create_agent
 from voice.transceiver.endpoint import Endpoint, SessionTable
@@ -48,6 +50,10 @@ class TransceiverConfig:
     consent_timeout: float = 30.0
     #: Mints the server ufrag of each session; behind a relay it is the routing token.
     ufrag_factory: Callable[[], str] = generate_ufrag
+    #: The internal socket relays forward to (None: no relay input, direct mode only).
+    relay_input: Address | None = None
+    #: Networks whose hosts may send shim datagrams to ``relay_input`` (VOICE-SHIM §7).
+    relay_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
 class Transceiver:
@@ -70,6 +76,7 @@ class Transceiver:
         self.m_setup = r.summary("voice_dtls_connected_seconds", "Offer to DTLS connected.")
         self.endpoint = Endpoint(self.table, self.m_packets, self.m_drops)
         self.bound: Address | None = None
+        self.relay_input: Address | None = None
         self._nursery: trio.Nursery | None = None
 
     @property
@@ -83,19 +90,26 @@ class Transceiver:
     async def run(
         self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Binds the UDP socket and serves until cancelled; started() gets the bound address."""
-        family = trio.socket.AF_INET6 if ":" in self.config.udp_host else trio.socket.AF_INET
-        sock = trio.socket.socket(family, trio.socket.SOCK_DGRAM)
-        with sock:
+        """Binds the UDP sockets and serves until cancelled; started() gets the client-facing
+        address. With ``relay_input`` configured, a second socket takes shim datagrams from
+        relays, and :attr:`relay_input` holds its bound address once started."""
+        sock = _udp_socket(self.config.udp_host)
+        relay_at = self.config.relay_input
+        relay_sock = _udp_socket(relay_at[0]) if relay_at else None
+        with sock, relay_sock or contextlib.nullcontext():
             await sock.bind((self.config.udp_host, self.config.udp_port))
-            host, port = sock.getsockname()[:2]
-            self.bound = (host, port)
-            self.endpoint_socket = sock
+            self.bound = _bound(sock)
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self.endpoint.serve_direct, sock)
+                if relay_sock is not None and relay_at is not None:
+                    await relay_sock.bind(relay_at)
+                    self.relay_input = _bound(relay_sock)
+                    relays = NetworkAllowlist(self.config.relay_networks)
+                    nursery.start_soon(self.endpoint.serve_relays, relay_sock, relays)
+                    log.info("transceiver: relay input on udp %s:%d", *self.relay_input)
                 task_status.started(self.bound)
-                log.info("transceiver: media on udp %s:%d", host, port)
+                log.info("transceiver: media on udp %s:%d", *self.bound)
                 try:
                     await trio.sleep_forever()
                 finally:
@@ -197,6 +211,16 @@ class Transceiver:
             return False
         session.end(reason)
         return True
+
+
+def _udp_socket(host: str) -> trio.socket.SocketType:
+    family = trio.socket.AF_INET6 if ":" in host else trio.socket.AF_INET
+    return trio.socket.socket(family, trio.socket.SOCK_DGRAM)
+
+
+def _bound(sock: trio.socket.SocketType) -> Address:
+    host, port = sock.getsockname()[:2]
+    return host, port
 
 
 def _reason_label(reason: str) -> str:

@@ -95,6 +95,8 @@ class Session:
         self._last_input = self.created_at
         self.jitter = JitterBuffer()
         self._pushed = trio.Event()
+        self.last_rtp_at = -math.inf
+        self._rtp_arrived = trio.Event()
         self.frames_played = 0
         self.frames_dropped = 0
         self.frames_sent = 0
@@ -108,6 +110,12 @@ class Session:
         except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
             return False
         return True
+
+    async def rtp_after(self, moment: float) -> float:
+        """Waits for the caller's audio to arrive after ``moment``; returns when it did."""
+        while self.last_rtp_at <= moment:
+            await self._rtp_arrived.wait()
+        return self.last_rtp_at
 
     def end(self, reason: str) -> None:
         """Ends the call from outside (DELETE, shutdown); safe to call more than once."""
@@ -162,6 +170,9 @@ class Session:
                         packet.sequence_number, packet.timestamp, packet.payload, event.received_at
                     )
                     self._pushed.set()
+                    self.last_rtp_at = event.received_at
+                    self._rtp_arrived.set()
+                    self._rtp_arrived = trio.Event()
             elif isinstance(event, AddressValidated | PathChanged):
                 self._on_address(self, event.address)
             elif isinstance(event, DtlsConnected):
