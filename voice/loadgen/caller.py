@@ -79,6 +79,10 @@ class CallResult:
     ended_at: float = math.nan
     end_reason: str = ""
     round_trips: list[float] = field(default_factory=list)
+    #: When each round trip was measured (the echo's arrival), for windowed statistics.
+    round_trip_at: list[float] = field(default_factory=list)
+    #: The server's view of our stream, from its last RTCP receiver report.
+    remote_packets_lost: int | None = None
     packets_sent: int = 0
     packets_received: int = 0
     packets_lost: int = 0
@@ -248,6 +252,7 @@ class Caller:
                 loud = len(event.packet.payload) >= threshold
                 if loud and not self._in_burst and self._burst_sent_at is not None:
                     self.result.round_trips.append(now - self._burst_sent_at)
+                    self.result.round_trip_at.append(now)
                 self._in_burst = loud
             elif isinstance(event, IceConnected):
                 self.result.ice_at = now
@@ -300,5 +305,6 @@ class Caller:
         self.result.packets_received = stats.packets_received
         self.result.packets_lost = max(0, stats.packets_lost)
         self.result.jitter = stats.jitter
+        self.result.remote_packets_lost = stats.remote_packets_lost
         if math.isnan(self.result.ended_at):
             self.result.ended_at = trio.current_time()
