@@ -32,7 +32,7 @@ class FakePath:
     name: str = "direct"
     sent: list[tuple[bytes, Address]] = field(default_factory=list)
 
-    async def send(self, data: bytes, client: Address) -> None:
+    def send(self, data: bytes, client: Address) -> None:
         self.sent.append((data, client))
 
 
@@ -71,15 +71,15 @@ def test_media_is_routed_only_after_the_session_claims_the_address() -> None:
     assert len(session.inbox) == 1
 
 
-async def test_replies_go_back_on_the_path_the_client_used() -> None:
+def test_replies_go_back_on_the_path_the_client_used() -> None:
     endpoint, table, registry = make()
     session = FakeSession("a", "ufragA")
     table.add(session)
     relay = FakePath(name="relay")
     endpoint.dispatch(binding_request(b"ufragA:client"), CLIENT, relay)
-    await endpoint.send(b"reply", CLIENT)
+    endpoint.send(b"reply", CLIENT)
     assert relay.sent == [(b"reply", CLIENT)]
-    await endpoint.send(b"lost", ("203.0.113.9", 1))
+    endpoint.send(b"lost", ("203.0.113.9", 1))
     assert 'drops{reason="no_path"} 1' in registry.render()
 
 
@@ -99,6 +99,8 @@ def test_full_inbox_and_removal_are_counted_drops() -> None:
 async def test_shim_only_from_relay_networks() -> None:
     """VOICE-SHIM §7 and §5: shim datagrams from outside the relay networks, and bad shim
     headers, are counted and dropped; good ones reach their session as the client's."""
+    import socket
+
     import trio
 
     from voice.relay.networks import NetworkAllowlist
@@ -107,27 +109,24 @@ async def test_shim_only_from_relay_networks() -> None:
     endpoint, table, registry = make()
     session = FakeSession("a", "ufragA")
     table.add(session)
-    inside = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
-    relay = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    inside = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    inside.setblocking(False)
+    relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     with inside, relay:
-        await inside.bind(("127.0.0.1", 0))
-        await relay.bind(("127.0.0.1", 0))
+        inside.bind(("127.0.0.1", 0))
+        relay.bind(("127.0.0.1", 0))
         async with trio.open_nursery() as nursery:
             # First only a network that excludes loopback, then loopback itself.
             nursery.start_soon(endpoint.serve_relays, inside, NetworkAllowlist(("10.0.0.0/8",)))
-            await relay.sendto(
-                encode_shim(CLIENT, binding_request(b"ufragA:c")), inside.getsockname()
-            )
+            relay.sendto(encode_shim(CLIENT, binding_request(b"ufragA:c")), inside.getsockname())
             with trio.fail_after(2):
                 while 'drops{reason="shim_from_unknown_host"} 1' not in registry.render():
                     await trio.sleep(0)
             nursery.cancel_scope.cancel()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(endpoint.serve_relays, inside, NetworkAllowlist(("127.0.0.0/8",)))
-            await relay.sendto(b"\x09garbage", inside.getsockname())
-            await relay.sendto(
-                encode_shim(CLIENT, binding_request(b"ufragA:c")), inside.getsockname()
-            )
+            relay.sendto(b"\x09garbage", inside.getsockname())
+            relay.sendto(encode_shim(CLIENT, binding_request(b"ufragA:c")), inside.getsockname())
             with trio.fail_after(2):
                 while not session.inbox:
                     await trio.sleep(0)

@@ -32,7 +32,7 @@ from voice.ice import IceControllingClient, generate_password, generate_ufrag
 from voice.opus import FRAME_DURATION, FRAME_SAMPLES, SILENCE, FramePacer, OpusEncoder
 from voice.peer import Closed, DtlsConnected, IceConnected, PeerConnection, RtpReceived
 from voice.rtp import RtpPacket
-from voice.sdp import analyze_answer, build_offer, parse
+from voice.sdp import SdpError, analyze_answer, build_offer, parse
 from voice.transceiver.agents import tone_frames
 from voice.types import Address
 
@@ -141,7 +141,12 @@ class Caller:
 
     async def run(self, duration: float, *, hang_up: bool = True) -> CallResult:
         """Places the call, keeps it up for ``duration`` seconds after DTLS, then hangs up
-        (DELETE) unless ``hang_up`` is False. Set-up failures end up in ``result.failed``."""
+        (DELETE) unless ``hang_up`` is False.
+
+        A load generator must survive its calls failing: a refused offer, an unreachable
+        server, a handshake that never finishes all end up in ``result.failed``, and only
+        this caller's tasks end.
+        """
         try:
             with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as sock:
                 await sock.bind((self.bind_host, 0))
@@ -154,8 +159,13 @@ class Caller:
                     if hang_up:
                         await self.hang_up()
                     nursery.cancel_scope.cancel()
-        except CallSetupError as exc:
-            self.result.failed = str(exc)
+        except* CallSetupError as group:
+            self.result.failed = str(group.exceptions[0])
+        except* (OSError, SdpError) as group:
+            self.result.failed = f"{type(group.exceptions[0]).__name__}: {group.exceptions[0]}"
+        if self.result.failed and self.location is not None:
+            with trio.move_on_after(5):  # free the server's session even on failure
+                await self.hang_up()
         self._collect()
         return self.result
 

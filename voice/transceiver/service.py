@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -97,13 +98,13 @@ class Transceiver:
         relay_at = self.config.relay_input
         relay_sock = _udp_socket(relay_at[0]) if relay_at else None
         with sock, relay_sock or contextlib.nullcontext():
-            await sock.bind((self.config.udp_host, self.config.udp_port))
+            sock.bind((self.config.udp_host, self.config.udp_port))
             self.bound = _bound(sock)
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self.endpoint.serve_direct, sock)
                 if relay_sock is not None and relay_at is not None:
-                    await relay_sock.bind(relay_at)
+                    relay_sock.bind(relay_at)
                     self.relay_input = _bound(relay_sock)
                     relays = NetworkAllowlist(self.config.relay_networks)
                     nursery.start_soon(self.endpoint.serve_relays, relay_sock, relays)
@@ -213,12 +214,17 @@ class Transceiver:
         return True
 
 
-def _udp_socket(host: str) -> trio.socket.SocketType:
-    family = trio.socket.AF_INET6 if ":" in host else trio.socket.AF_INET
-    return trio.socket.socket(family, trio.socket.SOCK_DGRAM)
+def _udp_socket(host: str) -> socket.socket:
+    """A non-blocking UDP socket; the endpoint waits for it with Trio, reads it in batches."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    # Room for bursts of datagrams while the event loop is busy with other sessions.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    return sock
 
 
-def _bound(sock: trio.socket.SocketType) -> Address:
+def _bound(sock: socket.socket) -> Address:
     host, port = sock.getsockname()[:2]
     return host, port
 

@@ -1,10 +1,13 @@
 """One call, as a Trio task tree.
 
-A session owns a sans-IO :class:`voice.peer.PeerConnection` and drives it with three kinds
-of task under one nursery:
+A session owns a sans-IO :class:`voice.peer.PeerConnection` and drives it:
 
-* the **I/O loop** feeds it datagrams from the session's inbox, fires its timers, and sends
-  what it queues;
+* datagrams are **delivered synchronously**: the endpoint's receive loop calls
+  :meth:`Session.deliver`, which feeds the peer connection and sends what it answers at
+  once, with no task switch per packet (a datagram costs tens of microseconds; a Trio task
+  switch would cost as much again);
+* a **timer task** sleeps until the peer connection's next deadline (ICE consent, DTLS
+  retransmission, RTCP) and fires it; every delivery moves that deadline if it changed;
 * once DTLS is up, the **playout loop** pops the jitter buffer every 20 ms, decodes (or
   conceals a loss) and offers the PCM frame to the agent, and the **send loop** takes one
   frame from the agent every 20 ms (silence when it has none), encodes it and sends it;
@@ -22,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
@@ -49,7 +52,6 @@ log = logging.getLogger(__name__)
 class SessionLimits:
     handshake_timeout: float = 10.0  # from creation to DTLS connected
     idle_timeout: float = 30.0  # no datagram at all for this long ends the call
-    inbox_size: int = 256  # datagrams queued for the I/O loop before drops
     #: libopus encoder complexity, 0-10. Encoding is most of a call's CPU: 1 costs about a
     #: third of 10 (bench/media.py) for speech that is still clear at 32 kbit/s.
     opus_complexity: int = 1
@@ -67,7 +69,7 @@ class Session:
         agent: AgentFunction,
         info: SessionInfo,
         opus_payload_type: int,
-        send: Callable[[bytes, Address], Awaitable[None]],
+        send: Callable[[bytes, Address], None],
         on_address: Callable[[Session, Address], None],
         limits: SessionLimits,
         local_ssrc: int,
@@ -87,9 +89,8 @@ class Session:
         self._on_address = on_address
         self._limits = limits
         self._ssrc = local_ssrc
-        self._inbox_send, self._inbox = trio.open_memory_channel[tuple[bytes, Address]](
-            limits.inbox_size
-        )
+        self._timer_scope: trio.CancelScope | None = None
+        self._timer_at = math.inf
         self._scope = trio.CancelScope()
         self._dtls_up = trio.Event()
         self._last_input = self.created_at
@@ -104,11 +105,22 @@ class Session:
     # -- called by the endpoint and by signaling ----------------------------------------
 
     def deliver(self, data: bytes, client: Address) -> bool:
-        """Queues a datagram without waiting; False (a counted drop) when the inbox is full."""
-        try:
-            self._inbox_send.send_nowait((data, client))
-        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+        """Feeds one datagram to the call and sends whatever it answers, synchronously.
+
+        Runs inside the endpoint's receive loop, which serves every session: so nothing a
+        peer sends may raise out of here. The protocol layers never raise on input; a bug
+        that did would end this session (logged), never the loop or another session.
+        """
+        if self.end_reason != "running":
             return False
+        now = trio.current_time()
+        self._last_input = now
+        try:
+            self.peer.receive_datagram(data, client, now)
+            self._after_peer()
+        except Exception:
+            log.exception("session %s: failed on a datagram from %s", self.id, client)
+            self.end("internal error")
         return True
 
     async def rtp_after(self, moment: float) -> float:
@@ -129,7 +141,7 @@ class Session:
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._io_loop)
+                    nursery.start_soon(self._timer_loop)
                     nursery.start_soon(self._watchdog)
                     await self._dtls_up.wait()
                     agent_in_send, agent_in = trio.open_memory_channel[bytes](8)
@@ -142,26 +154,35 @@ class Session:
             self.ended.set()
 
     async def _goodbye(self) -> None:
-        """Sends RTCP BYE and close_notify (best effort), shielded from the cancellation."""
-        with trio.CancelScope(shield=True), trio.move_on_after(0.5):
+        """Sends RTCP BYE and close_notify (best effort) as the session ends."""
+        with trio.CancelScope(shield=True):
             self.peer.close(trio.current_time(), self.end_reason)
-            await self._flush()
+            self._flush()
 
-    async def _io_loop(self) -> None:
+    async def _timer_loop(self) -> None:
+        """Fires the peer connection's timers; :meth:`_rearm` moves the wake-up time."""
         while True:
+            with trio.CancelScope(deadline=self._timer_at) as scope:
+                self._timer_scope = scope
+                await trio.sleep_forever()
+            self._timer_scope = None
             now = trio.current_time()
             timer = self.peer.get_timer()
             if timer is not None and now >= timer:
                 self.peer.handle_timeout(now)
-                await self._after_peer()
-                continue
-            with trio.move_on_at(math.inf if timer is None else timer):
-                data, client = await self._inbox.receive()
-                self._last_input = trio.current_time()
-                self.peer.receive_datagram(data, client, self._last_input)
-            await self._after_peer()
+                self._after_peer()
+            self._timer_at = math.inf if (t := self.peer.get_timer()) is None else t
 
-    async def _after_peer(self) -> None:
+    def _rearm(self) -> None:
+        timer = self.peer.get_timer()
+        at = math.inf if timer is None else timer
+        if at != self._timer_at:
+            self._timer_at = at
+            if self._timer_scope is not None:
+                self._timer_scope.deadline = at
+
+    def _after_peer(self) -> None:
+        """Acts on what the peer connection reports, sends what it queued, re-arms the timer."""
         while (event := self.peer.next_event()) is not None:
             if isinstance(event, RtpReceived):
                 packet = event.packet
@@ -181,14 +202,15 @@ class Session:
             elif isinstance(event, Closed):
                 if self.end_reason == "running":
                     self.end_reason = event.reason
-                await self._flush()
+                self._flush()
                 self._scope.cancel()
                 return
-        await self._flush()
+        self._flush()
+        self._rearm()
 
-    async def _flush(self) -> None:
+    def _flush(self) -> None:
         for data, addr in self.peer.datagrams_to_send():
-            await self._send(data, addr)
+            self._send(data, addr)
 
     async def _watchdog(self) -> None:
         """Ends a call whose handshake stalls or whose client went silent."""
@@ -231,7 +253,7 @@ class Session:
         first_sequence = secrets.randbelow(1 << 16)
         first_timestamp = secrets.randbelow(1 << 32)
 
-        async def send_frame(index: int) -> None:
+        def send_frame(index: int) -> None:
             try:
                 pcm = agent_out.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
@@ -250,7 +272,8 @@ class Session:
                 self.frames_sent += 1
                 if self.first_audio_at is None:
                     self.first_audio_at = trio.current_time()
-            await self._flush()
+            self._flush()
+            self._rearm()
 
         await run_pacer(pacer, send_frame)
 
