@@ -3,7 +3,9 @@
 An ICE-lite server has exactly one kind of candidate, a host candidate on its public
 address, so :func:`host_candidate` is all the answer needs. :class:`Candidate` also parses
 the attribute, so tests (and anyone reading a browser's offer) can check the grammar both
-ways.
+ways. It is the only candidate grammar in ``voice``: :mod:`voice.sdp` reads the offer's and
+answer's ``a=candidate`` lines with it too, turning :class:`CandidateParseError` into its own
+``SdpParseError`` with the line number (:func:`voice.sdp.attributes.parse_candidate`).
 
 The attribute value, the text after ``a=candidate:`` in SDP, reads::
 
@@ -16,16 +18,22 @@ for example ``1 1 udp 2130706431 203.0.113.7 3478 typ host``.
 from __future__ import annotations
 
 import ipaddress
-import re
+import string
 from dataclasses import dataclass
 
-from voice.ice.credentials import ICE_CHARS
+from voice.ice.credentials import is_ice_string
 
 #: RFC 8445 §5.1.2.2: recommended type preferences (126 for host, 0 for relayed).
 TYPE_PREFERENCE = {"host": 126, "prflx": 110, "srflx": 100, "relay": 0}
 
-_TOKEN = re.compile(r"^[A-Za-z0-9!%'*+\-.^_`{|}~]+$")  # RFC 3261 token characters
-_DIGITS = re.compile(r"^[0-9]+$")
+# RFC 8839 §5.1 takes ``token`` from SIP (RFC 3261): letters, digits and - . ! % * _ + ` ' ~.
+# The transport, the candidate type and extension names are tokens.
+_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-.!%*_+`'~")
+# A connection address is an IP literal (IPv6 adds ':') or a host name (mDNS candidates).
+_ADDRESS_CHARS = _TOKEN_CHARS | {":"}
+# An extension value is *VCHAR: visible ASCII, no space.
+_VCHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+_PREFIXES = ("a=candidate:", "candidate:")
 
 
 class CandidateParseError(ValueError):
@@ -50,13 +58,19 @@ def candidate_priority(type_preference: int, local_preference: int, component: i
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One ``a=candidate`` attribute value (RFC 8839 §5.1)."""
+    """One ``a=candidate`` attribute value (RFC 8839 §5.1).
+
+    ``address`` is the connection address: an IP literal or, for a browser's
+    mDNS-obfuscated candidates, a host name (:attr:`ip` tells them apart). ``extensions``
+    keeps the name/value pairs after the standard fields (Chrome's ``generation 0
+    network-id 1``...) in order, so a parsed candidate encodes back unchanged.
+    """
 
     foundation: str
     component: int
     transport: str
     priority: int
-    host: str
+    address: str
     port: int
     type: str
     related_address: str | None = None
@@ -65,59 +79,73 @@ class Candidate:
 
     @classmethod
     def parse(cls, value: str) -> Candidate:
-        """Parses the attribute value; a leading ``a=`` or ``candidate:`` is accepted too.
+        """Parses the attribute value; a leading ``candidate:`` (JSEP's form) or
+        ``a=candidate:`` (a whole SDP line) is accepted too.
 
-        Raises :class:`CandidateParseError` on anything outside the grammar.
+        Raises :class:`CandidateParseError`, and only that, on anything outside the grammar.
         """
-        text = value.strip()
-        text = text.removeprefix("a=")
-        text = text.removeprefix("candidate:")
+        text = next((value[len(p) :] for p in _PREFIXES if value.startswith(p)), value)
         fields = text.split(" ")
-        if len(fields) < 8 or fields[6] != "typ":
-            raise CandidateParseError("a candidate needs 8 fields ending with 'typ <type>'")
-        foundation, component, transport, priority, host, port, _, kind = fields[:8]
-        # RFC 8839 §5.1: the foundation is 1 to 32 ice-chars.
-        if not 1 <= len(foundation) <= 32 or any(ch not in ICE_CHARS for ch in foundation):
-            raise CandidateParseError(f"foundation {foundation!r} is not 1*32ice-char")
-        comp = _number(component, 3, "component-id")
-        if not 1 <= comp <= 256:
+        if len(fields) < 8 or fields[6] != "typ" or not all(fields):
+            raise CandidateParseError(
+                "a candidate is <foundation> <component> <transport> <priority> <address> "
+                "<port> typ <type>, separated by single spaces"
+            )
+        foundation, component, transport, priority, address, port, _, kind = fields[:8]
+        if not is_ice_string(foundation, 1, 32):
+            raise CandidateParseError(f"foundation {foundation!r} is not 1 to 32 ice-chars")
+        component_id = _number(component, 3, "component-id")
+        if not 1 <= component_id <= 256:
             raise CandidateParseError("component-id is 1 to 256")
-        if not _TOKEN.match(transport):
+        if not _TOKEN_CHARS.issuperset(transport):
             raise CandidateParseError(f"transport {transport!r} is not a token")
-        prio = _number(priority, 10, "priority")
-        if not 1 <= prio <= 2**31 - 1:
+        # RFC 8445 §5.1.2: a priority is a positive 31-bit number.
+        priority_value = _number(priority, 10, "priority")
+        if not 1 <= priority_value <= 2**31 - 1:
             raise CandidateParseError("priority is 1 to 2**31-1")
-        if not host or not _TOKEN.match(host.replace(":", "")):
-            raise CandidateParseError(f"connection-address {host!r}")
+        _check_address(address)
         port_number = _port(port)
-        if not _TOKEN.match(kind):
+        if not _TOKEN_CHARS.issuperset(kind):
             raise CandidateParseError(f"candidate type {kind!r} is not a token")
+        # raddr and rport, when present, come first and in this order; anything after them
+        # is an extension, even one that happens to be named "raddr".
         rest = fields[8:]
-        raddr: str | None = None
-        rport: int | None = None
+        related_address: str | None = None
+        related_port: int | None = None
         if len(rest) >= 2 and rest[0] == "raddr":
-            raddr, rest = rest[1], rest[2:]
+            related_address, rest = _check_address(rest[1]), rest[2:]
         if len(rest) >= 2 and rest[0] == "rport":
-            rport, rest = _port(rest[1]), rest[2:]
+            related_port, rest = _port(rest[1]), rest[2:]
         if len(rest) % 2:
-            raise CandidateParseError("extensions come in name/value pairs")
+            raise CandidateParseError("extensions come in <name> <value> pairs")
         extensions = []
         for name, ext_value in zip(rest[::2], rest[1::2], strict=True):
-            if not _TOKEN.match(name) or not ext_value.isprintable():
-                raise CandidateParseError(f"extension {name!r}")
+            # RFC 8839 §5.1: extensions a receiver does not know are ignored; we keep them.
+            if not _TOKEN_CHARS.issuperset(name) or not _VCHARS.issuperset(ext_value):
+                raise CandidateParseError(
+                    f"extension {name!r} {ext_value!r}: a token and visible ASCII"
+                )
             extensions.append((name, ext_value))
         return cls(
             foundation,
-            comp,
+            component_id,
             transport,
-            prio,
-            host,
+            priority_value,
+            address,
             port_number,
             kind,
-            raddr,
-            rport,
+            related_address,
+            related_port,
             tuple(extensions),
         )
+
+    @property
+    def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        """The address as an IP address, or None for a host name (mDNS) candidate."""
+        try:
+            return ipaddress.ip_address(self.address)
+        except ValueError:
+            return None
 
     def encode(self) -> str:
         """The attribute value, ready to follow ``a=candidate:``."""
@@ -126,7 +154,7 @@ class Candidate:
             str(self.component),
             self.transport,
             str(self.priority),
-            self.host,
+            self.address,
             str(self.port),
             "typ",
             self.type,
@@ -139,10 +167,21 @@ class Candidate:
             parts += [name, value]
         return " ".join(parts)
 
+    def __str__(self) -> str:
+        """The same as :meth:`encode`: SDP attribute values format themselves with ``str()``."""
+        return self.encode()
+
+
+def _check_address(text: str) -> str:
+    if not _ADDRESS_CHARS.issuperset(text):
+        raise CandidateParseError(f"connection-address {text!r}")
+    return text
+
 
 def _number(text: str, digits: int, what: str) -> int:
-    if not _DIGITS.match(text) or len(text) > digits:
-        raise CandidateParseError(f"{what} {text!r} is not 1*{digits}DIGIT")
+    # isdigit() alone would let Unicode digits through, and int() spaces and underscores.
+    if not (text.isascii() and text.isdigit()) or len(text) > digits:
+        raise CandidateParseError(f"{what} {text!r} is not 1 to {digits} digits")
     return int(text)
 
 
@@ -170,7 +209,7 @@ def host_candidate(
     address = ipaddress.ip_address(host)  # ValueError for a name: we advertise addresses
     if not 1 <= port <= 65535:
         raise ValueError("port is 1 to 65535")
-    if not 1 <= len(foundation) <= 32 or any(ch not in ICE_CHARS for ch in foundation):
+    if not is_ice_string(foundation, 1, 32):
         raise ValueError("foundation is 1 to 32 ice-chars")
     priority = candidate_priority(TYPE_PREFERENCE["host"], local_preference, component)
     return Candidate(foundation, component, "udp", priority, str(address), port, "host").encode()

@@ -14,6 +14,7 @@ import string
 
 #: RFC 8839 §5.4: ice-char = ALPHA / DIGIT / "+" / "/".
 ICE_CHARS = string.ascii_letters + string.digits + "+/"
+_ICE_CHAR_SET = frozenset(ICE_CHARS)
 
 UFRAG_LENGTH = 8  # 48 bits, twice the required minimum of 24
 PASSWORD_LENGTH = 24  # 144 bits, above the required minimum of 128
@@ -33,6 +34,15 @@ def generate_password(length: int = PASSWORD_LENGTH) -> str:
     return "".join(secrets.choice(ICE_CHARS) for _ in range(length))
 
 
-def is_ice_string(value: str, minimum: int) -> bool:
-    """Whether ``value`` is ``minimum`` to 256 ice-chars, the shape of ice-ufrag/ice-pwd."""
-    return minimum <= len(value) <= 256 and all(ch in ICE_CHARS for ch in value)
+def is_ice_chars(value: str) -> bool:
+    """Whether ``value`` is one or more ice-chars (an ice-options tag, for one)."""
+    return bool(value) and _ICE_CHAR_SET.issuperset(value)
+
+
+def is_ice_string(value: str, minimum: int, maximum: int = 256) -> bool:
+    """Whether ``value`` is ``minimum`` to ``maximum`` ice-chars.
+
+    The shape of ice-ufrag (4 to 256), ice-pwd (22 to 256) and a candidate's foundation
+    (1 to 32). Both :mod:`voice.ice` and :mod:`voice.sdp` check them with this one function.
+    """
+    return minimum <= len(value) <= maximum and is_ice_chars(value)

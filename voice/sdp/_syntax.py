@@ -1,9 +1,10 @@
-"""Small lexical checks shared by the SDP parsers (the ABNF of RFC 8866 §9 and RFC 8839 §5.1).
+"""Small lexical checks shared by the SDP parsers (the ABNF of RFC 8866 §9).
 
 Python's own conversions are too generous for protocol text: ``int()`` accepts ``" 12"``,
 ``"1_000"`` and Arabic-Indic digits, and gives up with a bare :class:`ValueError` on numbers
 longer than 4300 digits. Every number an SDP parser reads goes through :func:`number`, which
 accepts ASCII digits only, bounds their count, and raises :class:`SdpParseError`.
+The ICE grammar's pieces (ice-char, the candidate) live in :mod:`voice.ice`.
 """
 
 from __future__ import annotations
@@ -16,16 +17,9 @@ TOKEN_CHARS = frozenset(
     "!#$%&'*+-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz{|}~"
 )
 
-#: ice-char of RFC 8839 §5.1: letters, digits, ``+`` and ``/``.
-ICE_CHARS = frozenset("+/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-
 
 def is_token(text: str) -> bool:
     return bool(text) and TOKEN_CHARS.issuperset(text)
-
-
-def is_ice_chars(text: str) -> bool:
-    return bool(text) and ICE_CHARS.issuperset(text)
 
 
 def number(text: str, what: str, *, maximum: int | None = None, digits: int = 20) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
+from voice.ice.candidate import CandidateParseError
 from voice.sdp._syntax import is_token
 from voice.sdp.attributes import (
     FORBIDDEN_HASHES,
@@ -49,9 +50,9 @@ def _local_candidates(candidates: Sequence[str]) -> list[Candidate]:
     parsed = []
     for text in candidates:
         try:
-            candidate = Candidate.parse(text.removeprefix("a="))
-        except SdpParseError as exc:
-            raise ValueError(f"local candidate {text!r}: {exc.message}") from None
+            candidate = Candidate.parse(text)
+        except CandidateParseError as exc:
+            raise ValueError(f"local candidate {text!r}: {exc}") from None
         # RFC 8839 §5.1: an agent never advertises a host name as one of its own candidates.
         if candidate.ip is None:
             raise ValueError(f"local candidate {text!r} must carry an IP address")

@@ -4,16 +4,39 @@ Each class parses the text after ``a=<name>:`` with a classmethod ``parse`` that
 :class:`SdpParseError` (without a line number: the caller knows the line and adds it) and
 formats itself back with ``str()``. Only attributes :mod:`voice.sdp.offer` interprets live
 here; every other attribute stays an opaque line of the description.
+
+``a=candidate`` is the exception: a candidate is ICE's, so :class:`Candidate` is
+:class:`voice.ice.Candidate`, whose ``parse`` raises ICE's own error, and
+:func:`parse_candidate` is the parser that raises :class:`SdpParseError`.
 """
 
 from __future__ import annotations
 
 import enum
-import ipaddress
 from dataclasses import dataclass
 
-from voice.sdp._syntax import is_ice_chars, is_token, number
+from voice.ice.candidate import Candidate, CandidateParseError
+from voice.ice.credentials import is_ice_chars, is_ice_string
+from voice.sdp._syntax import is_token, number
 from voice.sdp.errors import SdpParseError
+
+__all__ = [
+    "FORBIDDEN_HASHES",
+    "Candidate",
+    "Direction",
+    "ExtMap",
+    "Fingerprint",
+    "Fmtp",
+    "Group",
+    "RtpMap",
+    "Setup",
+    "SsrcAttribute",
+    "check_ice_pwd",
+    "check_ice_ufrag",
+    "check_mid",
+    "parse_candidate",
+    "parse_ice_options",
+]
 
 _MAX_PAYLOAD_TYPE = 127
 _MAX_SSRC = 0xFFFFFFFF
@@ -180,97 +203,17 @@ class Fingerprint:
         return f"{self.algorithm} {self.value}"
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """An ICE candidate as written in ``a=candidate:`` (RFC 8839 §5.1).
+def parse_candidate(value: str) -> Candidate:
+    """``a=candidate`` (RFC 8839 §5.1), read with :mod:`voice.ice`'s grammar.
 
-    ``extensions`` keeps the name/value pairs after the standard fields (Chrome's
-    ``generation 0 network-id 1``...) in order, so a candidate formats back unchanged.
-    ``address`` is an IP address or, for mDNS-obfuscated candidates, a host name.
+    The candidate is ICE's, so :class:`voice.ice.Candidate` owns its grammar and this module
+    only turns its :class:`~voice.ice.CandidateParseError` into an :class:`SdpParseError`,
+    like every other attribute parser here. :class:`Candidate` is that same class.
     """
-
-    foundation: str
-    component: int
-    transport: str
-    priority: int
-    address: str
-    port: int
-    type: str
-    related_address: str | None = None
-    related_port: int | None = None
-    extensions: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def parse(cls, value: str) -> Candidate:
-        """Parses the attribute value; a leading ``candidate:`` (JSEP's form) is accepted."""
-        fields = value.removeprefix("candidate:").split(" ")
-        if len(fields) < 8 or fields[6] != "typ" or not all(fields):
-            raise SdpParseError(
-                "a=candidate needs <foundation> <component> <transport> <priority> "
-                "<address> <port> typ <type>"
-            )
-        foundation, component, transport, priority, address, port, _, cand_type = fields[:8]
-        if len(foundation) > 32 or not is_ice_chars(foundation):
-            raise SdpParseError(f"candidate foundation {foundation!r} is not 1-32 ice-chars")
-        if not is_token(transport) or not is_token(cand_type):
-            raise SdpParseError("candidate transport and type must be tokens")
-        extra = fields[8:]
-        if len(extra) % 2:
-            raise SdpParseError("candidate extensions must come in <name> <value> pairs")
-        related_address: str | None = None
-        related_port: int | None = None
-        extensions = []
-        for name, ext_value in zip(extra[::2], extra[1::2], strict=True):
-            if name == "raddr":
-                related_address = ext_value
-            elif name == "rport":
-                related_port = number(ext_value, "candidate rport", maximum=65535)
-            elif is_token(name):
-                extensions.append((name, ext_value))
-            else:
-                raise SdpParseError(f"candidate extension name {name!r} is not a token")
-        component_id = number(component, "candidate component id", maximum=256)
-        if component_id == 0:
-            raise SdpParseError("candidate component id must be 1-256")
-        return cls(
-            foundation=foundation,
-            component=component_id,
-            transport=transport,
-            priority=number(priority, "candidate priority", maximum=0xFFFFFFFF, digits=10),
-            address=address,
-            port=number(port, "candidate port", maximum=65535),
-            type=cand_type,
-            related_address=related_address,
-            related_port=related_port,
-            extensions=tuple(extensions),
-        )
-
-    @property
-    def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-        """The address as an IP address, or None for a host name (mDNS) candidate."""
-        try:
-            return ipaddress.ip_address(self.address)
-        except ValueError:
-            return None
-
-    def __str__(self) -> str:
-        parts = [
-            self.foundation,
-            str(self.component),
-            self.transport,
-            str(self.priority),
-            self.address,
-            str(self.port),
-            "typ",
-            self.type,
-        ]
-        if self.related_address is not None:
-            parts += ["raddr", self.related_address]
-        if self.related_port is not None:
-            parts += ["rport", str(self.related_port)]
-        for name, value in self.extensions:
-            parts += [name, value]
-        return " ".join(parts)
+    try:
+        return Candidate.parse(value)
+    except CandidateParseError as exc:
+        raise SdpParseError(f"a=candidate: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,14 +289,14 @@ def check_mid(value: str) -> str:
 
 def check_ice_ufrag(value: str) -> str:
     """RFC 8839 §5.4: a username fragment is 4 to 256 ice-chars."""
-    if not 4 <= len(value) <= 256 or not is_ice_chars(value):
+    if not is_ice_string(value, 4):
         raise SdpParseError("a=ice-ufrag must be 4-256 letters, digits, '+' or '/'")
     return value
 
 
 def check_ice_pwd(value: str) -> str:
     """RFC 8839 §5.4: a password is 22 to 256 ice-chars."""
-    if not 22 <= len(value) <= 256 or not is_ice_chars(value):
+    if not is_ice_string(value, 22):
         raise SdpParseError("a=ice-pwd must be 22-256 letters, digits, '+' or '/'")
     return value
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from voice.sdp.attributes import Candidate, RtpMap, Setup, check_ice_pwd, check_ice_ufrag
+from voice.sdp.attributes import (
+    Candidate,
+    RtpMap,
+    Setup,
+    check_ice_pwd,
+    check_ice_ufrag,
+    parse_candidate,
+)
 from voice.sdp.description import SessionDescription
 from voice.sdp.errors import UnsupportedOffer
 from voice.sdp.offer import OPUS_CHANNELS, OPUS_RATE, _fingerprints, _media_or_session, _read
@@ -112,7 +119,7 @@ def analyze_answer(answer: SessionDescription) -> AudioAnswer:
         remote_pwd=_read(pwd, check_ice_pwd),
         remote_fingerprints=_fingerprints(answer, media),
         opus_payload_type=opus[0],
-        candidates=[_read(a, Candidate.parse) for a in media.attributes("candidate")],
+        candidates=[_read(a, parse_candidate) for a in media.attributes("candidate")],
         ice_lite=answer.has_attribute("ice-lite"),
         setup=setup,
     )

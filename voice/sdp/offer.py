@@ -33,6 +33,7 @@ from voice.sdp.attributes import (
     check_ice_pwd,
     check_ice_ufrag,
     check_mid,
+    parse_candidate,
     parse_ice_options,
 )
 from voice.sdp.description import Attribute, MediaDescription, SessionDescription, _Section
@@ -298,7 +299,7 @@ def analyze_offer(offer: SessionDescription) -> AudioOffer:
         remote_fingerprints=fingerprints,
         setup=setup,
         direction=_direction(offer, media),
-        remote_candidates=[_read(a, Candidate.parse) for a in media.attributes("candidate")],
+        remote_candidates=[_read(a, parse_candidate) for a in media.attributes("candidate")],
         remote_ssrc=ssrcs[0].ssrc if ssrcs else None,
         extmap=_extmap(offer, media),
         bundle_mids=_bundle(offer, mid) if mid is not None else [],
