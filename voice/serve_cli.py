@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"voice serve: open {info.url} and press Talk (Ctrl-C to stop)", flush=True)
                 async for _ in signals:
                     print("voice serve: stopping (ending every call politely)", flush=True)
-                    nursery.cancel_scope.cancel()
+                    info.stop.set()
                     break
 
     try:

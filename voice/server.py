@@ -53,6 +53,8 @@ class ServerInfo:
     media: Address
     transceiver: Transceiver
     relay: RelayWorker | None = None
+    #: Set it to stop the server gracefully (what Ctrl-C does).
+    stop: trio.Event = field(default_factory=trio.Event)
 
 
 async def run_server(
@@ -95,4 +97,10 @@ async def run_server(
             transceiver.registry.add_collector(lambda: prometheus_text({0: worker.counters}))
         binds = await nursery.start(hypercorn_serve, app, hconfig)
         url = binds[0].replace("0.0.0.0", "127.0.0.1") + "/"
-        task_status.started(ServerInfo(url=url, media=media, transceiver=transceiver, relay=relay))
+        info = ServerInfo(url=url, media=media, transceiver=transceiver, relay=relay)
+        task_status.started(info)
+        await info.stop.wait()
+        # Calls first, while the relay still forwards their goodbyes (RTCP BYE, DTLS
+        # close_notify); then everything else.
+        await transceiver.end_all("shutdown", grace=2.0)
+        nursery.cancel_scope.cancel()

@@ -206,6 +206,15 @@ class Transceiver:
                 session.peer.counters,
             )
 
+    async def end_all(self, reason: str, *, grace: float) -> None:
+        """Ends every call and waits (up to ``grace`` seconds) until they have said goodbye."""
+        sessions = list(self.sessions.values())
+        for session in sessions:
+            session.end(reason)
+        with trio.move_on_after(grace):
+            for session in sessions:
+                await session.ended.wait()
+
     def end_session(self, session_id: str, reason: str = "deleted") -> bool:
         session = self.sessions.get(session_id)
         if session is None:
