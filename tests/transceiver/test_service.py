@@ -12,6 +12,7 @@ from functools import partial
 import trio
 
 from voice.loadgen.caller import Caller, http
+from voice.rtp import RtpPacket
 from voice.sdp import build_offer
 from voice.server import ServerConfig, ServerInfo, run_server
 from voice.transceiver.service import TransceiverConfig
@@ -100,3 +101,26 @@ async def test_server_hang_up_reaches_the_caller_as_close_notify(nursery: trio.N
             await caller.closed.wait()
         calls.cancel_scope.cancel()
     assert caller.result.end_reason.startswith("DTLS closed")
+
+
+async def test_malformed_opus_is_concealed_and_the_call_goes_on(nursery: trio.Nursery) -> None:
+    info = await serve(nursery)
+    caller = Caller(info.url)
+    async with trio.open_nursery() as calls:
+        calls.start_soon(partial(caller.run, 30.0, hang_up=False))
+        await caller.connected.wait()
+        [session] = info.transceiver.sessions.values()
+        assert caller.peer is not None
+        # RFC 6716 §3.4 R1/R7: an empty packet, and a code-3 packet claiming 63 frames.
+        for n, payload in enumerate((b"", b"\x03\xff")):
+            caller.peer.send_rtp(
+                RtpPacket(111, 40000 + n, 7_000_000 + n * 960, 99, payload=payload),
+                trio.current_time(),
+            )
+        await caller._flush()  # noqa: SLF001 (the test sends outside the pacer)
+        with trio.fail_after(5):
+            while session.frames_malformed < 1:
+                await session.rtp_after(trio.current_time())
+        await caller.rtp_after(trio.current_time())
+        calls.cancel_scope.cancel()
+    assert session.end_reason in ("running", "shutdown")

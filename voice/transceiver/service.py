@@ -189,6 +189,10 @@ class Transceiver:
         log.info("session %s: started (agent %s)", session.id, session.info.agent)
         try:
             await session.run()
+        except Exception:
+            # A bug in one call must not take the others with it: log it, end this one.
+            log.exception("session %s: failed", session.id)
+            session.end_reason = "internal error"
         finally:
             self.table.remove(session)
             self.sessions.pop(session.id, None)

@@ -30,7 +30,15 @@ from dataclasses import dataclass
 
 import trio
 
-from voice.opus import FRAME_DURATION, FRAME_SAMPLES, SILENCE, FramePacer, OpusDecoder, OpusEncoder
+from voice.opus import (
+    FRAME_DURATION,
+    FRAME_SAMPLES,
+    SILENCE,
+    FramePacer,
+    OpusDecoder,
+    OpusEncoder,
+    OpusError,
+)
 from voice.peer import (
     AddressValidated,
     Closed,
@@ -100,6 +108,7 @@ class Session:
         self._rtp_arrived = trio.Event()
         self.frames_played = 0
         self.frames_dropped = 0
+        self.frames_malformed = 0
         self.frames_sent = 0
 
     # -- called by the endpoint and by signaling ----------------------------------------
@@ -237,7 +246,13 @@ class Session:
                 self._pushed = trio.Event()
                 now = trio.current_time()
                 while (out := self.jitter.pop(now)) is not None:
-                    pcm = out.decode(decoder)
+                    try:
+                        pcm = out.decode(decoder)
+                    except OpusError:
+                        # RFC 6716 §3.4: a malformed packet is not decoded; the frame it
+                        # should have been is concealed like a lost one.
+                        self.frames_malformed += 1
+                        pcm = decoder.conceal()
                     self.frames_played += 1
                     try:
                         agent_in.send_nowait(pcm)
