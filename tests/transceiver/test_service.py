@@ -117,7 +117,7 @@ async def test_malformed_opus_is_concealed_and_the_call_goes_on(nursery: trio.Nu
                 RtpPacket(111, 40000 + n, 7_000_000 + n * 960, 99, payload=payload),
                 trio.current_time(),
             )
-        await caller._flush()  # noqa: SLF001 (the test sends outside the pacer)
+        await caller._flush()  # the test sends outside the pacer
         with trio.fail_after(5):
             while session.frames_malformed < 1:
                 await session.rtp_after(trio.current_time())
