@@ -78,7 +78,14 @@ async def serve(host: str, port: int) -> None:
             }
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             status, extra, payload = 404, {}, b"not found\n"
-            if method == "POST" and path.startswith("/v1/sessions"):
+            if method == "OPTIONS":
+                # CORS preflight: the benchmark's browser page is served by another origin.
+                status, payload = 204, b""
+                extra = {
+                    "Access-Control-Allow-Methods": "POST, DELETE",
+                    "Access-Control-Allow-Headers": "Content-Type",
+                }
+            elif method == "POST" and path.startswith("/v1/sessions"):
                 session_id, sdp = await answer(body.decode())
                 status, payload = 201, sdp.encode()
                 extra = {
@@ -92,7 +99,9 @@ async def serve(host: str, port: int) -> None:
                     status, payload = 200, b"session ended\n"
             elif method == "GET" and path == "/healthz":
                 status, payload = 200, f'{{"sessions": {len(sessions)}}}'.encode()
-            reason = {200: "OK", 201: "Created", 404: "Not Found"}[status]
+            reason = {200: "OK", 201: "Created", 204: "No Content", 404: "Not Found"}[status]
+            extra["Access-Control-Allow-Origin"] = "*"
+            extra["Access-Control-Expose-Headers"] = "Location"
             lines = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(payload)}"]
             lines += [f"{k}: {v}" for k, v in extra.items()] + ["Connection: close", "", ""]
             writer.write("\r\n".join(lines).encode() + payload)

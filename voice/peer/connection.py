@@ -106,6 +106,7 @@ class PeerConnection:
         self._events: deque[PeerEvent] = deque()
         self._outgoing: list[tuple[bytes, Address]] = []
         self._claimed: set[Address] = set()
+        self._dtls_source: Address | None = None
 
     @property
     def closed(self) -> bool:
@@ -139,6 +140,7 @@ class PeerConnection:
                 self._count("dropped_dtls_unvalidated")
                 return
             self._count("dtls_in")
+            self._dtls_source = addr
             self.dtls.receive_datagram(data, now)
             self._pump_dtls(now)
         elif kind is PacketKind.RTP:
@@ -170,13 +172,25 @@ class PeerConnection:
 
     # -- output -----------------------------------------------------------------------
 
+    @property
+    def media_address(self) -> Address | None:
+        """Where media goes: the selected address, or before ICE selects one, the validated
+        address the DTLS handshake ran on.
+
+        RFC 8445 §12.1: data may flow on a valid pair before a pair is selected. Browsers
+        nominate some tens of milliseconds after their first check succeeds; waiting for it
+        would delay the first audio for nothing.
+        """
+        return self.remote_address or self._dtls_source
+
     def send_rtp(self, packet: RtpPacket, now: float) -> bool:
         """Protects and queues one RTP packet; False when media cannot flow yet (or any more)."""
-        if self.state is not State.CONNECTED or self.srtp is None or self.remote_address is None:
+        target = self.media_address
+        if self.state is not State.CONNECTED or self.srtp is None or target is None:
             self._count("rtp_not_sent")
             return False
         self.rtp.on_rtp_sent(packet, now)
-        self._outgoing.append((self.srtp.protect_rtp(packet.encode()), self.remote_address))
+        self._outgoing.append((self.srtp.protect_rtp(packet.encode()), target))
         self._count("rtp_out")
         return True
 
@@ -236,7 +250,10 @@ class PeerConnection:
                 self._finish("ICE consent expired")
 
     def _drain_dtls_datagrams(self) -> None:
-        target = self.remote_address
+        # Until ICE selects a path, answer DTLS where it came from: browsers start the
+        # handshake as soon as a check succeeds, before they nominate (RFC 8445 §7.2.5.3.1),
+        # and dropping our flight there would cost them a retransmission timeout.
+        target = self.media_address
         for datagram in self.dtls.datagrams_to_send():
             if target is not None:
                 self._outgoing.append((datagram, target))
@@ -289,8 +306,9 @@ class PeerConnection:
 
     def _flush(self, now: float) -> None:
         """Moves RTCP the RTP session wants to send into the outgoing queue, protected."""
-        if self.state is not State.CONNECTED or self.srtp is None or self.remote_address is None:
+        target = self.media_address
+        if self.state is not State.CONNECTED or self.srtp is None or target is None:
             return
         for report in self.rtp.rtcp_to_send():
-            self._outgoing.append((self.srtp.protect_rtcp(report), self.remote_address))
+            self._outgoing.append((self.srtp.protect_rtcp(report), target))
             self._count("rtcp_out")

@@ -10,6 +10,9 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 // ?raw=1 turns the microphone's processing off, so a steady test tone is not suppressed.
 const raw = params.get("raw") === "1";
+// ?whip=URL posts the offer to another WHIP-shaped endpoint (the benchmarks use it to time
+// the same page against a baseline server); by default, this server's own.
+const whip = new URL(params.get("whip") || "/v1/sessions", location.href);
 
 const voice = {
   state: "idle",
@@ -92,7 +95,7 @@ async function start() {
       };
     }
     voice.t0 = performance.now();
-    const response = await fetch(`/v1/sessions?${chosenAgent()}`, {
+    const response = await fetch(`${whip.href}?${chosenAgent()}`, {
       method: "POST",
       headers: { "Content-Type": "application/sdp" },
       body: pc.localDescription.sdp,
@@ -100,7 +103,7 @@ async function start() {
     if (response.status !== 201) {
       throw new Error(`the server refused the call (${response.status}): ${await response.text()}`);
     }
-    voice.sessionUrl = response.headers.get("Location");
+    voice.sessionUrl = new URL(response.headers.get("Location"), whip).href;
     mark("answer");
     await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
     watchFirstAudio(pc);
