@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from voice.relay.cli import KEYS_ENV, add_key_file_argument, load_fleet_keys
 from voice.transceiver.options import (
@@ -37,7 +38,7 @@ current fleet key, and with the relay's public address (--advertise) as the only
 candidate. The caller's datagrams reach the relay, which checks the token and forwards
 them to this transceiver's relay input (--relay-input) behind a shim header naming the
 caller; replies go back the same way. The relay's directory must map this transceiver's
-id to its relay input, and both must hold the same fleet keys.
+id to its relay input, and both must hold the same fleet keys (VOICE-RELAY §9).
 """
 
 EPILOG = f"""\
@@ -54,6 +55,9 @@ example, one relay and two transceivers on one machine:
   voice transceiver --transceiver-id 2 --http-port 8082 \\
       --relay-input 127.0.0.1:4002 --advertise 127.0.0.1:50000
 """
+
+if TYPE_CHECKING:
+    from voice.server import ServerConfig, ServerInfo
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 
@@ -113,38 +117,35 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def build_config(args: argparse.Namespace) -> ServerConfig:
+    """The server the flags describe; ValueError (or OSError for the key file) if they are
+    bad. Messages never contain a key."""
     import ipaddress
     import time
 
     from voice.relay.token import TokenMinter
-    from voice.server import ServerConfig, ServerInfo
+    from voice.server import ServerConfig
 
-    configure_logging(args)
+    if (problem := check_session_options(args)) is not None:
+        raise ValueError(problem)
     networks = tuple(args.relay_network or LOOPBACK)
-    try:
-        if (problem := check_session_options(args)) is not None:
-            raise ValueError(problem)
-        for network in networks:
-            ipaddress.ip_network(network, strict=False)
-        keys = load_fleet_keys(args.key_file)
-        minter = TokenMinter(keys[0], cluster=args.cluster, transceiver=args.transceiver_id)
-    except (OSError, ValueError) as exc:
-        print(f"voice transceiver: {exc}", file=sys.stderr)
-        return 2
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)
+    keys = load_fleet_keys(args.key_file)
+    # VOICE-RELAY §9: tokens name this transceiver and are minted with the current key.
+    minter = TokenMinter(keys[0], cluster=args.cluster, transceiver=args.transceiver_id)
 
     def mint() -> str:
         return minter.mint(time.time())
 
-    relay_host = args.relay_input[0]
-    config = ServerConfig(
+    return ServerConfig(
         http_host=args.http_host,
         http_port=args.http_port,
         # The direct socket every transceiver has is bound beside the relay input, on an
         # ephemeral port no answer advertises: in a fleet, clients reach us only by a relay.
         transceiver=transceiver_config(
             args,
-            udp_host=relay_host,
+            udp_host=args.relay_input[0],
             advertised=args.advertise,
             ufrag_factory=mint,
             relay_input=args.relay_input,
@@ -153,14 +154,24 @@ def run(args: argparse.Namespace) -> int:
         signaling=signaling_config(args),
     )
 
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args)
+    try:
+        config = build_config(args)
+    except (OSError, ValueError) as exc:
+        print(f"voice transceiver: {exc}", file=sys.stderr)
+        return 2
+
     def announce(info: ServerInfo) -> list[str]:
         relay_input = info.transceiver.relay_input
         assert relay_input is not None
+        networks = ", ".join(info.transceiver.config.relay_networks)
         advertised = ", ".join(f"{host}:{port}" for host, port in args.advertise)
         return [
             f"transceiver {args.transceiver_id} of cluster {args.cluster}; relay input on udp "
-            f"{relay_input[0]}:{relay_input[1]} (from {', '.join(networks)}); answers advertise "
-            f"the relay at {advertised}"
+            f"{relay_input[0]}:{relay_input[1]} (from {networks}); answers advertise the "
+            f"relay at {advertised}"
         ]
 
     return run_until_signal("voice transceiver", config, announce)
