@@ -17,7 +17,12 @@ from collections.abc import Sequence
 from voice import __version__
 
 #: Modules that contribute a sub-command, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("voice.serve_cli", "voice.relay.cli", "voice.bench_cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "voice.serve_cli",
+    "voice.transceiver.cli",
+    "voice.relay.cli",
+    "voice.bench_cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,8 @@
 """``voice serve``: the whole edge on one machine, for a person with a browser.
 
-Only :mod:`argparse` is imported at the top so that ``voice --help`` stays fast.
+The options it shares with ``voice transceiver`` (calls, agents, signaling, logging) and the
+way both run live in :mod:`voice.transceiver.options`. Only :mod:`argparse` is imported at
+the top so that ``voice --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -8,12 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 
-
-def _address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
-    return host.strip("[]"), int(port)
+from voice.transceiver.options import (
+    HelpFormatter,
+    add_session_options,
+    check_session_options,
+    configure_logging,
+    hostport,
+    run_until_signal,
+    signaling_config,
+    transceiver_config,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             "in a browser, press Talk, and speak. Ctrl-C ends every call politely (RTCP BYE, "
             "DTLS close_notify) and exits."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address for HTTP and media sockets")
     p.add_argument("--http-port", type=int, default=8080, help="HTTP port of signaling")
@@ -52,46 +58,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument(
         "--public-address",
-        type=_address,
+        type=hostport,
         action="append",
         metavar="HOST:PORT",
         help="address to advertise as the ICE candidate (repeatable); default: the UDP socket",
     )
-    p.add_argument("--max-sessions", type=int, default=100, help="calls carried at once")
-    p.add_argument("--agent", default="echo", help="agent for calls that do not name one")
-    p.add_argument("--consent-timeout", type=float, default=30.0, help="RFC 7675 consent, s")
-    p.add_argument("--handshake-timeout", type=float, default=10.0, help="offer to DTLS, s")
-    p.add_argument("--idle-timeout", type=float, default=30.0, help="silence that ends a call, s")
-    p.add_argument(
-        "--bearer-token-env",
-        default="VOICE_BEARER_TOKEN",
-        help="environment variable holding a bearer token that POST /v1/sessions requires "
-        "(unset or empty: no token needed)",
-    )
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_session_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
     import secrets
-    import signal
-
-    import trio
 
     from voice.relay.config import RelayConfig
     from voice.relay.token import TokenKey, parse_keys
-    from voice.server import ServerConfig, ServerInfo, run_server
-    from voice.signaling.app import SignalingConfig
-    from voice.transceiver.agents import AGENTS
-    from voice.transceiver.service import TransceiverConfig
-    from voice.transceiver.session import SessionLimits
+    from voice.server import ServerConfig, ServerInfo
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if args.agent not in AGENTS:
-        print(f"voice serve: unknown agent {args.agent!r}; choose from {', '.join(AGENTS)}")
+    configure_logging(args)
+    if (problem := check_session_options(args)) is not None:
+        print(f"voice serve: {problem}")
         return 2
     relay: RelayConfig | None = None
     if not args.direct:
@@ -111,40 +96,18 @@ def run(args: argparse.Namespace) -> int:
     config = ServerConfig(
         http_host=args.host,
         http_port=args.http_port,
-        transceiver=TransceiverConfig(
+        transceiver=transceiver_config(
+            args,
             udp_host=args.host,
             udp_port=args.udp_port if args.direct else 0,
-            advertised=tuple(args.public_address or ()),
-            max_sessions=args.max_sessions,
-            default_agent=args.agent,
-            consent_timeout=args.consent_timeout,
-            limits=SessionLimits(
-                handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout
-            ),
+            advertised=args.public_address or (),
         ),
-        signaling=SignalingConfig(bearer_token=os.environ.get(args.bearer_token_env) or None),
+        signaling=signaling_config(args),
         relay=relay,
     )
 
-    async def main() -> None:
-        # The signal receiver stays open until everything has unwound, so a second Ctrl-C
-        # while calls are saying goodbye does not tear through the shutdown.
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with trio.open_nursery() as nursery:
-                info: ServerInfo = await nursery.start(run_server, config)
-                path = "direct" if info.relay is None else "through the relay"
-                print(
-                    f"voice serve: media on udp {info.media[0]}:{info.media[1]} ({path})",
-                    flush=True,
-                )
-                print(f"voice serve: open {info.url} and press Talk (Ctrl-C to stop)", flush=True)
-                async for _ in signals:
-                    print("voice serve: stopping (ending every call politely)", flush=True)
-                    info.stop.set()
-                    break
+    def announce(info: ServerInfo) -> list[str]:
+        path = "direct" if info.relay is None else "through the relay"
+        return [f"media on udp {info.media[0]}:{info.media[1]} ({path})"]
 
-    try:
-        trio.run(main)
-    except KeyboardInterrupt:  # a Ctrl-C before the receiver was installed
-        return 130
-    return 0
+    return run_until_signal("voice serve", config, announce)

@@ -56,14 +56,18 @@ class RunningServer:
 
     def metric(self, name: str) -> float:
         _, text = self.get("/metrics")
-        total = 0.0
-        # ``name`` may carry labels, in the order the registry sorts them; a bare name sums
-        # every labelled sample of the metric.
-        for line in text.splitlines():
-            sample, _, value = line.rpartition(" ")
-            if sample == name or (("{" not in name) and sample.startswith(name + "{")):
-                total += float(value)
-        return total
+        return metric_value(text, name)
+
+
+def metric_value(text: str, name: str) -> float:
+    """One sample of Prometheus text. ``name`` may carry labels, in the order the registry
+    sorts them; a bare name sums every labelled sample of the metric."""
+    total = 0.0
+    for line in text.splitlines():
+        sample, _, value = line.rpartition(" ")
+        if sample == name or (("{" not in name) and sample.startswith(name + "{")):
+            total += float(value)
+    return total
 
 
 def _pump(stream: object, sink: queue.Queue[str]) -> None:

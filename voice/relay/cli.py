@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from voice.relay.config import RelayConfig
+    from voice.relay.token import TokenKey
 
 KEYS_ENV = "VOICE_FLEET_KEYS"
 
@@ -99,10 +100,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
     tokens = p.add_argument_group("routing tokens")
-    tokens.add_argument(
-        "--key-file",
-        help=f"file with the fleet keys (default: the {KEYS_ENV} environment variable)",
-    )
+    add_key_file_argument(tokens)
     tokens.add_argument(
         "--cluster",
         type=int,
@@ -186,21 +184,36 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=run)
 
 
+def add_key_file_argument(group: argparse._ActionsContainer) -> None:
+    """``--key-file``, shared by every command that mints or verifies routing tokens."""
+    group.add_argument(
+        "--key-file",
+        help=f"file with the fleet keys (default: the {KEYS_ENV} environment variable)",
+    )
+
+
+def load_fleet_keys(key_file: str | None) -> list[TokenKey]:
+    """The fleet keys from ``key_file``, else from ``$VOICE_FLEET_KEYS``; the first is the
+    current key (the one tokens are minted with). ValueError (naming no secret) if neither
+    gives a key, OSError if the file cannot be read."""
+    from voice.relay.token import parse_keys
+
+    if key_file:
+        with open(key_file, encoding="utf-8") as f:
+            return parse_keys(f.read())
+    if os.environ.get(KEYS_ENV):
+        return parse_keys(os.environ[KEYS_ENV])
+    raise ValueError(f"no fleet key: give --key-file or set {KEYS_ENV}")
+
+
 def build_config(args: argparse.Namespace) -> RelayConfig:
     """The :class:`~voice.relay.config.RelayConfig` the flags describe (ValueError if bad)."""
     import ipaddress
 
     from voice.relay.config import RelayConfig
     from voice.relay.directory import DnsPattern, parse_hostport, parse_static
-    from voice.relay.token import parse_keys
 
-    if args.key_file:
-        with open(args.key_file, encoding="utf-8") as f:
-            keys = parse_keys(f.read())
-    elif os.environ.get(KEYS_ENV):
-        keys = parse_keys(os.environ[KEYS_ENV])
-    else:
-        raise ValueError(f"no fleet key: give --key-file or set {KEYS_ENV}")
+    keys = load_fleet_keys(args.key_file)
     static: dict[int, tuple[str, int]] = {}
     if args.directory:
         with open(args.directory, encoding="utf-8") as f:

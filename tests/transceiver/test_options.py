@@ -1,0 +1,43 @@
+"""The options `voice serve` and `voice transceiver` share, and the config they build."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from voice.cli import build_parser
+from voice.transceiver.options import check_session_options, hostport, transceiver_config
+
+
+def test_hostport_reads_ipv4_ipv6_names_and_port_zero() -> None:
+    assert hostport("127.0.0.1:0") == ("127.0.0.1", 0)
+    assert hostport("[::1]:4000") == ("::1", 4000)
+    assert hostport("relay.example:50000") == ("relay.example", 50000)
+    for bad in ("4000", ":4000", "host:", "host:port", "host:70000"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            hostport(bad)
+
+
+@pytest.mark.parametrize("command", [["serve"], ["transceiver", "--transceiver-id=1"]])
+def test_both_commands_take_the_same_call_options(command: list[str]) -> None:
+    argv = [
+        *command,
+        "--advertise=127.0.0.1:1" if command[0] == "transceiver" else "--direct",
+        "--max-sessions=3",
+        "--agent=tone",
+        "--consent-timeout=4",
+        "--handshake-timeout=5",
+        "--idle-timeout=6",
+    ]
+    args = build_parser().parse_args(argv)
+    assert check_session_options(args) is None
+    config = transceiver_config(args, udp_host="127.0.0.1")
+    assert (config.max_sessions, config.default_agent, config.consent_timeout) == (3, "tone", 4)
+    assert (config.limits.handshake_timeout, config.limits.idle_timeout) == (5, 6)
+
+
+def test_unknown_agent_is_named() -> None:
+    args = build_parser().parse_args(["serve", "--agent=nobody"])
+    problem = check_session_options(args)
+    assert problem is not None and "nobody" in problem and "echo" in problem

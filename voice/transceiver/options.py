@@ -1,0 +1,164 @@
+"""What ``voice serve`` and ``voice transceiver`` share: their options and how they run.
+
+Both commands run a transceiver with its signaling endpoint; they differ only in what stands
+in front of it (``serve`` embeds a relay or faces clients itself, ``transceiver`` is one
+member of a fleet behind ``voice relay``). So the options for sessions, agents, signaling
+and logging are declared here once, turned into configuration here once, and both commands
+end in :func:`run_until_signal`, the same ``trio.run`` around :func:`voice.server.run_server`.
+
+Only :mod:`argparse` and :mod:`os` are imported at the top, so that ``voice --help`` stays
+fast; Trio and the services are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voice.server import ServerConfig, ServerInfo
+    from voice.signaling.app import SignalingConfig
+    from voice.transceiver.service import TransceiverConfig
+    from voice.types import Address
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless there is none to show (None, False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class RawHelpFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+    """Like :class:`HelpFormatter`, keeping the line breaks of the description and epilog."""
+
+
+def hostport(text: str) -> tuple[str, int]:
+    """An argparse type for ``HOST:PORT`` or ``[IPV6]:PORT``; port 0 means "any free port"."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 0xFFFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def add_session_options(parser: argparse.ArgumentParser) -> None:
+    """Limits, agents, signaling and logging: the options every transceiver takes."""
+    calls = parser.add_argument_group("calls")
+    calls.add_argument("--max-sessions", type=int, default=100, help="calls carried at once")
+    calls.add_argument("--agent", default="echo", help="agent for calls that do not name one")
+    calls.add_argument("--consent-timeout", type=float, default=30.0, help="RFC 7675 consent, s")
+    calls.add_argument("--handshake-timeout", type=float, default=10.0, help="offer to DTLS, s")
+    calls.add_argument(
+        "--idle-timeout", type=float, default=30.0, help="silence that ends a call, s"
+    )
+    calls.add_argument(
+        "--bearer-token-env",
+        default="VOICE_BEARER_TOKEN",
+        help="environment variable holding a bearer token that POST /v1/sessions requires "
+        "(unset or empty: no token needed)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="logging level",
+    )
+
+
+def check_session_options(args: argparse.Namespace) -> str | None:
+    """What is wrong with the shared options, in a sentence, or None."""
+    from voice.transceiver.agents import AGENTS
+
+    if args.agent not in AGENTS:
+        return f"unknown agent {args.agent!r}; choose from {', '.join(AGENTS)}"
+    return None
+
+
+def transceiver_config(
+    args: argparse.Namespace,
+    *,
+    udp_host: str,
+    udp_port: int = 0,
+    advertised: Sequence[Address] = (),
+    ufrag_factory: Callable[[], str] | None = None,
+    relay_input: Address | None = None,
+    relay_networks: Sequence[str] | None = None,
+) -> TransceiverConfig:
+    """The transceiver the shared options describe, at the addresses the command chose."""
+    from voice.transceiver.service import TransceiverConfig
+    from voice.transceiver.session import SessionLimits
+
+    fleet: dict[str, Any] = {}
+    if ufrag_factory is not None:
+        fleet["ufrag_factory"] = ufrag_factory
+    if relay_networks is not None:
+        fleet["relay_networks"] = tuple(relay_networks)
+    return TransceiverConfig(
+        udp_host=udp_host,
+        udp_port=udp_port,
+        advertised=tuple(advertised),
+        max_sessions=args.max_sessions,
+        default_agent=args.agent,
+        consent_timeout=args.consent_timeout,
+        limits=SessionLimits(
+            handshake_timeout=args.handshake_timeout, idle_timeout=args.idle_timeout
+        ),
+        relay_input=relay_input,
+        **fleet,
+    )
+
+
+def signaling_config(args: argparse.Namespace) -> SignalingConfig:
+    from voice.signaling.app import SignalingConfig
+
+    return SignalingConfig(bearer_token=os.environ.get(args.bearer_token_env) or None)
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def run_until_signal(
+    command: str, config: ServerConfig, announce: Callable[[ServerInfo], Sequence[str]]
+) -> int:
+    """Runs :func:`voice.server.run_server` until SIGINT or SIGTERM; returns the exit status.
+
+    Once the server is up, prints ``announce(info)`` and then the line with the URL
+    (``<command>: open <url> and press Talk``), in that order, so that whoever waits for the
+    URL line knows the lines before it are there too. Ctrl-C stops the server gracefully
+    (:attr:`voice.server.ServerInfo.stop`): every call ends politely (RTCP BYE, DTLS
+    close_notify, still through the relay) before the process exits.
+    """
+    import signal
+
+    import trio
+
+    from voice.server import run_server
+
+    async def main() -> None:
+        # The signal receiver stays open until everything has unwound, so a second Ctrl-C
+        # while calls are saying goodbye does not tear through the shutdown.
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                info: ServerInfo = await nursery.start(run_server, config)
+                for line in announce(info):
+                    print(f"{command}: {line}", flush=True)
+                print(f"{command}: open {info.url} and press Talk (Ctrl-C to stop)", flush=True)
+                async for _ in signals:
+                    print(f"{command}: stopping (ending every call politely)", flush=True)
+                    info.stop.set()
+                    break
+
+    try:
+        trio.run(main)
+    except KeyboardInterrupt:  # a Ctrl-C before the receiver was installed
+        return 130
+    return 0
