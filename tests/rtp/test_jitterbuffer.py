@@ -164,13 +164,18 @@ def test_lost_packets_are_reported_in_order_with_the_next_payload_for_fec() -> N
     jb = JitterBuffer()
     result = run(jb, arrivals)
     outputs = [o for _, o in result.outputs]
-    assert [o.sequence_number for o in outputs] == list(range(1000, 1040))
+    # 1020-1022 are found missing only when 1023 arrives: those found more than a frame
+    # after their playout time are skipped, not concealed late (see the next test), so
+    # what is handed out of the three is the newest ones only.
+    skipped = jb.stats.skipped_losses
+    assert 1 <= skipped <= 2
+    concealed = list(range(1020 + skipped, 1023))
+    expected = [n for n in range(1000, 1040) if not 1020 <= n < 1020 + skipped]
+    assert [o.sequence_number for o in outputs] == expected
     lost = {o.sequence_number: o for o in result.lost}
-    assert sorted(lost) == [1010, 1020, 1021, 1022]
+    assert sorted(lost) == [1010, *concealed]
     # The packet after a loss carries Opus FEC for it: handed over when already buffered.
     assert lost[1010].next_payload == b"p11"
-    assert lost[1020].next_payload is None
-    assert lost[1021].next_payload is None
     assert lost[1022].next_payload == b"p23"
     assert lost[1010].timestamp == 50_000 + 10 * SAMPLES
     assert lost[1010].samples == SAMPLES
@@ -178,6 +183,30 @@ def test_lost_packets_are_reported_in_order_with_the_next_payload_for_fec() -> N
     assert result.time_of(1010) == pytest.approx(result.time_of(1009) + FRAME, abs=0.001)
     assert jb.stats.lost == 4
     assert jb.stats.played == 36
+
+
+def test_an_outage_does_not_leave_a_backlog_of_concealed_frames() -> None:
+    """After the sender comes back from a 200 ms outage, playout resumes at the frames'
+    own times: the losses already in the past are counted, not played late in a burst
+    that would delay everything after them."""
+    arrivals = [a for a in stream(60) if not 1020 <= a.seq < 1030]
+    jb = JitterBuffer()
+    result = run(jb, arrivals)
+    after = [(t, o) for t, o in result.outputs if o.sequence_number >= 1028]
+    # At most the losses still within a frame of their time are concealed...
+    assert [o.sequence_number for _, o in after if isinstance(o, Lost)] in (
+        [1029],
+        [1028, 1029],
+        [],
+    )
+    # ...and the frames after the outage wait no longer after arriving than those before.
+    arrived = {a.seq: a.at for a in arrivals}
+    before = result.time_of(1019) - arrived[1019]
+    assert result.time_of(1040) - arrived[1040] <= before + 0.001
+    assert jb.stats.lost == 10
+    assert jb.stats.skipped_losses >= 8
+    burst = [t for t, o in result.outputs if t == result.time_of(1030)]
+    assert len(burst) <= 3
 
 
 def test_a_packet_arriving_after_its_slot_is_late_and_not_played() -> None:

@@ -54,6 +54,9 @@ sender may just be silent (DTX), and an empty buffer yields ``None``.
 * *duplicate*: a packet already buffered, or a copy of one recently played;
 * *overflow*: the oldest frame, when more than ``capacity`` are held (a burst of packets
   far ahead of playout); playout skips ahead to the next one;
+* *skipped losses*: a missing frame discovered more than one frame duration after its
+  playout time (the sender came back after an outage) is counted lost but not handed out:
+  concealing it now would delay every later frame by the length of the outage;
 * *stray*: a packet whose sequence number is far from the stream's (RFC 3550 §A.1's
   ``MAX_DROPOUT`` ahead or ``MAX_MISORDER`` behind) and was not followed by its successor.
 
@@ -154,6 +157,8 @@ class JitterStats:
     stray: int = 0
     resyncs: int = 0
     skipped: int = 0
+    #: Losses found more than a frame after their playout time, skipped instead of concealed.
+    skipped_losses: int = 0
 
 
 @dataclass(slots=True)
@@ -424,8 +429,13 @@ class JitterBuffer:
             self._next = ext + 1
             self._last_nominal = deadline - self._offset
             self.stats.lost += 1
-            if not stale:
+            # Concealment is for the present: a loss found more than a frame after its
+            # playout time (the sender resumed after an outage) is skipped, not played
+            # late, or every frame after it would be late by as much, for the rest of
+            # the call.
+            if now - deadline <= self.frame_duration:
                 return lost
+            self.stats.skipped_losses += 1
 
     def _next_slot(self) -> tuple[int, float, _Entry | None] | None:
         """(extended sequence number, playout time, entry or None if missing) of the next
