@@ -205,6 +205,7 @@ def test_concealment_after_60_ms_silk_packets_still_gives_one_frame(decoder_back
 
 def test_the_decoder_backends(decoder_backend: str) -> None:
     assert OpusDecoder().fec_supported is (decoder_backend == "libopus")
+    assert OpusDecoder(pyav_only=True).fec_supported is False
 
 
 def test_what_pyav_offers_for_loss() -> None:

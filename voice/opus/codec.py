@@ -217,10 +217,12 @@ class OpusDecoder:
 
     Decodes with the libopus bundled with PyAV, called directly (:mod:`voice.opus.libopus`),
     or, if that cannot be loaded, through PyAV without FEC; the module docstring says why.
+    ``pyav_only`` asks for the second way on purpose (to compare them, as ``bench/media.py``
+    does, or to keep ctypes out of a process).
     """
 
-    def __init__(self) -> None:
-        library = libopus.load()
+    def __init__(self, *, pyav_only: bool = False) -> None:
+        library = None if pyav_only else libopus.load()
         self._native = None if library is None else library.decoder(SAMPLE_RATE, 1)
         self._ctx: AudioCodecContext | None = None
         if self._native is None:
