@@ -34,18 +34,18 @@ So the decoder calls libopus directly for that, through :mod:`voice.opus.libopus
 binding to the libopus *file that the PyAV wheel ships* and FFmpeg already loaded, the same
 build, whose output for the same packets is bit-identical to PyAV's (a test checks it).
 
-Why that decoder then decodes *every* packet, not only the FEC ones: LBRR is not a standalone
-copy of the lost frame. It is decoded on top of the SILK decoder's state (the previous
-frame's spectral envelope to interpolate from, the past output the long-term predictor
-repeats, the synthesis filter's memory), so only the decoder that decoded the frames before
-the loss can rebuild it well (a fresh decoder's rebuild is mostly noise: a test shows it);
-and the frames after it continue from the rebuilt
-audio, so that decoder must also decode what follows. Feeding a second, ctypes decoder the
-same packets beside PyAV's would double the cost of every frame, and after a recovered loss
-the two would disagree: PyAV's decoder, which had to conceal, would play the following frames
-no better than with concealment alone (the test
-``test_fec_recovery_also_improves_the_frames_after_the_loss`` measures that gap). One decoder
-state is coherent by construction; and a ctypes call costs less per frame than PyAV's packet
+Why that decoder then decodes *every* packet, not only stands in for the lost ones: LBRR is
+not a standalone copy of the lost frame. It is decoded on top of the SILK decoder's state
+(the previous frame's spectral envelope to interpolate from, the past output the long-term
+predictor repeats, the synthesis filter's memory), so only the decoder that decoded the
+frames before the loss can rebuild it well (a fresh decoder's rebuild is mostly noise); and
+the frames after the loss continue from the rebuilt audio, so the same decoder must decode
+them too. A second, ctypes decoder fed the same packets beside PyAV's would double the cost
+of every frame, and after a recovered loss the two would disagree: PyAV's, which had to
+conceal, would play the next frames no better than concealment alone (about 3 dB against
+the lossless decode where the decoder that rebuilt the frame gives about 20 dB:
+``test_after_a_recovered_loss_decoding_continues_in_sync``). One decoder state is coherent
+by construction, and a direct call even costs a little less per packet than PyAV's packet
 and frame objects (``bench/media.py``).
 
 PyAV stays the encoder, and the decoder whenever the bundled library cannot be found or
@@ -280,10 +280,10 @@ class OpusDecoder:
 
         Call it in place of the missing :meth:`decode`, then :meth:`decode` ``next_payload``
         as usual: libopus reads the packet twice, first for the redundancy of the frame
-        before it, then for its own audio. Returns as many samples as ``next_payload`` holds
-        (the lost packet is taken to be as long as its successor: 960 for 20 ms packets).
+        before it, then for its own audio. A rebuilt packet is taken to be as long as its
+        successor: returns as many samples as ``next_payload`` holds (960 for 20 ms packets).
 
-        It conceals instead (and counts it in :attr:`concealed`) when this decoder runs on
+        It conceals one 20 ms frame instead, as :meth:`conceal`, when this decoder runs on
         PyAV alone (:attr:`fec_supported` False), when ``next_payload`` carries no LBRR
         (:func:`~voice.opus.silk.has_fec`: a CELT packet, or SILK without FEC), or when the
         last packet was CELT, whose state LBRR cannot continue. Raises
