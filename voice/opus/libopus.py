@@ -40,8 +40,9 @@ def find() -> Path | None:
     """The libopus shared library bundled with the installed PyAV, or None."""
     site = Path(av.__file__).resolve().parent.parent
     for pattern in _PATTERNS:
-        for path in sorted(site.glob(pattern)):
-            return path
+        found = sorted(site.glob(pattern))
+        if found:
+            return found[0]
     return None
 
 
