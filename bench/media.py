@@ -13,7 +13,12 @@ audio jitter buffer (``JitterBuffer(capacity=16, prefetch=4)`` as its receiver b
 SRTP is measured through :class:`voice.srtp.SrtpContext` when the package is present; its
 own comparison with aiortc's use of libsrtp is ``bench/srtp.py``.
 
-A second table shows what libopus' complexity setting does to the encode cost (the biggest
+A second table shows what a lost packet costs the decoder, beside the decode of one that
+arrived: rebuilding it from the in-band FEC of the next packet (``OpusDecoder.decode_fec``),
+concealing it, and, for reference, decoding through PyAV alone (the decoder's fallback when
+the libopus PyAV bundles cannot be called directly, which cannot decode FEC).
+
+A third table shows what libopus' complexity setting does to the encode cost (the biggest
 item) and so to the session count.
 
 Run it as ``voice bench media`` (or ``./dev bench media``); ``--help`` lists the knobs.
@@ -37,7 +42,14 @@ from pathlib import Path
 
 import av
 
-from voice.opus import FRAME_DURATION, FRAME_SAMPLES, SAMPLE_RATE, OpusDecoder, OpusEncoder
+from voice.opus import (
+    FRAME_DURATION,
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    OpusDecoder,
+    OpusEncoder,
+    has_fec,
+)
 from voice.rtp.jitterbuffer import JitterBuffer
 from voice.transceiver.session import SessionLimits
 
@@ -119,6 +131,27 @@ def bench_codec(
         ("Opus encode", encode, their_encode),
         ("(Opus encode, aiortc set to our settings)", encode, tuned_encode),
     ], packets
+
+
+def bench_loss(packets: list[bytes], *, repeat: int) -> list[tuple[str, float]]:
+    """Per 20 ms frame: decoding a packet that arrived, and what a lost one costs instead."""
+    protected = [p for p in packets if has_fec(p)]
+    if not protected:
+        return []
+    decoder = OpusDecoder()
+    decode = time_per_call(cycling(decoder.decode, packets), repeat=repeat)
+    # In a call, decode_fec(next) comes between decode(previous) and decode(next); timing it
+    # on its own over packets that carry LBRR costs the same libopus work.
+    fec = time_per_call(cycling(decoder.decode_fec, protected), repeat=repeat)
+    conceal = time_per_call(decoder.conceal, repeat=repeat)
+    pyav = OpusDecoder(pyav_only=True)
+    pyav_decode = time_per_call(cycling(pyav.decode, packets), repeat=repeat)
+    return [
+        (f"decode, a packet that arrived{'' if decoder.fec_supported else ' (PyAV)'}", decode),
+        ("decode_fec, a lost packet rebuilt from the next one's LBRR", fec),
+        ("conceal, a lost packet without FEC", conceal),
+        ("(decode through PyAV alone: the fallback, no FEC)", pyav_decode),
+    ]
 
 
 def bench_jitter(packets: list[bytes], *, repeat: int) -> Row:
@@ -247,6 +280,18 @@ def main(argv: list[str]) -> int:
         "encoder set to our settings (the row in brackets, not in the total); "
         "aiortc.jitterbuffer (capacity 16, prefetch 4, as its audio receiver uses it)"
     )
+
+    loss = bench_loss(packets, repeat=args.repeat)
+    if loss:
+        base = loss[0][1]
+        print_table(
+            ["decoder, per 20 ms frame", "voice µs", "× decode"],
+            [[name, cost * 1e6, f"{cost / base:.2f}"] for name, cost in loss],
+        )
+        if not OpusDecoder().fec_supported:
+            print("note: the bundled libopus could not be loaded: decode_fec conceals")
+    else:
+        print("note: no packet carries LBRR (in-band FEC): no loss table")
 
     sweep = [int(c) for c in args.sweep.split(",") if c.strip()]
     if sweep:

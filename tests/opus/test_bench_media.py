@@ -18,6 +18,12 @@ def test_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--repeat", "1", "--frames", "5", "--sweep", "1", "--srtp-batch", "20"]
     assert module.main(args) == 0
     out = capsys.readouterr().out
-    for line in ("jitter buffer push + pop", "Opus decode", "Opus encode", "sessions per core"):
+    for line in (
+        "jitter buffer push + pop",
+        "Opus decode",
+        "Opus encode",
+        "sessions per core",
+        "decode_fec",
+    ):
         assert line in out
     assert "aiortc" in out

@@ -10,7 +10,9 @@ The audio an agent sees is the frame of :mod:`voice.opus.pcm`: **20 ms of 48 kHz
 * :mod:`voice.opus.silk`: :func:`has_fec` reads whether a packet carries in-band FEC.
 * :mod:`voice.opus.payload`: :class:`OpusParameters` reads and writes the ``a=fmtp`` line.
 * :mod:`voice.opus.codec`: :class:`OpusEncoder` (one frame in, one packet out) and
-  :class:`OpusDecoder` (decode, conceal a loss, FEC where reachable).
+  :class:`OpusDecoder` (decode, conceal a loss, rebuild one from the next packet's FEC).
+* :mod:`voice.opus.libopus`: a ctypes binding to the libopus PyAV ships, for the FEC
+  decoding FFmpeg's wrapper does not expose.
 * :mod:`voice.opus.pacing`: :class:`FramePacer`, absolute 20 ms deadlines with bounded
   catch-up after a stall (the Trio loop is :mod:`voice.transceiver.pacer`).
 

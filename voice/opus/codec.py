@@ -1,4 +1,5 @@
-"""Opus encoding and decoding of 20 ms PCM frames, over PyAV (FFmpeg's ``libopus`` wrapper).
+"""Opus encoding and decoding of 20 ms PCM frames: PyAV (FFmpeg's ``libopus`` wrapper), and
+libopus itself for the one thing PyAV does not expose, in-band FEC decoding.
 
 The two classes turn the PCM frame of :mod:`voice.opus.pcm` (960 samples of 48 kHz mono s16le,
 as ``bytes``) into one Opus packet and back, one call per frame, with no hidden buffering:
@@ -11,40 +12,62 @@ as ``bytes``) into one Opus packet and back, one call per frame, with no hidden 
   :func:`~voice.opus.toc.parse_packet`) before handing a packet to libopus, and returns all
   of its audio: one frame for a 20 ms packet.
 * :meth:`OpusDecoder.conceal` makes up a frame for a packet that never arrived.
+* :meth:`OpusDecoder.decode_fec` rebuilds a lost frame from the redundancy the next packet
+  carries, when it carries some.
 
 What PyAV/FFmpeg can and cannot reach, found by reading FFmpeg's ``libopusdec.c``, listing the
 options of the libavcodec that PyAV 18 bundles, and trying it (``tests/opus/test_codec.py``):
 
+* **Encoding: everything we need.** Bitrate, complexity, FEC, expected loss, bandwidth and
+  application are all options of FFmpeg's encoder, so :class:`OpusEncoder` is PyAV only.
 * **Concealment (PLC) works, through a side door.** FFmpeg treats an empty packet as the end
   of the stream, so the usual libopus call for a lost packet (no data) is out of reach. But
   libopus treats a *frame* of zero bytes the same way: "nothing here, conceal". That is how
   DTX packets work, and a packet made of a bare TOC byte (code 0, no frame) is exactly such a
-  packet. :meth:`OpusDecoder.conceal` sends one whose TOC asks for 20 ms in the mode of the
-  last real packet, and gets libopus' own concealment: the waveform continues and fades out
-  over a few frames, instead of a click into silence.
-* **In-band FEC decoding is not reachable.** libopus recovers a lost frame from the
-  low-bitrate redundancy (LBRR) that the *next* packet carries only when called with its
-  ``decode_fec`` flag; FFmpeg's wrapper always passes 0 and offers no option for it (its only
-  decoder option is ``apply_phase_inv``). :meth:`OpusDecoder.decode_fec` therefore checks the
-  next packet and falls back to :meth:`OpusDecoder.conceal`; :attr:`OpusDecoder.fec_supported`
-  says so, and ``spec/rfc7587.md`` marks FEC decoding partial. (The PyAV wheel ships libopus
-  as its own shared library, so a ctypes binding could reach ``decode_fec`` later.) The
-  encoder side is unaffected: it does put FEC into the packets it sends, for peers that can
-  use it.
+  packet, whose TOC asks for 20 ms in the mode of the last real packet.
+* **In-band FEC decoding is not reachable.** libopus rebuilds a lost frame from the
+  low-bitrate redundancy (LBRR, RFC 6716 §4.2.5) that the *next* packet carries only when
+  called with its ``decode_fec`` flag; FFmpeg's wrapper always passes 0 and offers no option
+  for it (its only decoder option is ``apply_phase_inv``).
+
+So the decoder calls libopus directly for that, through :mod:`voice.opus.libopus`: a ctypes
+binding to the libopus *file that the PyAV wheel ships* and FFmpeg already loaded, the same
+build, whose output for the same packets is bit-identical to PyAV's (a test checks it).
+
+Why that decoder then decodes *every* packet, not only stands in for the lost ones: LBRR is
+not a standalone copy of the lost frame. It is decoded on top of the SILK decoder's state
+(the previous frame's spectral envelope to interpolate from, the past output the long-term
+predictor repeats, the synthesis filter's memory), so only the decoder that decoded the
+frames before the loss can rebuild it well (a fresh decoder's rebuild is mostly noise); and
+the frames after the loss continue from the rebuilt audio, so the same decoder must decode
+them too. A second, ctypes decoder fed the same packets beside PyAV's would double the cost
+of every frame, and after a recovered loss the two would disagree: PyAV's, which had to
+conceal, would play the next frames no better than concealment alone (about 3 dB against
+the lossless decode where the decoder that rebuilt the frame gives about 20 dB:
+``test_after_a_recovered_loss_decoding_continues_in_sync``). One decoder state is coherent
+by construction, and a direct call even costs a little less per packet than PyAV's packet
+and frame objects (``bench/media.py``).
+
+PyAV stays the encoder, and the decoder whenever the bundled library cannot be found or
+loaded (:func:`voice.opus.libopus.load` logs why): then :attr:`OpusDecoder.fec_supported` is
+False, concealment goes through the side door above, and :meth:`OpusDecoder.decode_fec`
+conceals. Either way the encoder puts FEC into the packets it sends, for peers that use it.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import ClassVar
 
 import av
-from av import AudioFrame, CodecContext, Packet
+from av import AudioCodecContext, AudioFrame, CodecContext, Packet
 
+from voice.opus import libopus
 from voice.opus.errors import OpusCodecError
+from voice.opus.libopus import MAX_FRAME_SAMPLES
 from voice.opus.payload import OpusParameters
 from voice.opus.pcm import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE, SAMPLE_WIDTH
-from voice.opus.toc import CONFIGS, Bandwidth, config_for, parse_packet, toc_byte
+from voice.opus.silk import has_fec
+from voice.opus.toc import CONFIGS, Bandwidth, Mode, config_for, parse_packet, toc_byte
 
 _TIME_BASE = Fraction(1, SAMPLE_RATE)
 _APPLICATIONS = ("voip", "audio", "lowdelay")
@@ -186,22 +209,32 @@ class OpusEncoder:
 
 
 class OpusDecoder:
-    """Decodes Opus packets into 48 kHz mono PCM, and conceals lost ones.
+    """Decodes Opus packets into 48 kHz mono PCM, conceals lost ones, and recovers them from
+    in-band FEC where the next packet carries it.
 
     Accepts any valid Opus packet: mono or stereo (mixed down), any mode and bandwidth, DTX
     and comfort-noise packets of one to a few bytes as browsers send during silence.
+
+    Decodes with the libopus bundled with PyAV, called directly (:mod:`voice.opus.libopus`),
+    or, if that cannot be loaded, through PyAV without FEC; the module docstring says why.
+    ``pyav_only`` asks for the second way on purpose (to compare them, as ``bench/media.py``
+    does, or to keep ctypes out of a process).
     """
 
-    #: Whether :meth:`decode_fec` really uses the FEC data of the next packet. It cannot
-    #: through PyAV (see the module docstring), so it conceals instead.
-    fec_supported: ClassVar[bool] = False
-
-    def __init__(self) -> None:
-        ctx = CodecContext.create("libopus", "r")
-        ctx.sample_rate = SAMPLE_RATE
-        ctx.format = "s16"
-        ctx.layout = "mono"
-        self._ctx = ctx
+    def __init__(self, *, pyav_only: bool = False) -> None:
+        library = None if pyav_only else libopus.load()
+        self._native = None if library is None else library.decoder(SAMPLE_RATE, 1)
+        self._ctx: AudioCodecContext | None = None
+        if self._native is None:
+            ctx = CodecContext.create("libopus", "r")
+            ctx.sample_rate = SAMPLE_RATE
+            ctx.format = "s16"
+            ctx.layout = "mono"
+            self._ctx = ctx
+        #: Whether :meth:`decode_fec` really decodes the FEC data of the next packet: True
+        #: when the bundled libopus loaded, False when this decoder runs on PyAV alone and
+        #: conceals instead.
+        self.fec_supported = self._native is not None
         self._last_toc: int | None = None
         #: Packets decoded.
         self.decoded = 0
@@ -209,6 +242,8 @@ class OpusDecoder:
         self.concealed = 0
         #: Calls of :meth:`decode_fec`.
         self.fec_requests = 0
+        #: Frames rebuilt from the FEC of the next packet.
+        self.fec_recovered = 0
 
     def decode(self, payload: bytes) -> bytes:
         """Decodes one Opus packet (one RTP payload) into PCM.
@@ -219,7 +254,10 @@ class OpusDecoder:
         :class:`~voice.opus.errors.OpusCodecError` if libopus refuses it anyway.
         """
         parse_packet(payload)
-        pcm = self._run(payload)
+        if self._native is not None:
+            pcm = self._native.decode(payload, MAX_FRAME_SAMPLES)
+        else:
+            pcm = self._run(payload)
         self._last_toc = payload[0]
         self.decoded += 1
         return pcm
@@ -232,20 +270,38 @@ class OpusDecoder:
         (RFC 6716 §4.4).
         """
         self.concealed += 1
+        if self._native is not None:
+            return self._native.decode(None, FRAME_SAMPLES)
         return self._run(bytes([self._plc_toc()]))
 
     def decode_fec(self, next_payload: bytes) -> bytes:
-        """Recovers the frame lost just before ``next_payload`` from the in-band FEC it
-        carries (RFC 7587 §3.3), or, where that is not possible, conceals it.
+        """Rebuilds the packet lost just before ``next_payload`` from the in-band FEC that
+        ``next_payload`` carries (RFC 7587 §3.3), or, where there is none, conceals it.
 
-        Through PyAV it is never possible (:attr:`fec_supported` is False): this checks
-        ``next_payload`` (raising :class:`~voice.opus.errors.OpusPacketError` if malformed)
-        and returns :meth:`conceal`. Call :meth:`decode` on ``next_payload`` afterwards as
-        usual. The method exists so the playout code is already written the right way.
+        Call it in place of the missing :meth:`decode`, then :meth:`decode` ``next_payload``
+        as usual: libopus reads the packet twice, first for the redundancy of the frame
+        before it, then for its own audio. A rebuilt packet is taken to be as long as its
+        successor: returns as many samples as ``next_payload`` holds (960 for 20 ms packets).
+
+        It conceals one 20 ms frame instead, as :meth:`conceal`, when this decoder runs on
+        PyAV alone (:attr:`fec_supported` False), when ``next_payload`` carries no LBRR
+        (:func:`~voice.opus.silk.has_fec`: a CELT packet, or SILK without FEC), or when the
+        last packet was CELT, whose state LBRR cannot continue. Raises
+        :class:`~voice.opus.errors.OpusPacketError` if ``next_payload`` is malformed.
         """
-        parse_packet(next_payload)
+        info = parse_packet(next_payload)
         self.fec_requests += 1
-        return self.conceal()
+        if self._native is None or not has_fec(next_payload) or self._last_mode() is Mode.CELT:
+            return self.conceal()
+        # RFC 6716 §4.2.5: the LBRR frames of a packet re-code the frame before it, at a
+        # lower rate. libopus decodes them (with the decoder's state from the frames before
+        # the loss) when asked for exactly the duration that is missing.
+        pcm = self._native.decode(next_payload, info.samples, fec=True)
+        self.fec_recovered += 1
+        return pcm
+
+    def _last_mode(self) -> Mode | None:
+        return None if self._last_toc is None else CONFIGS[self._last_toc >> 3][0]
 
     def _plc_toc(self) -> int:
         # A bare TOC byte is a packet of one empty frame, which libopus conceals for the
@@ -258,6 +314,7 @@ class OpusDecoder:
         return toc_byte(config_for(mode, bandwidth, FRAME_SAMPLES), stereo=bool(last & 0x04))
 
     def _run(self, payload: bytes) -> bytes:
+        assert self._ctx is not None  # only used when the bundled libopus is not
         try:
             frames = self._ctx.decode(Packet(payload))
         except av.FFmpegError as exc:
