@@ -380,15 +380,18 @@ def plot(out: dict[str, Any], path: Path) -> None:
     for server in out["capacity"]:
         steps = [s for s in out["steps"] if s["server"] == server]
         calls = [s["calls"] for s in steps]
-        delay.plot(calls, [s["added_p99"] * 1000 for s in steps], marker="o", label=f"{server} p99")
-        delay.plot(
-            calls, [s["added_p50"] * 1000 for s in steps], linestyle="--", label=f"{server} p50"
+        p99 = [s["added_p99"] * 1000 for s in steps]
+        p50 = [s["added_p50"] * 1000 for s in steps]
+        (line,) = delay.plot(calls, p99, marker="o", label=f"{server} p99")
+        colour = line.get_color()
+        delay.plot(calls, p50, linestyle="--", color=colour, label=f"{server} p50")
+        loss.plot(
+            calls, [s["loss_down"] * 100 for s in steps], marker="o", color=colour, label=server
         )
-        loss.plot(calls, [s["loss_down"] * 100 for s in steps], marker="o", label=server)
     delay.axhline(DELAY_LIMIT * 1000, color="grey", linewidth=0.8)
     loss.axhline(LOSS_LIMIT * 100, color="grey", linewidth=0.8)
     delay.set(xlabel="concurrent calls (server on one core)", ylabel="added round trip (ms)",
-              title="delay added by load")  # fmt: skip
+              title="delay added by load (the probe sees up to ~1 s)")  # fmt: skip
     loss.set(xlabel="concurrent calls (server on one core)", ylabel="loss (%)",
              title="packets lost, server to caller")  # fmt: skip
     delay.legend(fontsize=8)
@@ -410,10 +413,15 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         )  # fmt: skip
         pin(worker_process, args.caller_cpu)
         start = time.monotonic()
-        while worker_process.poll() is None:
+        # communicate() with a timeout keeps draining the worker's output (its report is far
+        # larger than a pipe holds) while the server's memory is sampled between calls.
+        while True:
             samples.append((time.monotonic() - start, rss_bytes(process.pid)))
-            time.sleep(min(10.0, max(1.0, args.soak / 60)))
-        stdout = worker_process.stdout.read() if worker_process.stdout else ""
+            try:
+                stdout, _ = worker_process.communicate(timeout=min(10.0, max(1.0, args.soak / 60)))
+                break
+            except subprocess.TimeoutExpired:
+                continue
     result = json.loads(stdout.strip().splitlines()[-1])
     calls = result["calls"]
     failed = [c["failed"] for c in calls if c["failed"]]

@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     spec = importlib.util.spec_from_file_location(f"bench_{args.name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # Registered before running, as an import would be: dataclasses (and pickling) look
+    # their module up in sys.modules.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     code: int = module.main(list(args.args))
     return code

@@ -1,4 +1,5 @@
-"""A small run of the load benchmark, so the load generator keeps working.
+"""A small run of the load benchmark, through ``voice bench load`` as the README says, so the
+load generator (and the command that starts benchmarks) keeps working.
 
 It asserts that the machinery measures (calls set up, echoes timed, a report written), not
 any figure: performance is for ``./dev bench load`` to show, never for a test to assert.
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 def test_load_benchmark_smoke(tmp_path: Path) -> None:
     out = subprocess.run(
         [
-            sys.executable, str(ROOT / "bench" / "load.py"),
+            sys.executable, "-m", "voice", "bench", "load",
             "--servers", "voice-relay", "--steps", "3", "--step-seconds", "2.5",
             "--setup-calls", "1", "--no-plot", "--out", str(tmp_path),
         ],
