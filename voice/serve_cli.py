@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         transceiver=transceiver_config(
             args,
             udp_host=args.host,
-            udp_port=args.udp_port if args.direct else 0,
+            # Behind the embedded relay, the transceiver needs no client-facing socket.
+            udp_port=args.udp_port if args.direct else None,
             advertised=args.public_address or (),
         ),
         signaling=signaling_config(args),

@@ -47,7 +47,8 @@ def test_flags_build_a_fleet_member(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.relay is None  # the relay runs elsewhere
     t = config.transceiver
     assert t.relay_input == ("10.1.2.3", 4000)
-    assert t.udp_host == "10.1.2.3" and t.udp_port == 0
+    assert t.udp_host == "10.1.2.3"
+    assert t.udp_port is None  # no client-facing socket of its own: behind the relay only
     assert t.relay_networks == ("10.0.0.0/8", "fd00::/8")
     assert list(t.advertised) == [("198.51.100.1", 3478), ("2001:db8::1", 3478)]
     assert (t.max_sessions, t.default_agent, t.limits.idle_timeout) == (5, "tone", 9)

@@ -146,6 +146,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         transceiver=transceiver_config(
             args,
             udp_host=args.relay_input[0],
+            udp_port=None,  # behind the relay only: no client-facing socket of its own
             advertised=args.advertise,
             ufrag_factory=mint,
             relay_input=args.relay_input,

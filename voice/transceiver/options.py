@@ -82,7 +82,7 @@ def transceiver_config(
     args: argparse.Namespace,
     *,
     udp_host: str,
-    udp_port: int = 0,
+    udp_port: int | None = 0,
     advertised: Sequence[Address] = (),
     ufrag_factory: Callable[[], str] | None = None,
     relay_input: Address | None = None,

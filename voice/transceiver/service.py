@@ -41,7 +41,9 @@ class TransceiverConfig:
     """How a transceiver listens, what it advertises, and its limits."""
 
     udp_host: str = "127.0.0.1"
-    udp_port: int = 0  # 0 picks a free port
+    #: The client-facing socket's port: 0 picks a free one; None opens none (behind a relay,
+    #: every datagram arrives on ``relay_input``).
+    udp_port: int | None = 0
     #: The addresses put in the answer's candidates. Empty means "the bound UDP address";
     #: behind a relay, the relay's public address.
     advertised: Sequence[Address] = ()
@@ -91,26 +93,34 @@ class Transceiver:
     async def run(
         self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Binds the UDP sockets and serves until cancelled; started() gets the client-facing
-        address. With ``relay_input`` configured, a second socket takes shim datagrams from
-        relays, and :attr:`relay_input` holds its bound address once started."""
-        sock = _udp_socket(self.config.udp_host)
+        """Binds the UDP sockets and serves until cancelled.
+
+        ``started()`` gets the client-facing address (or, without one, the relay input).
+        With ``relay_input`` configured, a socket takes shim datagrams from relays, and
+        :attr:`relay_input` holds its bound address once started.
+        """
+        direct = None if self.config.udp_port is None else _udp_socket(self.config.udp_host)
         relay_at = self.config.relay_input
         relay_sock = _udp_socket(relay_at[0]) if relay_at else None
-        with sock, relay_sock or contextlib.nullcontext():
-            sock.bind((self.config.udp_host, self.config.udp_port))
-            self.bound = _bound(sock)
+        if direct is None and relay_sock is None:
+            raise ValueError("a transceiver needs a client-facing socket, a relay input, or both")
+        with direct or contextlib.nullcontext(), relay_sock or contextlib.nullcontext():
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self.endpoint.serve_direct, sock)
+                if direct is not None:
+                    direct.bind((self.config.udp_host, self.config.udp_port or 0))
+                    self.bound = _bound(direct)
+                    nursery.start_soon(self.endpoint.serve_direct, direct)
+                    log.info("transceiver: media on udp %s:%d", *self.bound)
                 if relay_sock is not None and relay_at is not None:
                     relay_sock.bind(relay_at)
                     self.relay_input = _bound(relay_sock)
                     relays = NetworkAllowlist(self.config.relay_networks)
                     nursery.start_soon(self.endpoint.serve_relays, relay_sock, relays)
                     log.info("transceiver: relay input on udp %s:%d", *self.relay_input)
-                task_status.started(self.bound)
-                log.info("transceiver: media on udp %s:%d", *self.bound)
+                started = self.bound or self.relay_input
+                assert started is not None
+                task_status.started(started)
                 try:
                     await trio.sleep_forever()
                 finally:
