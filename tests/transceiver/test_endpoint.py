@@ -20,7 +20,7 @@ class FakeSession:
     inbox: list[tuple[bytes, Address]] = field(default_factory=list)
     full: bool = False
 
-    def deliver(self, data: bytes, client: Address) -> bool:
+    def deliver(self, data: bytes, client: Address, arrived: float) -> bool:
         if self.full:
             return False
         self.inbox.append((data, client))

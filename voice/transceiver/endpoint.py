@@ -49,7 +49,7 @@ class Deliverable(Protocol):
     id: str
     ufrag: str
 
-    def deliver(self, data: bytes, client: Address) -> bool: ...
+    def deliver(self, data: bytes, client: Address, arrived: float) -> bool: ...
 
 
 @dataclass
@@ -114,8 +114,11 @@ class Endpoint:
         self._drops = drops
         self.on_unrouted: Callable[[bytes, Address], None] | None = None
 
-    def dispatch(self, data: bytes, client: Address, path: Path) -> None:
-        """Routes one datagram from ``client`` that arrived on ``path``."""
+    def dispatch(
+        self, data: bytes, client: Address, path: Path, arrived: float | None = None
+    ) -> None:
+        """Routes one datagram from ``client`` that arrived on ``path`` at ``arrived``
+        (Trio clock; default now)."""
         self._packets.inc(direction="in", path=path.name)
         session: Deliverable | None = None
         if classify(data) is PacketKind.STUN:
@@ -129,7 +132,7 @@ class Endpoint:
             self._drops.inc(reason="no_session")
             return
         self.table.path_of[client] = path
-        if not session.deliver(data, client):
+        if not session.deliver(data, client, trio.current_time() if arrived is None else arrived):
             self._drops.inc(reason="session_inbox_full")
 
     def send(self, data: bytes, client: Address) -> None:
@@ -148,8 +151,8 @@ class Endpoint:
     async def serve_direct(self, sock: socket.socket) -> None:
         """Reads the client-facing socket forever."""
         path = DirectPath(sock)
-        async for data, addr in _datagrams(sock):
-            self.dispatch(data, addr, path)
+        async for data, addr, arrived in _datagrams(sock):
+            self.dispatch(data, addr, path, arrived)
 
     async def serve_relays(self, sock: socket.socket, relays: NetworkAllowlist) -> None:
         """Reads the internal socket that relays forward to, forever.
@@ -159,7 +162,7 @@ class Endpoint:
         (VOICE-SHIM §5).
         """
         paths: dict[Address, RelayPath] = {}
-        async for data, relay in _datagrams(sock):
+        async for data, relay, arrived in _datagrams(sock):
             if not relays.allows(relay[0]):
                 self._drops.inc(reason="shim_from_unknown_host")
                 continue
@@ -171,22 +174,26 @@ class Endpoint:
             path = paths.get(relay)
             if path is None:
                 path = paths[relay] = RelayPath(sock, relay)
-            self.dispatch(payload, client, path)
+            self.dispatch(payload, client, path, arrived)
 
 
 #: Datagrams read per wake-up before giving other tasks a turn.
 BATCH = 64
 
 
-async def _datagrams(sock: socket.socket) -> AsyncIterator[tuple[bytes, Address]]:
-    """Every datagram of a non-blocking socket, as ``(data, (host, port))``.
+async def _datagrams(sock: socket.socket) -> AsyncIterator[tuple[bytes, Address, float]]:
+    """Every datagram of a non-blocking socket, as ``(data, (host, port), arrived)``.
 
     Waits for readability once, then drains up to :data:`BATCH` datagrams with plain
     ``recvfrom`` calls: under load one Trio wake-up serves many datagrams instead of one.
+    ``arrived`` is the wake-up time, the same for the whole batch: the jitter buffer's
+    estimate should see the network's jitter, not the time this process took to reach
+    the later datagrams of a batch.
     """
     recvfrom = sock.recvfrom
     while True:
         await trio.lowlevel.wait_readable(sock)
+        arrived = trio.current_time()
         for _ in range(BATCH):
             try:
                 data, addr = recvfrom(2048)
@@ -196,6 +203,6 @@ async def _datagrams(sock: socket.socket) -> AsyncIterator[tuple[bytes, Address]
                 # ICMP errors surface on the next recvfrom on Linux; they are not fatal.
                 log.debug("recvfrom: %s", exc)
                 continue
-            yield data, (addr[0], addr[1])
+            yield data, (addr[0], addr[1]), arrived
         else:
             await trio.lowlevel.checkpoint()  # a full batch: let the sessions' tasks run

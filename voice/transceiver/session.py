@@ -113,7 +113,7 @@ class Session:
 
     # -- called by the endpoint and by signaling ----------------------------------------
 
-    def deliver(self, data: bytes, client: Address) -> bool:
+    def deliver(self, data: bytes, client: Address, arrived: float) -> bool:
         """Feeds one datagram to the call and sends whatever it answers, synchronously.
 
         Runs inside the endpoint's receive loop, which serves every session: so nothing a
@@ -122,10 +122,9 @@ class Session:
         """
         if self.end_reason != "running":
             return False
-        now = trio.current_time()
-        self._last_input = now
+        self._last_input = arrived
         try:
-            self.peer.receive_datagram(data, client, now)
+            self.peer.receive_datagram(data, client, arrived)
             self._after_peer()
         except Exception:
             log.exception("session %s: failed on a datagram from %s", self.id, client)
