@@ -55,7 +55,7 @@ def test_stun_finds_its_session_by_ufrag() -> None:
     a, b = FakeSession("a", "ufragA"), FakeSession("b", "ufragB")
     table.add(a)
     table.add(b)
-    endpoint.dispatch(binding_request(b"ufragB:client"), CLIENT, FakePath())
+    endpoint.dispatch(binding_request(b"ufragB:client"), CLIENT, FakePath(), 0.0)
     assert b.inbox == [(binding_request(b"ufragB:client"), CLIENT)] and not a.inbox
 
 
@@ -63,11 +63,11 @@ def test_media_is_routed_only_after_the_session_claims_the_address() -> None:
     endpoint, table, registry = make()
     session = FakeSession("a", "ufragA")
     table.add(session)
-    endpoint.dispatch(b"\x16\xfe\xfd" + bytes(20), CLIENT, FakePath())
+    endpoint.dispatch(b"\x16\xfe\xfd" + bytes(20), CLIENT, FakePath(), 0.0)
     assert not session.inbox
     assert registry.render().count('drops{reason="no_session"} 1') == 1
     table.claim(session, CLIENT)
-    endpoint.dispatch(b"\x16\xfe\xfd" + bytes(20), CLIENT, FakePath())
+    endpoint.dispatch(b"\x16\xfe\xfd" + bytes(20), CLIENT, FakePath(), 0.0)
     assert len(session.inbox) == 1
 
 
@@ -76,7 +76,7 @@ def test_replies_go_back_on_the_path_the_client_used() -> None:
     session = FakeSession("a", "ufragA")
     table.add(session)
     relay = FakePath(name="relay")
-    endpoint.dispatch(binding_request(b"ufragA:client"), CLIENT, relay)
+    endpoint.dispatch(binding_request(b"ufragA:client"), CLIENT, relay, 0.0)
     endpoint.send(b"reply", CLIENT)
     assert relay.sent == [(b"reply", CLIENT)]
     endpoint.send(b"lost", ("203.0.113.9", 1))
@@ -88,11 +88,11 @@ def test_full_inbox_and_removal_are_counted_drops() -> None:
     session = FakeSession("a", "ufragA", full=True)
     table.add(session)
     table.claim(session, CLIENT)
-    endpoint.dispatch(b"\x80" + bytes(20), CLIENT, FakePath())
+    endpoint.dispatch(b"\x80" + bytes(20), CLIENT, FakePath(), 0.0)
     assert 'drops{reason="session_inbox_full"} 1' in registry.render()
     table.remove(session)
     assert not table.by_address and not table.by_ufrag and len(table) == 0
-    endpoint.dispatch(b"\x80" + bytes(20), CLIENT, FakePath())
+    endpoint.dispatch(b"\x80" + bytes(20), CLIENT, FakePath(), 0.0)
     assert 'drops{reason="no_session"} 1' in registry.render()
 
 

@@ -114,11 +114,9 @@ class Endpoint:
         self._drops = drops
         self.on_unrouted: Callable[[bytes, Address], None] | None = None
 
-    def dispatch(
-        self, data: bytes, client: Address, path: Path, arrived: float | None = None
-    ) -> None:
+    def dispatch(self, data: bytes, client: Address, path: Path, arrived: float) -> None:
         """Routes one datagram from ``client`` that arrived on ``path`` at ``arrived``
-        (Trio clock; default now)."""
+        (Trio clock)."""
         self._packets.inc(direction="in", path=path.name)
         session: Deliverable | None = None
         if classify(data) is PacketKind.STUN:
@@ -132,7 +130,7 @@ class Endpoint:
             self._drops.inc(reason="no_session")
             return
         self.table.path_of[client] = path
-        if not session.deliver(data, client, trio.current_time() if arrived is None else arrived):
+        if not session.deliver(data, client, arrived):
             self._drops.inc(reason="session_inbox_full")
 
     def send(self, data: bytes, client: Address) -> None:
