@@ -31,7 +31,7 @@ from voice.dtls import Certificate
 from voice.ice import IceControllingClient, generate_password, generate_ufrag
 from voice.opus import FRAME_DURATION, FRAME_SAMPLES, SILENCE, FramePacer, OpusEncoder
 from voice.peer import Closed, DtlsConnected, IceConnected, PeerConnection, RtpReceived
-from voice.rtp import RtpPacket
+from voice.rtp.sender import RtpSender
 from voice.sdp import SdpError, analyze_answer, build_offer, parse
 from voice.transceiver.agents import tone_frames
 from voice.types import Address
@@ -287,8 +287,7 @@ class Caller:
         assert self.peer is not None
         packets, _ = probe_packets()
         pacer = FramePacer(start=trio.current_time(), frame_duration=FRAME_DURATION)
-        first_seq = secrets.randbelow(1 << 16)
-        first_ts = secrets.randbits(32)
+        numbering = RtpSender(self._ssrc, self._payload_type, FRAME_SAMPLES)
         while True:
             await trio.sleep_until(pacer.get_timer())
             now = trio.current_time()
@@ -296,15 +295,7 @@ class Caller:
                 position = index % CYCLE_FRAMES
                 if position == 0:
                     self._burst_sent_at = now
-                packet = RtpPacket(
-                    self._payload_type,
-                    (first_seq + index) & 0xFFFF,
-                    (first_ts + index * FRAME_SAMPLES) & 0xFFFFFFFF,
-                    self._ssrc,
-                    payload=packets[position],
-                    marker=index == 0,
-                )
-                self.peer.send_rtp(packet, now)
+                self.peer.send_rtp(numbering.packet(index, packets[position]), now)
             await self._flush()
 
     def _collect(self) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,8 +46,8 @@ from voice.peer import (
     PeerConnection,
     RtpReceived,
 )
-from voice.rtp import RtpPacket
 from voice.rtp.jitterbuffer import JitterBuffer
+from voice.rtp.sender import RtpSender
 from voice.transceiver.agents import AgentFunction, SessionInfo
 from voice.transceiver.pacer import run_pacer
 from voice.types import Address
@@ -264,24 +263,14 @@ class Session:
             bitrate=self._limits.opus_bitrate, complexity=self._limits.opus_complexity
         )
         pacer = FramePacer(start=trio.current_time(), frame_duration=FRAME_DURATION)
-        first_sequence = secrets.randbelow(1 << 16)
-        first_timestamp = secrets.randbelow(1 << 32)
+        numbering = RtpSender(self._ssrc, self._payload_type, FRAME_SAMPLES)
 
         def send_frame(index: int) -> None:
             try:
                 pcm = agent_out.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 pcm = SILENCE
-            # RFC 3550 §5.1: the sequence number counts packets, the timestamp samples; a
-            # frame the pacer skipped after a stall leaves a gap in both, as a loss would.
-            packet = RtpPacket(
-                payload_type=self._payload_type,
-                sequence_number=(first_sequence + index) & 0xFFFF,
-                timestamp=(first_timestamp + index * FRAME_SAMPLES) & 0xFFFFFFFF,
-                ssrc=self._ssrc,
-                payload=encoder.encode(pcm),
-                marker=index == 0,
-            )
+            packet = numbering.packet(index, encoder.encode(pcm))
             if self.peer.send_rtp(packet, trio.current_time()):
                 self.frames_sent += 1
                 if self.first_audio_at is None:
