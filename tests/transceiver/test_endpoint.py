@@ -96,41 +96,26 @@ def test_full_inbox_and_removal_are_counted_drops() -> None:
     assert 'drops{reason="no_session"} 1' in registry.render()
 
 
-async def test_shim_only_from_relay_networks() -> None:
+def test_shim_only_from_relay_networks() -> None:
     """VOICE-SHIM §7 and §5: shim datagrams from outside the relay networks, and bad shim
     headers, are counted and dropped; good ones reach their session as the client's."""
-    import socket
-
-    import trio
-
     from voice.relay.networks import NetworkAllowlist
     from voice.relay.shim import encode_shim
 
     endpoint, table, registry = make()
     session = FakeSession("a", "ufragA")
     table.add(session)
-    inside = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    inside.setblocking(False)
-    relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with inside, relay:
-        inside.bind(("127.0.0.1", 0))
-        relay.bind(("127.0.0.1", 0))
-        async with trio.open_nursery() as nursery:
-            # First only a network that excludes loopback, then loopback itself.
-            nursery.start_soon(endpoint.serve_relays, inside, NetworkAllowlist(("10.0.0.0/8",)))
-            relay.sendto(encode_shim(CLIENT, binding_request(b"ufragA:c")), inside.getsockname())
-            with trio.fail_after(2):
-                while 'drops{reason="shim_from_unknown_host"} 1' not in registry.render():
-                    await trio.sleep(0)
-            nursery.cancel_scope.cancel()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(endpoint.serve_relays, inside, NetworkAllowlist(("127.0.0.0/8",)))
-            relay.sendto(b"\x09garbage", inside.getsockname())
-            relay.sendto(encode_shim(CLIENT, binding_request(b"ufragA:c")), inside.getsockname())
-            with trio.fail_after(2):
-                while not session.inbox:
-                    await trio.sleep(0)
-            nursery.cancel_scope.cancel()
-    assert session.inbox == [(binding_request(b"ufragA:c"), CLIENT)]
-    assert 'drops{reason="bad_shim"} 1' in registry.render()
-    assert table.path_of[CLIENT].name == "relay"
+    relay_path = FakePath(name="relay")
+    relays = NetworkAllowlist(("10.0.0.0/8",))
+    check = binding_request(b"ufragA:c")
+    endpoint.from_relay(encode_shim(CLIENT, check), ("192.0.2.9", 4000), 0.0, relays,
+                        lambda _: relay_path)  # fmt: skip
+    endpoint.from_relay(b"\x09garbage", ("10.0.0.5", 4000), 0.0, relays, lambda _: relay_path)
+    assert not session.inbox
+    endpoint.from_relay(encode_shim(CLIENT, check), ("10.0.0.5", 4000), 0.0, relays,
+                        lambda _: relay_path)  # fmt: skip
+    assert session.inbox == [(check, CLIENT)]
+    rendered = registry.render()
+    assert 'drops{reason="shim_from_unknown_host"} 1' in rendered
+    assert 'drops{reason="bad_shim"} 1' in rendered
+    assert table.path_of[CLIENT] is relay_path

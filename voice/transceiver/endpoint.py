@@ -153,26 +153,41 @@ class Endpoint:
             self.dispatch(data, addr, path, arrived)
 
     async def serve_relays(self, sock: socket.socket, relays: NetworkAllowlist) -> None:
-        """Reads the internal socket that relays forward to, forever.
+        """Reads the internal socket that relays forward to, forever."""
+        paths: dict[Address, RelayPath] = {}
+
+        def path_to(relay: Address) -> RelayPath:
+            path = paths.get(relay)
+            if path is None:
+                path = paths[relay] = RelayPath(sock, relay)
+            return path
+
+        async for data, relay, arrived in _datagrams(sock):
+            self.from_relay(data, relay, arrived, relays, path_to)
+
+    def from_relay(
+        self,
+        data: bytes,
+        relay: Address,
+        arrived: float,
+        relays: NetworkAllowlist,
+        path_to: Callable[[Address], Path],
+    ) -> None:
+        """Unwraps one shim datagram from ``relay`` and routes it as the client's own.
 
         VOICE-SHIM §7: only hosts of the relays' networks may speak the shim; anyone else
         could otherwise claim to be any client. A bad header is counted and dropped
         (VOICE-SHIM §5).
         """
-        paths: dict[Address, RelayPath] = {}
-        async for data, relay, arrived in _datagrams(sock):
-            if not relays.allows(relay[0]):
-                self._drops.inc(reason="shim_from_unknown_host")
-                continue
-            try:
-                client, payload = decode_shim(data)
-            except ShimError:
-                self._drops.inc(reason="bad_shim")
-                continue
-            path = paths.get(relay)
-            if path is None:
-                path = paths[relay] = RelayPath(sock, relay)
-            self.dispatch(payload, client, path, arrived)
+        if not relays.allows(relay[0]):
+            self._drops.inc(reason="shim_from_unknown_host")
+            return
+        try:
+            client, payload = decode_shim(data)
+        except ShimError:
+            self._drops.inc(reason="bad_shim")
+            return
+        self.dispatch(payload, client, path_to(relay), arrived)
 
 
 #: Datagrams read per wake-up before giving other tasks a turn.
