@@ -1,0 +1,125 @@
+"""Call set-up as Firefox sees it: POST → answer → ICE connected → DTLS connected → first
+packet back → first audible echo (the page hears its own 1 kHz tone come back), median of
+several calls, for ``voice serve`` through the relay and direct, and for the aiortc echo
+server as the same-run baseline, from the same demo page in the same Firefox.
+
+``./dev bench firefox [--calls 7]``. The three servers run side by side and the calls are
+interleaved (relay, direct, aiortc, relay, ...), so a slow moment of the machine hurts
+all three alike. The marks are the page's own clock (``performance.now()`` from just before
+the POST); ``echo`` comes from tests/support/firefox.py's :func:`time_call`, which also
+warms Firefox's fake microphone up before each call (it is silent for ~1.3 s after a page
+first opens it, which would otherwise be measured instead of the server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
+from _common import print_table  # noqa: E402
+
+from tests.support.firefox import (  # noqa: E402
+    FAKE_MICROPHONE_HZ,
+    MARKS,
+    Firefox,
+    firefox_with_speaker,
+    time_call,
+)
+
+URL = re.compile(r"(?:open|listening on) (http://\S+)")
+
+
+@contextmanager
+def process(argv: list[str]) -> Iterator[str]:
+    """Runs a server until the block ends; yields the URL it prints when ready."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if m := URL.search(line):
+                yield m.group(1)
+                break
+        else:
+            raise RuntimeError(f"{argv} exited before printing its URL")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def firefox_call(browser: Firefox, page_url: str) -> dict[str, float]:
+    """One echo call from a fresh tab: its marks (ms from the POST), then hang up."""
+    page = browser.new_page()
+    try:
+        return time_call(page, page_url, FAKE_MICROPHONE_HZ)
+    finally:
+        page.evaluate("voice.hangup()")
+        page.close()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="voice bench firefox", description=__doc__)
+    parser.add_argument("--calls", type=int, default=7, help="calls per server")
+    args = parser.parse_args(argv)
+    voice = [sys.executable, "-m", "voice", "serve", "--http-port", "0", "--log-level", "error"]
+    aiortc = [sys.executable, str(ROOT / "bench" / "aiortc_server.py"), "--port", "0"]
+    samples: dict[str, list[dict[str, float]]] = {
+        "voice (relay)": [],
+        "voice (direct)": [],
+        "aiortc": [],
+    }
+    with ExitStack() as stack:
+        relay = stack.enter_context(process(voice))
+        direct = stack.enter_context(process([*voice, "--direct"]))
+        baseline = stack.enter_context(process(aiortc))
+        pages = {
+            "voice (relay)": f"{relay}?raw=1&agent=echo",
+            "voice (direct)": f"{direct}?raw=1&agent=echo",
+            # The demo page served by voice, posting its offer to aiortc's endpoint.
+            "aiortc": f"{direct}?raw=1&agent=echo&whip={baseline}v1/sessions",
+        }
+        browser = stack.enter_context(firefox_with_speaker())
+        for _ in range(args.calls):
+            for name, url in pages.items():
+                samples[name].append(firefox_call(browser, url))
+    rows: list[list[object]] = []
+    echo: dict[str, float] = {}
+    for name, calls in samples.items():
+        medians = [statistics.median(c[m] for c in calls) for m in MARKS]
+        echo[name] = medians[-1]
+        rows.append([name, *medians, len(calls)])
+    print(f"# Firefox ESR, medians of {args.calls} calls each, milliseconds from the POST")
+    print_table(
+        [
+            "server",
+            "answer",
+            "ICE connected",
+            "DTLS connected",
+            "first packet",
+            "first audible echo",
+            "calls",
+        ],
+        rows,
+    )
+    print(
+        "first audible echo, voice / aiortc: "
+        f"relay {echo['voice (relay)'] / echo['aiortc']:.2f}, "
+        f"direct {echo['voice (direct)'] / echo['aiortc']:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
