@@ -90,3 +90,23 @@ def test_tone_agent_is_heard_at_its_frequency(browser: Firefox) -> None:
         page = call(server, browser, "agent=tone&frequency=880", 880)
         assert abs(page.evaluate("voice.dominantFrequency()") - 880) < 25
         hang_up(server, page)
+
+
+def test_a_vanished_firefox_ends_by_consent_expiry() -> None:
+    """Firefox killed outright mid-call (no DELETE, no close_notify, no BYE), as when a
+    laptop lid closes: the session ends when consent lapses. Firefox refreshes consent
+    about every 5 s (RFC 7675), so the timeout here is 8 s, not Chromium's 3 s."""
+    require_program("firefox-esr", FIREFOX)
+    require_program("pulseaudio", PULSEAUDIO)
+    with voice_serve("--consent-timeout", "8") as server:
+        with firefox_with_speaker(warm_microphone=False) as doomed:
+            page = doomed.new_page()
+            page.goto(f"{server.url}?raw=1&agent=echo")
+            page.evaluate("voice.start()")
+            page.wait_for_function("voice.dtls === 'connected' || voice.error", timeout=20_000)
+            assert page.evaluate("voice.error") is None
+            server.wait_for_log(r"session \S+: started")
+        # Leaving the block SIGKILLed Firefox and every process it started.
+        server.wait_for_log(r"session \S+: ended \(ICE consent expired\)", timeout=20)
+        _, body = server.get("/healthz")
+        assert json.loads(body)["sessions"] == 0
