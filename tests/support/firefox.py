@@ -325,14 +325,15 @@ class _Lines:
         raise RuntimeError(f"{what} did not start (no line {pattern!r}); last lines:\n{tail}")
 
 
+_PR_SET_PDEATHSIG = 1
+# Looked up here, not in the forked child, where loading anything could deadlock.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
 def _die_with_parent() -> None:
     """In the child before exec: a SIGKILL when the process that started us dies, so a
     test runner killed outright leaves no browser or sound server behind."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-_PR_SET_PDEATHSIG = 1
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _start(argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[str]:
@@ -345,7 +346,7 @@ def _start(argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[str]:
         text=True,
         env=dict(env),
         start_new_session=True,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads run Popen here)
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 (one foreign call, nothing loaded)
     )
 
 
