@@ -46,6 +46,9 @@ from pathlib import Path
 #: an RFC without one is reported as "not yet indexed" and its sections go unchecked.
 REQUIRE_INDEX = False
 
+#: RFCs that newer ones obsolete, with their successor: cite the current one.
+OBSOLETED = {"rfc8829": "rfc9429", "rfc8843": "rfc9143", "rfc5389": "rfc8489", "rfc5245": "rfc8445"}
+
 #: A citation in code: ``RFC 8489 §14.7`` or ``VOICE-SHIM §3.1``.
 CITATION = re.compile(r"\b(?:RFC ?(\d{3,5})|VOICE-([A-Z][A-Z0-9]*)) §([0-9A-Za-z][0-9A-Za-z.\-]*)")
 SECTION = re.compile(r"§([0-9A-Za-z][0-9A-Za-z.\-]*)")
@@ -447,6 +450,12 @@ def check(root: Path) -> Report:
     for (spec, section), places in sorted(citations.items()):
         spec_rows = report.rows.get(spec)
         also = f" (also cited at {len(places) - 1} other places)" if len(places) > 1 else ""
+        if spec in OBSOLETED:
+            report.problems.append(
+                f"{places[0]}: cites {spec}, which {OBSOLETED[spec]} obsoletes: cite "
+                f"{OBSOLETED[spec]} §{section} after checking the section in the new text" + also
+            )
+            continue
         if spec_rows is None:
             report.problems.append(f"{places[0]}: cites {spec} but spec/{spec}.md does not exist")
             continue

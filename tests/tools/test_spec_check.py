@@ -73,6 +73,12 @@ def test_partial_needs_a_reason_and_status_must_be_known(tmp_path: Path) -> None
     assert "is not done" in report.problems[1]
 
 
+def test_citation_of_an_obsoleted_rfc_names_its_successor(tmp_path: Path) -> None:
+    report = check(make_repo(tmp_path, CODE + "# RFC 8829 §5.3.1\n", GOOD))
+    (problem,) = report.problems
+    assert "cites rfc8829, which rfc9429 obsoletes: cite rfc9429 §5.3.1" in problem
+
+
 def test_duplicate_ids_fail(tmp_path: Path) -> None:
     report = check(make_repo(tmp_path, CODE, GOOD + GOOD))
     assert report.problems and "duplicate id" in report.problems[0]
