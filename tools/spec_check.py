@@ -7,6 +7,8 @@ every change. It fails (exit status 1) when:
 
 * code under ``voice/`` cites ``RFC <n> §<s>`` (or one of our own specs, ``VOICE-<NAME> §<s>``)
   and ``spec/rfc<n>.md`` (``spec/voice-<name>.md``) has no row for section ``§<s>``;
+* anything under ``voice/``, ``tests/`` or ``bench/`` cites a section the specification
+  does not have, or an RFC that a newer one obsoletes;
 * a citation or a row names a section that the specification does not have: for an RFC,
   a section absent from ``[sections]`` of ``spec/sections/rfc<n>.toml`` (its table of
   contents); for one of our own specs, a section with no ``## <n>.`` heading in its file;
@@ -321,10 +323,10 @@ def resolve(root: Path, ref: str) -> str | None:
     return None
 
 
-def find_citations(root: Path) -> dict[tuple[str, str], list[str]]:
-    """Maps (spec name, section) to the places in ``voice/`` that cite it."""
+def find_citations(root: Path, where: str = "voice") -> dict[tuple[str, str], list[str]]:
+    """Maps (spec name, section) to the places under ``where`` (a folder) that cite it."""
     found: dict[tuple[str, str], list[str]] = {}
-    for path in sorted((root / "voice").rglob("*.py")):
+    for path in sorted((root / where).rglob("*.py")):
         for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             for rfc, own, section in CITATION.findall(line):
                 key = (spec_name(rfc or None, own or None), _clean_section(section))
@@ -468,6 +470,23 @@ def check(root: Path) -> Report:
             report.problems.append(
                 f"{places[0]}: cites {spec} §{section} but spec/{spec}.md has no row for it" + also
             )
+    # Tests and benchmarks need no rows, but what they cite must exist too. (The checker's
+    # own tests cite made-up and obsoleted sections on purpose.)
+    for folder in ("tests", "bench"):
+        for (spec, section), all_places in sorted(find_citations(root, folder).items()):
+            places = [p for p in all_places if not p.startswith("tests/tools/")]
+            if not places:
+                continue
+            index = report.indexes.get(spec)
+            if spec in OBSOLETED:
+                report.problems.append(
+                    f"{places[0]}: cites {spec}, which {OBSOLETED[spec]} obsoletes: cite "
+                    f"{OBSOLETED[spec]} §{section} after checking the section in the new text"
+                )
+            elif index is not None and section not in index.sections:
+                report.problems.append(
+                    f"{places[0]}: cites {spec} §{section}, which is not a section of it"
+                )
     return report
 
 
