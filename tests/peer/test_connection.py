@@ -198,39 +198,6 @@ def test_garbage_media_is_counted_not_raised(garbage: bytes) -> None:
     assert sum(v for k, v in call.server.counters.items() if k.startswith("dropped")) == 1
 
 
-def test_media_flows_on_a_valid_pair_before_nomination() -> None:
-    """Browsers start DTLS and media as soon as a check succeeds; the server answers the
-    handshake where it came from and sends media there before any USE-CANDIDATE."""
-    from voice.stun import Message, UseCandidate, parse_message
-
-    call = Call()
-    call.client.connect(call.now)
-    # Strip USE-CANDIDATE from every check the caller sends: nothing gets nominated.
-    for _ in range(20):
-        for sent, _addr in call.client.datagrams_to_send():
-            data = sent
-            message = parse_message(data) if data[0] < 4 else None
-            if message is not None and message.message_class.name == "REQUEST":
-                kept = tuple(a for a in message.attributes if not isinstance(a, UseCandidate))
-                stripped = Message(
-                    message.message_class, message.method, message.transaction_id, kept[:-2]
-                )
-                data = stripped.encode(
-                    integrity_key=b"server-password-0123456789", fingerprint=True
-                )
-            call.server.receive_datagram(data, CLIENT, call.now)
-        for data, _addr in call.server.datagrams_to_send():
-            call.client.receive_datagram(data, SERVER, call.now)
-    assert call.server.remote_address is None  # never nominated
-    assert call.server.state is State.CONNECTED
-    assert call.server.media_address == CLIENT
-    assert call.server.send_rtp(RtpPacket(111, 1, 960, 1111, payload=b"hello"), call.now)
-    [(data, to)] = call.server.datagrams_to_send()
-    assert to == CLIENT
-    call.client.receive_datagram(data, SERVER, call.now)
-    assert any(isinstance(e, RtpReceived) for e in iter(call.client.next_event, None))
-
-
 def test_a_rebound_caller_keeps_its_stream_on_the_new_address() -> None:
     """RFC 8445 §12.1 and §12.2: once the client's NAT mapping changes, media follows the new
     selected address, and the same SSRC from a new address is the same stream, not a
@@ -271,3 +238,36 @@ def test_a_rebound_caller_keeps_its_stream_on_the_new_address() -> None:
     [(_data, to)] = call.server.datagrams_to_send()
     assert to == moved
     assert call.server.state is State.CONNECTED
+
+
+def test_media_flows_on_a_valid_pair_before_nomination() -> None:
+    """Browsers start DTLS and media as soon as a check succeeds; the server answers the
+    handshake where it came from and sends media there before any USE-CANDIDATE."""
+    from voice.stun import Message, UseCandidate, parse_message
+
+    call = Call()
+    call.client.connect(call.now)
+    # Strip USE-CANDIDATE from every check the caller sends: nothing gets nominated.
+    for _ in range(20):
+        for sent, _addr in call.client.datagrams_to_send():
+            data = sent
+            message = parse_message(data) if data[0] < 4 else None
+            if message is not None and message.message_class.name == "REQUEST":
+                kept = tuple(a for a in message.attributes if not isinstance(a, UseCandidate))
+                stripped = Message(
+                    message.message_class, message.method, message.transaction_id, kept[:-2]
+                )
+                data = stripped.encode(
+                    integrity_key=b"server-password-0123456789", fingerprint=True
+                )
+            call.server.receive_datagram(data, CLIENT, call.now)
+        for data, _addr in call.server.datagrams_to_send():
+            call.client.receive_datagram(data, SERVER, call.now)
+    assert call.server.remote_address is None  # never nominated
+    assert call.server.state is State.CONNECTED
+    assert call.server.media_address == CLIENT
+    assert call.server.send_rtp(RtpPacket(111, 1, 960, 1111, payload=b"hello"), call.now)
+    [(data, to)] = call.server.datagrams_to_send()
+    assert to == CLIENT
+    call.client.receive_datagram(data, SERVER, call.now)
+    assert any(isinstance(e, RtpReceived) for e in iter(call.client.next_event, None))
