@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from voice.dtls import (
     DEFAULT_SRTP_PROFILES,
@@ -52,6 +52,9 @@ from voice.srtp import SrtpContext, SrtpError
 from voice.srtp.profiles import SrtpProfile
 from voice.stun import PacketKind, classify
 from voice.types import Address
+
+if TYPE_CHECKING:
+    from voice.trace import DatagramTracer
 
 
 class IceAgent(Protocol):
@@ -87,13 +90,19 @@ class PeerConnection:
         now: float,
         srtp_profiles: Sequence[SrtpProfile] | None = None,
         clock_rate: int = 48_000,
+        tracer: DatagramTracer | None = None,
     ) -> None:
         self.ice = ice
+        #: Sees every datagram in and out, and the DTLS key log (see :mod:`voice.trace`);
+        #: None costs one test per datagram.
+        self.tracer = tracer
+        self._trace_now = now
         self.dtls = DtlsConnection(
             is_server=is_dtls_server,
             certificate=certificate,
             remote_fingerprints=remote_fingerprints,
             srtp_profiles=DEFAULT_SRTP_PROFILES if srtp_profiles is None else srtp_profiles,
+            key_log=None if tracer is None else tracer.key_log,
         )
         self.rtp = RtpSession(local_ssrc, clock_rate, cname, now=now)
         self.is_dtls_server = is_dtls_server
@@ -123,33 +132,41 @@ class PeerConnection:
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         """Routes one datagram of the call by its first byte (RFC 7983 §7)."""
-        if self.state is State.CLOSED:
-            self._count("dropped_closed")
-            return
-        kind = classify(data)
-        if kind is PacketKind.STUN:
-            self._count("stun_in")
-            self.ice.receive_datagram(data, addr, now)
-            self._pump_ice(now)
-            if addr not in self._claimed and self.ice.is_validated(addr):
-                self._claimed.add(addr)
-                self._events.append(AddressValidated(addr))
-        elif kind is PacketKind.DTLS:
-            if not self.ice.is_validated(addr):
-                # ICE has not vouched for this address: DTLS from it is not ours to answer.
-                self._count("dropped_dtls_unvalidated")
+        try:
+            if self.state is State.CLOSED:
+                self._count("dropped_closed")
                 return
-            self._count("dtls_in")
-            self._dtls_source = addr
-            self.dtls.receive_datagram(data, now)
-            self._pump_dtls(now)
-        elif kind is PacketKind.RTP:
-            self._receive_srtp(data, addr, now)
-        else:
-            self._count("dropped_unknown_protocol")
-        self._flush(now)
+            kind = classify(data)
+            if kind is PacketKind.STUN:
+                self._count("stun_in")
+                self.ice.receive_datagram(data, addr, now)
+                self._pump_ice(now)
+                if addr not in self._claimed and self.ice.is_validated(addr):
+                    self._claimed.add(addr)
+                    self._events.append(AddressValidated(addr))
+            elif kind is PacketKind.DTLS:
+                if not self.ice.is_validated(addr):
+                    # ICE has not vouched for this address: DTLS from it is not ours to answer.
+                    self._count("dropped_dtls_unvalidated")
+                    return
+                self._count("dtls_in")
+                self._dtls_source = addr
+                self.dtls.receive_datagram(data, now)
+                self._pump_dtls(now)
+            elif kind is PacketKind.RTP:
+                self._receive_srtp(data, addr, now)
+            else:
+                self._count("dropped_unknown_protocol")
+            self._flush(now)
+        finally:
+            # Traced after it was handled, so the keys it revealed can decrypt it.
+            if self.tracer is not None:
+                self._trace_now = now
+                self.tracer.datagram("in", data, addr, now)
 
     def handle_timeout(self, now: float) -> None:
+        if self.tracer is not None:
+            self._trace_now = now
         if self.state is State.CLOSED:
             return
         self.ice.handle_timeout(now)
@@ -191,6 +208,8 @@ class PeerConnection:
         if self.state is not State.CONNECTED or self.srtp is None or target is None:
             self._count("rtp_not_sent")
             return False
+        if self.tracer is not None:
+            self._trace_now = now
         self.rtp.on_rtp_sent(packet, now)
         self._outgoing.append((self.srtp.protect_rtp(packet.encode()), target))
         self._count("rtp_out")
@@ -209,6 +228,9 @@ class PeerConnection:
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         out, self._outgoing = self._outgoing, []
+        if self.tracer is not None:
+            for data, addr in out:
+                self.tracer.datagram("out", data, addr, self._trace_now)
         return out
 
     def next_event(self) -> PeerEvent | None:
