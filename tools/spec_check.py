@@ -1,20 +1,35 @@
 """The spec/ traceability checker: every RFC citation in code resolves to a requirement row,
-and every row points at code and tests that exist.
+every row points at code and tests that exist, and every section a row or a citation names
+exists in the specification and carries the level the row claims.
 
-Run it as ``python tools/spec_check.py [root]``; the test command runs it on every change.
-It fails (exit status 1) when:
+Run it as ``python tools/spec_check.py [--markdown] [root]``; the test command runs it on
+every change. It fails (exit status 1) when:
 
 * code under ``voice/`` cites ``RFC <n> §<s>`` (or one of our own specs, ``VOICE-<NAME> §<s>``)
   and ``spec/rfc<n>.md`` (``spec/voice-<name>.md``) has no row for section ``§<s>``;
+* a citation or a row names a section that the specification does not have: for an RFC,
+  a section absent from ``[sections]`` of ``spec/sections/rfc<n>.toml`` (its table of
+  contents); for one of our own specs, a section with no ``## <n>.`` heading in its file;
+* a row's level is not one of the BCP 14 keywords (``[keywords]`` of the index) that its
+  sections use, or a section a row names has no ``[keywords]`` entry; a rule of our own
+  beyond the RFC has level ``—`` and says "beyond the RFC";
+* an implemented section (``implemented`` in the index) has fewer rows with a counted level
+  than ``[normative]`` records statements for it (every statement must be accounted for);
 * a row names code (``path.py::Qualified.name``) or a test (``tests/...py::test_name``) that
   does not exist: the file is missing, or no class, function or assignment has that name;
 * a ``done`` row names no test or no code;
-* a row's status is not one of ``done``, ``partial: <why>``, ``not implemented: <why>``;
-* two rows of one file share an id.
+* a row's status is not one of ``done``, ``partial: <why>``, ``not implemented: <why>``,
+  ``not applicable: <why>``;
+* two rows of one file share an id;
+* an index file is malformed, or (with :data:`REQUIRE_INDEX`) an RFC in spec/ has none.
 
-It prints, per spec file, how many rows are done out of the total. The format of the spec
-files is explained in ``spec/README.md``. The checker reads source with :mod:`ast` and never
-imports project code, so it cannot be fooled (or broken) by import-time side effects.
+It prints every row with its sections' titles (``ICE-1 §7.2.4 Sending the Request``), so a
+citation of the wrong section is visible to whoever reads the report, then per spec file
+how many rows are done, and per indexed RFC the normative coverage of the sections we
+implement. ``--markdown`` prints that coverage as the table spec/README.md shows. The format
+of the spec files and of the index is explained in ``spec/README.md``. The checker reads
+source with :mod:`ast` and never imports project code, so it cannot be fooled (or broken)
+by import-time side effects.
 """
 
 from __future__ import annotations
@@ -22,16 +37,43 @@ from __future__ import annotations
 import ast
 import re
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+#: When True, every ``spec/rfc<n>.md`` must have ``spec/sections/rfc<n>.toml``; when False,
+#: an RFC without one is reported as "not yet indexed" and its sections go unchecked.
+REQUIRE_INDEX = False
 
 #: A citation in code: ``RFC 8489 §14.7`` or ``VOICE-SHIM §3.1``.
 CITATION = re.compile(r"\b(?:RFC ?(\d{3,5})|VOICE-([A-Z][A-Z0-9]*)) §([0-9A-Za-z][0-9A-Za-z.\-]*)")
 SECTION = re.compile(r"§([0-9A-Za-z][0-9A-Za-z.\-]*)")
 BACKTICKED = re.compile(r"`([^`]+)`")
+#: A numbered heading of one of our own specifications: ``## 3. Header format``.
+OWN_HEADING = re.compile(r"^#{2,4} ((?:\d+|[A-Z])(?:\.\d+)*)\.? +(.+?)\s*$")
 COLUMNS = ("id", "section", "level", "requirement", "code", "tests", "status")
-LEVELS = {"MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY", "REQUIRED", "RECOMMENDED"}
-STATUS = re.compile(r"^(done|partial|not implemented)\b\s*[:—-]?\s*(.*)$", re.IGNORECASE)
+#: The BCP 14 keywords whose statements the coverage counts (MAY and OPTIONAL are not).
+COUNTED = frozenset(
+    {
+        "MUST",
+        "MUST NOT",
+        "REQUIRED",
+        "SHALL",
+        "SHALL NOT",
+        "SHOULD",
+        "SHOULD NOT",
+        "RECOMMENDED",
+        "NOT RECOMMENDED",
+    }
+)
+KEYWORDS = COUNTED | {"MAY", "OPTIONAL"}
+#: The level of a rule of our own beyond the RFC: no keyword of the RFC backs it.
+BEYOND = "—"
+LEVELS = KEYWORDS | {BEYOND}
+STATUS = re.compile(
+    r"^(done|partial|not implemented|not applicable)\b\s*[:—-]?\s*(.*)$", re.IGNORECASE
+)
+STATUS_FORMS = "done / partial: why / not implemented: why / not applicable: why"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +83,7 @@ class Row:
     id: str
     sections: tuple[str, ...]
     level: str
+    requirement: str
     code: tuple[str, ...]
     tests: tuple[str, ...]
     status: str
@@ -48,9 +91,35 @@ class Row:
 
 
 @dataclass(slots=True)
+class Index:
+    """What ``spec/sections/<spec>.toml`` records of one specification (no prose)."""
+
+    title: str
+    sections: dict[str, str]
+    implemented: tuple[str, ...] = ()
+    normative: dict[str, int] = field(default_factory=dict)
+    keywords: dict[str, frozenset[str]] = field(default_factory=dict)
+    own: bool = False  # one of our own specs: its sections come from its headings
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """Normative statements of one RFC's implemented sections and the rows for them."""
+
+    spec: str
+    sections: int
+    statements: int
+    accounted: int
+    short: tuple[tuple[str, int, int], ...]  # (section, statements, rows) that fall short
+
+
+@dataclass(slots=True)
 class Report:
     problems: list[str] = field(default_factory=list)
     rows: dict[str, list[Row]] = field(default_factory=dict)
+    indexes: dict[str, Index] = field(default_factory=dict)
+    unindexed: list[str] = field(default_factory=list)
+    coverage: list[Coverage] = field(default_factory=list)
     citations: int = 0
 
     @property
@@ -89,20 +158,28 @@ def parse_spec_file(path: Path, report: Report) -> list[Row]:
         if len(cells) != len(COLUMNS):
             report.problems.append(f"{path}:{lineno}: expected {len(COLUMNS)} cells")
             continue
-        rid, section, level, _text, code, tests, status = cells
+        rid, section, level, text, code, tests, status = cells
         m = STATUS.match(status)
         if m is None:
             report.problems.append(
-                f"{path}:{lineno}: status {status!r} is not done / partial: why / "
-                "not implemented: why"
+                f"{path}:{lineno}: row {rid}: status {status!r} is not {STATUS_FORMS}"
             )
             continue
         kind, reason = m.group(1).lower(), m.group(2).strip()
         sections = tuple(_clean_section(s) for s in SECTION.findall(section))
         if not sections:
             report.problems.append(f"{path}:{lineno}: row {rid} names no §section")
-        if level.upper() not in LEVELS:
-            report.problems.append(f"{path}:{lineno}: row {rid} level {level!r} not in {LEVELS}")
+        level = level.upper() if level != BEYOND else level
+        if level not in LEVELS:
+            report.problems.append(
+                f"{path}:{lineno}: row {rid}: level {level!r} is not a BCP 14 keyword "
+                f"({', '.join(sorted(KEYWORDS))}) nor {BEYOND} (a rule beyond the RFC)"
+            )
+        if level == BEYOND and "beyond the rfc" not in text.lower():
+            report.problems.append(
+                f"{path}:{lineno}: row {rid}: level {BEYOND} (no keyword of the RFC) but the "
+                "requirement does not say it is our rule 'beyond the RFC'"
+            )
         if kind != "done" and not reason:
             report.problems.append(f"{path}:{lineno}: row {rid} is {kind} without saying why")
         rows.append(
@@ -112,6 +189,7 @@ def parse_spec_file(path: Path, report: Report) -> list[Row]:
                 id=rid,
                 sections=sections,
                 level=level,
+                requirement=text,
                 code=tuple(BACKTICKED.findall(code)),
                 tests=tuple(BACKTICKED.findall(tests)),
                 status=kind,
@@ -119,6 +197,76 @@ def parse_spec_file(path: Path, report: Report) -> list[Row]:
             )
         )
     return rows
+
+
+def load_index(path: Path, problems: list[str]) -> Index | None:
+    """Reads and validates one ``spec/sections/rfc<n>.toml``; records what is wrong in it."""
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        problems.append(f"{where}: not valid TOML: {exc}")
+        return None
+    before = len(problems)
+    number = path.stem.removeprefix("rfc")
+    if not number.isdigit() or data.get("rfc") != int(number):
+        problems.append(f"{where}: rfc = {data.get('rfc')!r} does not match the file name")
+    title = data.get("title")
+    if not isinstance(title, str) or not title:
+        problems.append(f"{where}: needs a title")
+        title = ""
+    raw_sections = data.get("sections")
+    if not isinstance(raw_sections, dict) or not raw_sections:
+        problems.append(f"{where}: needs a [sections] table (the table of contents)")
+        return None
+    sections = {str(k): str(v) for k, v in raw_sections.items()}
+    implemented = data.get("implemented", [])
+    if not isinstance(implemented, list) or not all(isinstance(s, str) for s in implemented):
+        problems.append(f"{where}: implemented must be a list of section numbers as strings")
+        implemented = []
+    normative: dict[str, int] = {}
+    for key, value in dict(data.get("normative", {})).items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            problems.append(f"{where}: [normative] {key!r} must be a count (integer >= 0)")
+        else:
+            normative[str(key)] = value
+    keywords: dict[str, frozenset[str]] = {}
+    for key, value in dict(data.get("keywords", {})).items():
+        if not isinstance(value, list) or not set(value) <= KEYWORDS:
+            problems.append(f"{where}: [keywords] {key!r} must list BCP 14 keywords, got {value!r}")
+        else:
+            keywords[str(key)] = frozenset(value)
+    for table, keys in (
+        ("implemented", list(implemented)),
+        ("[normative]", list(normative)),
+        ("[keywords]", list(keywords)),
+    ):
+        for key in keys:
+            if key not in sections:
+                problems.append(f"{where}: {table} names §{key}, which [sections] lacks")
+    for key in implemented:
+        if key not in normative:
+            problems.append(
+                f"{where}: implemented §{key} has no [normative] count of its statements"
+            )
+        if key not in keywords:
+            problems.append(f"{where}: implemented §{key} has no [keywords] entry")
+    if len(problems) > before:
+        return None
+    return Index(title, sections, tuple(implemented), normative, keywords)
+
+
+def own_index(path: Path) -> Index:
+    """The sections of one of our own specifications, from its numbered headings."""
+    sections: dict[str, str] = {}
+    title = ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# ") and not title:
+            title = line[2:].strip()
+        m = OWN_HEADING.match(line)
+        if m:
+            sections[m.group(1)] = m.group(2)
+    return Index(title, sections, own=True)
 
 
 _DEFINITIONS: dict[Path, ast.Module] = {}
@@ -177,14 +325,87 @@ def find_citations(root: Path) -> dict[tuple[str, str], list[str]]:
     return found
 
 
+def load_indexes(root: Path, report: Report) -> None:
+    """Reads the index of every spec file: the toml for an RFC, the headings for our own."""
+    spec_dir = root / "spec"
+    for path in sorted(spec_dir.glob("*.md")):
+        stem = path.stem.lower()
+        if stem == "readme" or stem.startswith("audit"):
+            continue
+        if stem.startswith("voice-"):
+            report.indexes[path.stem] = own_index(path)
+            continue
+        toml = spec_dir / "sections" / f"{path.stem}.toml"
+        if toml.is_file():
+            index = load_index(toml, report.problems)
+            if index is not None:
+                report.indexes[path.stem] = index
+        elif REQUIRE_INDEX:
+            report.problems.append(
+                f"{path.relative_to(root)}: no section index spec/sections/{path.stem}.toml "
+                "(build it with tools/rfc_index.py from the RFC's text)"
+            )
+        else:
+            report.unindexed.append(path.stem)
+    for toml in sorted((spec_dir / "sections").glob("*.toml")):
+        if not (spec_dir / f"{toml.stem}.md").is_file():
+            report.problems.append(f"spec/sections/{toml.name}: no spec/{toml.stem}.md for it")
+
+
+def check_row_sections(row: Row, index: Index, where: str, problems: list[str]) -> None:
+    """A row's sections exist, and its level is a keyword they use."""
+    for section in row.sections:
+        if section not in index.sections:
+            problems.append(
+                f"{where}: §{section} is not a section of {row.spec} "
+                f"({index.title or 'see its index'})"
+            )
+    if index.own:
+        return  # our own specs: their sections are checked, their levels are ours
+    known = [s for s in row.sections if s in index.sections]
+    missing = [s for s in known if s not in index.keywords]
+    for section in missing:
+        problems.append(
+            f"{where}: spec/sections/{row.spec}.toml has no [keywords] entry for §{section}, "
+            "so the level cannot be checked (add the keywords its text uses)"
+        )
+    if row.level == BEYOND or missing or not known:
+        return
+    used = frozenset().union(*(index.keywords[s] for s in known))
+    if row.level not in used:
+        names = ", ".join(f"§{s}" for s in known)
+        found = ", ".join(sorted(used)) or "no keyword"
+        problems.append(
+            f"{where}: level {row.level} but {names} uses {found}; use the RFC's own keyword, "
+            f"or {BEYOND} with 'beyond the RFC' for a rule of ours"
+        )
+
+
+def measure_coverage(spec: str, rows: list[Row], index: Index) -> Coverage:
+    """Counts, per implemented section, the rows with a counted level against its statements."""
+    statements = accounted = 0
+    short: list[tuple[str, int, int]] = []
+    for section in index.implemented:
+        count = index.normative.get(section, 0)
+        have = sum(1 for r in rows if section in r.sections and r.level in COUNTED)
+        statements += count
+        accounted += min(count, have)
+        if have < count:
+            short.append((section, count, have))
+    return Coverage(spec, len(index.implemented), statements, accounted, tuple(short))
+
+
 def check(root: Path) -> Report:
     report = Report()
     spec_dir = root / "spec"
+    load_indexes(root, report)
     for path in sorted(spec_dir.glob("*.md")):
-        if path.stem.lower() == "readme":
+        stem = path.stem.lower()
+        if stem == "readme" or stem.startswith("audit"):
             continue
         rows = parse_spec_file(path, report)
         report.rows[path.stem] = rows
+        index = report.indexes.get(path.stem)
         seen: set[str] = set()
         for row in rows:
             where = f"{path.relative_to(root)}:{row.line}: row {row.id}"
@@ -202,30 +423,96 @@ def check(root: Path) -> Report:
             for ref in row.tests:
                 if not ref.startswith("tests/"):
                     report.problems.append(f"{where}: test {ref!r} is not under tests/")
+            if index is not None:
+                check_row_sections(row, index, where, report.problems)
+        if index is not None and index.implemented:
+            coverage = measure_coverage(path.stem, rows, index)
+            report.coverage.append(coverage)
+            for section, count, have in coverage.short:
+                title = index.sections.get(section, "")
+                report.problems.append(
+                    f"{path.relative_to(root)}: §{section} {title} is implemented and has "
+                    f"{count} normative statement(s) but only {have} row(s) with a counted "
+                    "level account for them (add a row per statement: done, partial, "
+                    "not implemented or not applicable)"
+                )
 
     citations = find_citations(root)
     report.citations = len(citations)
     for (spec, section), places in sorted(citations.items()):
         spec_rows = report.rows.get(spec)
+        also = f" (also cited at {len(places) - 1} other places)" if len(places) > 1 else ""
         if spec_rows is None:
             report.problems.append(f"{places[0]}: cites {spec} but spec/{spec}.md does not exist")
+            continue
+        index = report.indexes.get(spec)
+        if index is not None and section not in index.sections:
+            report.problems.append(
+                f"{places[0]}: cites {spec} §{section}, which is not a section of it{also}"
+            )
         elif not any(section in row.sections for row in spec_rows):
             report.problems.append(
-                f"{places[0]}: cites {spec} §{section} but spec/{spec}.md has no row for it"
-                + (f" (also cited at {len(places) - 1} other places)" if len(places) > 1 else "")
+                f"{places[0]}: cites {spec} §{section} but spec/{spec}.md has no row for it" + also
             )
     return report
 
 
+def section_label(index: Index | None, section: str) -> str:
+    title = index.sections.get(section) if index is not None else None
+    return f"§{section} {title}" if title else f"§{section}"
+
+
+def coverage_markdown(report: Report) -> str:
+    """The normative-coverage table as spec/README.md shows it."""
+    lines = [
+        "| RFC | implemented sections | normative statements | accounted for | done | "
+        "partial | not implemented | not applicable |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for cov in report.coverage:
+        index = report.indexes[cov.spec]
+        implemented = set(index.implemented)
+        counts = {"done": 0, "partial": 0, "not implemented": 0, "not applicable": 0}
+        for row in report.rows.get(cov.spec, []):
+            if row.level in COUNTED and implemented & set(row.sections):
+                counts[row.status] += 1
+        lines.append(
+            f"| {cov.spec.removeprefix('rfc')} | {cov.sections} | {cov.statements} | "
+            f"{cov.accounted} | {counts['done']} | {counts['partial']} | "
+            f"{counts['not implemented']} | {counts['not applicable']} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
-    root = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent.parent
+    args = [a for a in argv[1:] if not a.startswith("--")]
+    root = Path(args[0]) if args else Path(__file__).resolve().parent.parent
     report = check(root)
-    print(f"{'spec':<14} {'done':>5} {'partial':>8} {'not impl':>9} {'rows':>5}")
+    if "--markdown" in argv:
+        print(coverage_markdown(report))
+        return 0 if report.ok else 1
+    for spec, rows in sorted(report.rows.items()):
+        index = report.indexes.get(spec)
+        for row in rows:
+            labels = "; ".join(section_label(index, s) for s in row.sections)
+            print(f"{row.id:<10} {row.level:<11} {labels}")
+    print()
+    print(f"{'spec':<14} {'done':>5} {'partial':>8} {'not impl':>9} {'n/a':>5} {'rows':>5}")
     for spec, rows in sorted(report.rows.items()):
         done = sum(r.status == "done" for r in rows)
         partial = sum(r.status == "partial" for r in rows)
         missing = sum(r.status == "not implemented" for r in rows)
-        print(f"{spec:<14} {done:>5} {partial:>8} {missing:>9} {len(rows):>5}")
+        na = sum(r.status == "not applicable" for r in rows)
+        print(f"{spec:<14} {done:>5} {partial:>8} {missing:>9} {na:>5} {len(rows):>5}")
+    print()
+    print("normative coverage of the implemented sections (statements accounted for by rows):")
+    for cov in report.coverage:
+        print(
+            f"  {cov.spec:<10} {cov.sections:>3} sections  "
+            f"{cov.accounted:>4} / {cov.statements:<4} statements"
+        )
+    if report.unindexed:
+        print(f"not yet indexed (sections unchecked): {', '.join(report.unindexed)}")
     print(f"{report.citations} distinct citations in voice/")
     for problem in report.problems:
         print(f"PROBLEM {problem}", file=sys.stderr)

@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+import pytest
+
+from tools import spec_check
 from tools.spec_check import check
 
 HEADER = (
@@ -11,6 +14,7 @@ HEADER = (
 
 
 def make_repo(tmp_path: Path, code: str, rows: str) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "voice").mkdir()
     (tmp_path / "voice" / "mod.py").write_text(code)
     (tmp_path / "tests").mkdir()
@@ -77,3 +81,154 @@ def test_duplicate_ids_fail(tmp_path: Path) -> None:
 def test_this_repository_passes() -> None:
     report = check(Path(__file__).resolve().parents[2])
     assert report.problems == []
+
+
+INDEX = """rfc = 1234
+title = "A Made-Up Protocol"
+implemented = ["2.1"]
+
+[sections]
+"1" = "Introduction"
+"2" = "Procedures"
+"2.1" = "Sending"
+"3" = "Receiving"
+"A" = "An Appendix"
+
+[normative]
+"2.1" = 1
+
+[keywords]
+"2.1" = ["MUST", "MAY"]
+"3" = ["SHOULD"]
+"A" = []
+"""
+
+
+def make_indexed_repo(tmp_path: Path, code: str, rows: str, index: str = INDEX) -> Path:
+    root = make_repo(tmp_path, code, rows)
+    (root / "spec" / "sections").mkdir()
+    (root / "spec" / "sections" / "rfc1234.toml").write_text(index)
+    return root
+
+
+def test_an_indexed_repository_passes_and_counts_coverage(tmp_path: Path) -> None:
+    report = check(make_indexed_repo(tmp_path, CODE, GOOD))
+    assert report.problems == []
+    assert report.indexes["rfc1234"].sections["2.1"] == "Sending"
+    (cov,) = report.coverage
+    assert (cov.spec, cov.sections, cov.statements, cov.accounted) == ("rfc1234", 1, 1, 1)
+
+
+def test_citation_of_a_section_the_rfc_lacks_fails(tmp_path: Path) -> None:
+    rows = GOOD + "| X-2 | §9 | MUST | Nope. | | | not implemented: later |\n"
+    report = check(make_indexed_repo(tmp_path, CODE + "# RFC 1234 §9\n", rows))
+    cited = "voice/mod.py:4: cites rfc1234 §9, which is not a section"
+    assert any(cited in p for p in report.problems)
+    assert any("row X-2: §9 is not a section of rfc1234" in p for p in report.problems)
+
+
+def test_level_the_section_does_not_use_fails(tmp_path: Path) -> None:
+    rows = GOOD + "| X-2 | §3 | MUST | Upgraded. | | | not implemented: later |\n"
+    report = check(make_indexed_repo(tmp_path, CODE, rows))
+    assert len(report.problems) == 1
+    assert "row X-2: level MUST but §3 uses SHOULD" in report.problems[0]
+
+
+def test_level_may_match_any_of_the_rows_sections(tmp_path: Path) -> None:
+    rows = GOOD + "| X-2 | §2.1, §3 | SHOULD | Either. | | | not implemented: later |\n"
+    assert check(make_indexed_repo(tmp_path, CODE, rows)).problems == []
+
+
+def test_section_without_keywords_entry_fails(tmp_path: Path) -> None:
+    rows = GOOD + "| X-2 | §1 | MUST | Intro. | | | not implemented: later |\n"
+    report = check(make_indexed_repo(tmp_path, CODE, rows))
+    assert len(report.problems) == 1
+    assert "no [keywords] entry for §1" in report.problems[0]
+
+
+def test_rule_beyond_the_rfc_uses_a_dash_and_says_so(tmp_path: Path) -> None:
+    ok = GOOD + "| X-2 | §A | — | Ours, beyond the RFC. | | | not implemented: later |\n"
+    assert check(make_indexed_repo(tmp_path, CODE, ok)).problems == []
+    bad = GOOD + "| X-2 | §A | — | Ours. | | | not implemented: later |\n"
+    (problem,) = check(make_indexed_repo(tmp_path / "b", CODE, bad)).problems
+    assert "beyond the RFC" in problem
+    invented = GOOD + "| X-2 | §A | MUST | Invented. | | | not implemented: later |\n"
+    (problem,) = check(make_indexed_repo(tmp_path / "c", CODE, invented)).problems
+    assert "level MUST but §A uses no keyword" in problem
+
+
+def test_not_applicable_is_a_status_and_needs_a_reason(tmp_path: Path) -> None:
+    rows = GOOD + (
+        "| X-2 | §3 | SHOULD | Full only. | | | not applicable: we are lite |\n"
+        "| X-3 | §3 | SHOULD | Full only. | | | not applicable |\n"
+    )
+    report = check(make_indexed_repo(tmp_path, CODE, rows))
+    assert len(report.problems) == 1
+    assert "X-3 is not applicable without saying why" in report.problems[0]
+
+
+def test_implemented_section_with_unaccounted_statements_fails(tmp_path: Path) -> None:
+    index = INDEX.replace('"2.1" = 1', '"2.1" = 3')
+    rows = GOOD + "| X-2 | §2.1 | MAY | Optional. | | | not implemented: later |\n"
+    report = check(make_indexed_repo(tmp_path, CODE, rows, index))
+    (problem,) = report.problems
+    assert "§2.1 Sending is implemented and has 3 normative statement(s) but only 1" in problem
+    assert report.coverage[0].accounted == 1 and report.coverage[0].statements == 3
+
+
+def test_rows_beyond_a_sections_count_do_not_inflate_coverage(tmp_path: Path) -> None:
+    rows = GOOD + "| X-2 | §2.1 | MUST | Again. | | | not implemented: later |\n"
+    report = check(make_indexed_repo(tmp_path, CODE, rows))
+    assert report.problems == []
+    assert (report.coverage[0].statements, report.coverage[0].accounted) == (1, 1)
+
+
+def test_malformed_index_fails(tmp_path: Path) -> None:
+    index = INDEX.replace('implemented = ["2.1"]', 'implemented = ["2.1", "7"]')
+    index = index.replace('"3" = ["SHOULD"]', '"3" = ["MUSTN\'T"]')
+    report = check(make_indexed_repo(tmp_path, CODE, GOOD, index))
+    assert any("implemented names §7, which [sections] lacks" in p for p in report.problems)
+    assert any("[keywords] '3' must list BCP 14 keywords" in p for p in report.problems)
+    wrong_number = INDEX.replace("rfc = 1234", "rfc = 4321")
+    report = check(make_indexed_repo(tmp_path / "b", CODE, GOOD, wrong_number))
+    assert any("does not match the file name" in p for p in report.problems)
+
+
+def test_unindexed_rfc_is_listed_or_fails_when_required(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_repo(tmp_path, CODE, GOOD)
+    monkeypatch.setattr(spec_check, "REQUIRE_INDEX", False)
+    report = check(root)
+    assert report.problems == [] and report.unindexed == ["rfc1234"]
+    monkeypatch.setattr(spec_check, "REQUIRE_INDEX", True)
+    (problem,) = check(root).problems
+    assert "no section index spec/sections/rfc1234.toml" in problem
+
+
+def test_own_spec_sections_come_from_its_headings(tmp_path: Path) -> None:
+    root = make_repo(tmp_path, "x = 1  # VOICE-SHIM §3\ny = 2  # VOICE-SHIM §4\n", "")
+    (root / "spec" / "rfc1234.md").unlink()
+    (root / "spec" / "voice-shim.md").write_text(
+        "# VOICE-SHIM\n\n## 3. Header format\n\n"
+        + HEADER
+        + "| S-1 | §3 | MUST | Header. | `voice/mod.py::x` | `tests/test_mod.py::test_it` "
+        + "| done |\n| S-2 | §4 | MUST | Gone. | `voice/mod.py::y` | `tests/test_mod.py::test_it` "
+        + "| done |\n"
+    )
+    report = check(root)
+    assert report.indexes["voice-shim"].sections == {"3": "Header format"}
+    assert any("row S-2: §4 is not a section of voice-shim" in p for p in report.problems)
+    assert any("cites voice-shim §4, which is not a section" in p for p in report.problems)
+
+
+def test_report_prints_titles_and_the_coverage_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_indexed_repo(tmp_path, CODE, GOOD)
+    assert spec_check.main(["spec_check", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "X-1        MUST        §2.1 Sending" in out
+    assert spec_check.main(["spec_check", "--markdown", str(root)]) == 0
+    table = capsys.readouterr().out
+    assert "| 1234 | 1 | 1 | 1 | 1 | 0 | 0 | 0 |" in table
