@@ -4,9 +4,11 @@ RFC's text on the local disk, so that the index is reproducible and holds no RFC
     python tools/rfc_index.py path/to/rfc8445.txt [--implemented 7.3,8.2] [-o FILE]
 
 The input is the RFC's plain text (the rfc-editor ``.txt``, with or without page breaks) or
-its xml2rfc source (``.xml``, version 2 or 3). From it the tool records, per section: the
-number and title (the table of contents), the BCP 14 keywords its own text (not its
-subsections') uses in capitals, and how many of its sentences carry a counted keyword
+its xml2rfc source (``.xml``, version 2 or 3), or, when no RFC text is at hand, the
+kramdown-rfc markdown (``.md``) of the draft that became it (check it against the RFC).
+From it the tool records, per section: the number and title (the table of contents), the
+BCP 14 keywords its own text (not its subsections') uses in capitals, and how many of its
+sentences carry a counted keyword
 (MUST, MUST NOT, REQUIRED, SHALL, SHALL NOT, SHOULD, SHOULD NOT, RECOMMENDED, NOT
 RECOMMENDED). Keywords in quotes (the BCP 14 boilerplate) are not counted. The sentence
 count is a mechanical split at full stops and list items; it is what the rows of
@@ -210,6 +212,63 @@ def parse_xml(text: str) -> tuple[str, list[Section]]:
     return title, sections
 
 
+def parse_markdown(text: str) -> tuple[str, list[Section]]:
+    """The title and the sections of a kramdown-rfc source (an Internet-Draft's markdown).
+
+    Used when only the draft that became the RFC is at hand; its headings number as the
+    RFC's do, but check the result against the RFC's table of contents.
+    """
+    title = ""
+    sections: list[Section] = []
+    counters: list[int] = []
+    in_back = False
+    letter = ord("A") - 1
+    current: Section | None = None
+    paragraph: list[str] = []
+    fenced = False
+
+    def flush() -> None:
+        if current is not None and paragraph:
+            current.paragraphs.append(" ".join(paragraph))
+        paragraph.clear()
+
+    for line in text.splitlines():
+        if line.startswith("title:") and not title:
+            title = line.partition(":")[2].strip()
+        if line.startswith(("```", "~~~")):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        if line.startswith("--- back"):
+            flush()
+            in_back, counters, current = True, [], None
+            continue
+        m = re.match(r"^(#{1,6})\s+(.*?)\s*(\{[^}]*\})?\s*$", line)
+        if m:
+            flush()
+            if m.group(3) and "numbered" in m.group(3) and "false" in m.group(3):
+                current = None
+                continue
+            depth = len(m.group(1))
+            counters = counters[:depth] + [0] * (depth - len(counters))
+            counters[depth - 1] += 1
+            if in_back and depth == 1:
+                letter += 1
+            head = chr(letter) if in_back else str(counters[0])
+            number = ".".join([head, *map(str, counters[1:])])
+            current = Section(number, m.group(2))
+            sections.append(current)
+        elif not line.strip() or BULLET.match(line):
+            flush()
+            if line.strip():
+                paragraph.append(line.strip())
+        elif current is not None:
+            paragraph.append(line.strip())
+    flush()
+    return title, sections
+
+
 def _paragraphs(element: ET.Element) -> list[str]:
     """The paragraphs (and list items) of one block element, as plain text."""
     if element.tag in ("list", "ul", "ol", "dl"):
@@ -264,10 +323,12 @@ def analyse(section: Section) -> tuple[list[str], int]:
     return [k for k in order if k in used], count
 
 
-def render(rfc: int, title: str, sections: list[Section], implemented: list[str]) -> str:
+def render(
+    rfc: int, title: str, sections: list[Section], implemented: list[str], source: str
+) -> str:
     """The toml text of the index."""
     out = [
-        f"# Built by tools/rfc_index.py from the text of RFC {rfc}; numbers, titles and counts",
+        f"# Built by tools/rfc_index.py from {source}; numbers, titles and counts",
         "# only. `implemented` is ours: the sections whose every normative statement",
         f"# spec/rfc{rfc}.md accounts for, one row each.",
         f"rfc = {rfc}",
@@ -299,6 +360,8 @@ def main(argv: list[str]) -> int:
     text = args.source.read_text(encoding="utf-8", errors="replace")
     if args.source.suffix == ".xml":
         title, sections = parse_xml(text)
+    elif args.source.suffix == ".md":
+        title, sections = parse_markdown(text)
     else:
         title, sections = parse_text(text)
     number = args.rfc
@@ -318,11 +381,15 @@ def main(argv: list[str]) -> int:
     elif output.is_file():
         implemented = list(tomllib.loads(output.read_text(encoding="utf-8"))["implemented"])
     numbers = {s.number for s in sections}
+    if len(numbers) != len(sections):
+        parser.error("the source gave the same section number twice; check its format")
     unknown = [s for s in implemented if s not in numbers]
     if unknown:
         parser.error(f"implemented names sections the RFC lacks: {', '.join(unknown)}")
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(number, title, sections, implemented), encoding="utf-8")
+    output.write_text(
+        render(number, title, sections, implemented, args.source.name), encoding="utf-8"
+    )
     print(f"{output}: {len(sections)} sections, {len(implemented)} implemented")
     return 0
 

@@ -11,8 +11,9 @@ every change. It fails (exit status 1) when:
   a section absent from ``[sections]`` of ``spec/sections/rfc<n>.toml`` (its table of
   contents); for one of our own specs, a section with no ``## <n>.`` heading in its file;
 * a row's level is not one of the BCP 14 keywords (``[keywords]`` of the index) that its
-  sections use, or a section a row names has no ``[keywords]`` entry; a rule of our own
-  beyond the RFC has level ``—`` and says "beyond the RFC";
+  sections use, or a section a row names has no ``[keywords]`` entry; a statement the RFC
+  makes without a keyword has level ``—`` and says "no keyword", a rule of our own beyond
+  the RFC has level ``—`` and says "beyond the RFC";
 * an implemented section (``implemented`` in the index) has fewer rows with a counted level
   than ``[normative]`` records statements for it (every statement must be accounted for);
 * a row names code (``path.py::Qualified.name``) or a test (``tests/...py::test_name``) that
@@ -70,6 +71,9 @@ KEYWORDS = COUNTED | {"MAY", "OPTIONAL"}
 #: The level of a rule of our own beyond the RFC: no keyword of the RFC backs it.
 BEYOND = "—"
 LEVELS = KEYWORDS | {BEYOND}
+#: What a row of level ``—`` says of itself: the RFC states it without a BCP 14 keyword, or
+#: the rule is ours and goes beyond the RFC.
+BEYOND_PHRASES = ("no keyword", "beyond the rfc")
 STATUS = re.compile(
     r"^(done|partial|not implemented|not applicable)\b\s*[:—-]?\s*(.*)$", re.IGNORECASE
 )
@@ -175,10 +179,10 @@ def parse_spec_file(path: Path, report: Report) -> list[Row]:
                 f"{path}:{lineno}: row {rid}: level {level!r} is not a BCP 14 keyword "
                 f"({', '.join(sorted(KEYWORDS))}) nor {BEYOND} (a rule beyond the RFC)"
             )
-        if level == BEYOND and "beyond the rfc" not in text.lower():
+        if level == BEYOND and not any(p in text.lower() for p in BEYOND_PHRASES):
             report.problems.append(
-                f"{path}:{lineno}: row {rid}: level {BEYOND} (no keyword of the RFC) but the "
-                "requirement does not say it is our rule 'beyond the RFC'"
+                f"{path}:{lineno}: row {rid}: level {BEYOND} but the requirement says neither "
+                "'no keyword' (the RFC states it without one) nor 'beyond the RFC' (our rule)"
             )
         if kind != "done" and not reason:
             report.problems.append(f"{path}:{lineno}: row {rid} is {kind} without saying why")
@@ -377,7 +381,8 @@ def check_row_sections(row: Row, index: Index, where: str, problems: list[str]) 
         found = ", ".join(sorted(used)) or "no keyword"
         problems.append(
             f"{where}: level {row.level} but {names} uses {found}; use the RFC's own keyword, "
-            f"or {BEYOND} with 'beyond the RFC' for a rule of ours"
+            f"or {BEYOND} saying 'no keyword' (the RFC states it without one) or 'beyond the "
+            "RFC' (a rule of ours)"
         )
 
 

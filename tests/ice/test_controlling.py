@@ -257,3 +257,42 @@ def test_refuses_checks_it_cannot_authenticate() -> None:
     client.receive_datagram(_server_check(C_PWD, username="someone:else"), SERVER, 0.1)
     assert client.datagrams_to_send() == []
     assert client.counters["requests_refused"] == 2
+
+
+def test_each_consent_check_is_a_new_transaction() -> None:
+    # RFC 7675 §5.1: every consent check has a transaction id of its own.
+    client, agent = pair()
+    client.connect(0.0)
+    exchange(client, agent, 0.0)
+    ids = set()
+    now = 0.0
+    for _ in range(5):
+        now = client.get_timer() or now
+        client.handle_timeout(now)
+        sent = client.datagrams_to_send()
+        assert len(sent) == 1
+        ids.add(parse_message(sent[0][0]).transaction_id)
+    assert len(ids) == 5
+
+
+def test_a_response_after_consent_expiry_is_ignored() -> None:
+    # RFC 7675 §5.1: outstanding consent transactions are dropped when consent expires.
+    client, agent = pair()
+    client.connect(0.0)
+    exchange(client, agent, 0.0)
+    drain(client)
+    late = []
+    now = 0.0
+    while (timer := client.get_timer()) is not None:
+        now = timer
+        client.handle_timeout(now)
+        for data, _ in client.datagrams_to_send():
+            agent.receive_datagram(data, CLIENT, now)
+            late.extend(agent.datagrams_to_send())  # answered, but never delivered
+    assert drain(client) == [ConsentExpired()]
+    assert late
+    for data, _ in late:
+        client.receive_datagram(data, SERVER, now + 1.0)
+    assert drain(client) == []
+    assert client.counters["success_responses"] == 1
+    assert client.datagrams_to_send() == []

@@ -222,6 +222,81 @@ def test_unknown_optional_attribute_is_ignored() -> None:
     assert only_response(agent).message_class is MessageClass.SUCCESS_RESPONSE
 
 
+def test_known_but_unexpected_attributes_are_ignored() -> None:
+    # RFC 8489 §6.3: attributes we know but do not expect in a request change nothing.
+    agent = make_agent()
+    unexpected = (XorMappedAddress("203.0.113.9", 9), ErrorCodeAttribute(400), Software("x"))
+    agent.receive_datagram(check(extra=unexpected), CLIENT, now=0.0)
+    response = only_response(agent)
+    assert response.message_class is MessageClass.SUCCESS_RESPONSE
+    assert response.get(XorMappedAddress) == XorMappedAddress(*CLIENT)
+
+
+def test_a_retransmitted_check_gets_the_same_response() -> None:
+    # RFC 8489 §6.3.1: the agent keeps no transaction state; Binding is idempotent, so
+    # reprocessing a retransmission yields the response the original got.
+    agent = make_agent(software="voice-test")
+    request = check(use_candidate=True)
+    agent.receive_datagram(request, CLIENT, now=0.0)
+    first = agent.datagrams_to_send()
+    agent.receive_datagram(request, CLIENT, now=0.2)
+    assert agent.datagrams_to_send() == first
+    assert events(agent) == [Connected(CLIENT)]
+
+
+def test_responses_never_carry_username() -> None:
+    # RFC 8489 §9.1.3: neither a success nor an error response carries USERNAME, and an
+    # error for a failed check carries no integrity attribute either.
+    agent = make_agent()
+    agent.receive_datagram(check(), CLIENT, now=0.0)
+    agent.receive_datagram(check(sha256=True), CLIENT, now=0.0)
+    agent.receive_datagram(check(password="wrong-password-wrong-password"), CLIENT, now=0.0)
+    agent.receive_datagram(check(username="nope:cli1"), CLIENT, now=0.0)
+    agent.receive_datagram(check(username=None), CLIENT, now=0.0)
+    responses = [parse_message(data) for data, _ in agent.datagrams_to_send()]
+    assert len(responses) == 5
+    assert all(r.get(Username) is None for r in responses)
+    for failed in responses[2:]:
+        assert failed.get(MessageIntegrity) is None
+        assert failed.get(MessageIntegritySha256) is None
+    assert responses[0].get(MessageIntegrity) is not None
+    assert responses[0].get(MessageIntegritySha256) is None
+    assert responses[1].get(MessageIntegritySha256) is not None
+    assert responses[1].get(MessageIntegrity) is None
+
+
+def test_error_responses_carry_a_fitting_error_code() -> None:
+    # RFC 8489 §6.3.1.1: an error response has ERROR-CODE with a reason for its code.
+    agent = make_agent()
+    agent.receive_datagram(check(username=None), CLIENT, now=0.0)
+    error = only_response(agent).get(ErrorCodeAttribute)
+    assert error == ErrorCodeAttribute(400, "Bad Request")
+
+
+def test_unauthenticated_indications_are_discarded() -> None:
+    # RFC 8489 §9.1.3 discards an indication that fails authentication; RFC 8445 §11 makes
+    # keepalives unauthenticated, so every indication is discarded, whatever it carries.
+    agent = make_agent()
+    signed = Message(
+        MessageClass.INDICATION,
+        Method.BINDING,
+        new_transaction_id(),
+        (Username(f"{LOCAL_UFRAG}:{REMOTE_UFRAG}"), UseCandidate()),
+    )
+    for data in (
+        Message(MessageClass.INDICATION, Method.BINDING, new_transaction_id()).encode(
+            fingerprint=True
+        ),
+        signed.encode(integrity_key=b"wrong", fingerprint=True),
+        signed.encode(integrity_key=LOCAL_PWD.encode(), fingerprint=True),
+    ):
+        agent.receive_datagram(data, CLIENT, now=0.0)
+    assert agent.datagrams_to_send() == []
+    assert events(agent) == []
+    assert agent.selected_address is None
+    assert agent.counters["indications"] == 3
+
+
 def test_unknown_attribute_from_an_unauthenticated_request_is_401_not_420() -> None:
     agent = make_agent()
     agent.receive_datagram(

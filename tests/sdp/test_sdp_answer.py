@@ -1,4 +1,4 @@
-"""Tests of voice.sdp.answer: the JSEP answer (RFC 8829 §5.3.1) an ICE-lite DTLS server writes."""
+"""Tests of voice.sdp.answer: the JSEP answer (RFC 9429 §5.3.1) an ICE-lite DTLS server writes."""
 
 from __future__ import annotations
 
@@ -59,14 +59,14 @@ def test_answer_to_chromium() -> None:
     offer, audio, text = answer_to(CHROMIUM)
     answer = parse(text)
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
-    # RFC 8829 §5.2.1 via §5.3.1: v=0, "-" user, our session id, s=-, t=0 0.
+    # RFC 9429 §5.2.1 via §5.3.1: v=0, "-" user, our session id, s=-, t=0 0.
     assert [str(line) for line in answer.lines[:4]] == [
         "v=0",
         "o=- 4242 2 IN IP4 0.0.0.0",
         "s=-",
         "t=0 0",
     ]
-    # RFC 8839 §4.2.1.4: ice-lite at session level; RFC 8843 §7.3: the BUNDLE group.
+    # RFC 8839 §4.2.1.4: ice-lite at session level; RFC 9143 §7.3: the BUNDLE group.
     assert names(answer) == ["ice-lite", "group"]
     assert answer.attribute("group") == "BUNDLE 0"
     (media,) = answer.media
@@ -116,7 +116,7 @@ def test_other_m_lines_are_rejected_and_leave_the_bundle_group() -> None:
     _, audio, text = answer_to(CHROMIUM_AV)
     answer = parse(text)
     assert audio.bundle_mids == ["0", "1", "2"]
-    assert answer.attribute("group") == "BUNDLE 0"  # RFC 8843 §7.3.3
+    assert answer.attribute("group") == "BUNDLE 0"  # RFC 9143 §7.3.3
     _, video, data = answer.media
     # RFC 3264 §6: port 0, media type and proto kept, one of the offered formats.
     assert str(video.lines[0]) == "m=video 0 UDP/TLS/RTP/SAVPF 96"
@@ -132,7 +132,7 @@ def test_video_first_offer_mirrors_direction_and_answers_tls_id() -> None:
     answer = parse(text)
     assert audio.index == 1
     assert answer.attribute("group") == "BUNDLE a"
-    assert answer.attribute("ice-options") == "ice2"  # RFC 8829 §5.3.1: ice2 echoed
+    assert answer.attribute("ice-options") == "ice2"  # RFC 9429 §5.3.1: ice2 echoed
     video, media, data = answer.media
     assert video.port == 0 and data.port == 0
     assert str(media.lines[0]) == "m=audio 50000 UDP/TLS/RTP/SAVPF 111"

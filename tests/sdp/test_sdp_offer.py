@@ -187,7 +187,7 @@ def test_first_audio_m_line_with_opus_is_taken() -> None:
 
 
 def test_plainer_rtp_profile_names_are_accepted() -> None:
-    # RFC 8829 §5.1.2: RTP/SAVPF and friends are accepted and echoed in the answer.
+    # RFC 9429 §5.1.2: RTP/SAVPF and friends are accepted and echoed in the answer.
     for proto in ("RTP/SAVPF", "UDP/TLS/RTP/SAVP", "RTP/AVP"):
         assert analyze(CHROMIUM.replace("UDP/TLS/RTP/SAVPF", proto)).proto == proto
 

@@ -54,7 +54,7 @@ def _raw(body: bytes) -> bytes:
         (struct.pack("!HH", 0x0009, 2) + b"\x00\x00\x00\x00", "ERROR-CODE of 2 bytes"),
         (struct.pack("!HH", 0x000A, 3) + b"\x00\x01\x00\x00", "odd UNKNOWN-ATTRIBUTES"),
         (struct.pack("!HH", 0x0006, 2) + b"\xff\xfe\x00\x00", "USERNAME not UTF-8"),
-        (struct.pack("!HH", 0x0006, 512) + b"a" * 512, "USERNAME of 512 bytes"),
+        (struct.pack("!HH", 0x0006, 764) + b"a" * 764, "USERNAME of 764 bytes"),
     ],
 )
 def test_malformed_attributes(body: bytes, why: str) -> None:
@@ -107,8 +107,32 @@ def test_xor_mapped_address_is_xored() -> None:
         XorMappedAddress("192.0.2.1", 70000),
         ErrorCodeAttribute(200),
         UnknownAttribute(0x7777, b"x" * 70000),
+        Username("u" * 509),
     ],
 )
 def test_unencodable_attributes_are_local_errors(bad: Attribute) -> None:
     with pytest.raises(StunEncodeError):
         Message(MessageClass.REQUEST, Method.BINDING, TID, (bad,)).encode()
+
+
+def test_username_up_to_763_bytes_is_read_but_at_most_508_are_sent() -> None:
+    # RFC 8489 §14.3: a sender stays under 509 bytes, a receiver takes RFC 5389's 763.
+    for size in (508, 509, 763):
+        body = struct.pack("!HH", 0x0006, size) + b"u" * size + b"\x00" * (-size % 4)
+        assert parse_message(_raw(body)).get(Username) == Username("u" * size)
+    assert Username("u" * 508).encode_value(TID) == b"u" * 508
+
+
+def test_mapped_address_reserved_byte_is_zero_and_ignored() -> None:
+    # RFC 8489 §14.1: the first byte is sent as 0 and ignored on receipt.
+    assert MappedAddress("192.0.2.1", 1).encode_value(TID)[0] == 0
+    value = b"\xff\x01\x00\x01\xc0\x00\x02\x01"
+    body = struct.pack("!HH", 0x0001, len(value)) + value
+    assert parse_message(_raw(body)).get(MappedAddress) == MappedAddress("192.0.2.1", 1)
+
+
+def test_error_code_reserved_bits_are_ignored() -> None:
+    # RFC 8489 §14.8: the 21 reserved bits are sent as 0 and ignored by receivers.
+    value = b"\xff\xff\xfc\x14Unknown\x00"
+    body = struct.pack("!HH", 0x0009, 11) + value
+    assert parse_message(_raw(body)).get(ErrorCodeAttribute) == ErrorCodeAttribute(420, "Unknown")

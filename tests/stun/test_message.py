@@ -192,6 +192,17 @@ def test_attributes_after_integrity_are_ignored() -> None:
     assert message.check_integrity(b"secret")
 
 
+def test_attributes_after_integrity_sha256_alone_are_ignored() -> None:
+    # RFC 8489 §9: with MESSAGE-INTEGRITY-SHA256 and no MESSAGE-INTEGRITY, only FINGERPRINT
+    # may follow it; anything else there is ignored.
+    data = _request().encode(integrity_sha256_key=b"secret")
+    extra = struct.pack("!HHI", 0x0024, 4, 99)
+    forged = data[:2] + struct.pack("!H", len(data) - 20 + 8) + data[4:] + extra
+    message = parse_message(forged)
+    assert message.get(Priority) is None
+    assert message.check_integrity_sha256(b"secret")
+
+
 @pytest.mark.parametrize("size", [16, 20, 24, 28, 32])
 def test_message_integrity_sha256(size: int) -> None:
     data = _request().encode(integrity_sha256_key=b"secret", sha256_size=size, fingerprint=True)

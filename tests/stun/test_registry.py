@@ -26,3 +26,10 @@ def test_registry_values() -> None:
 def test_error_codes_have_reasons() -> None:
     assert all(code.reason for code in ErrorCode)
     assert ErrorCode.UNAUTHENTICATED.reason == "Unauthenticated"
+
+
+def test_reason_phrases_are_short_utf8() -> None:
+    # RFC 8489 §14.8: a reason phrase is UTF-8 of fewer than 128 characters.
+    for code in ErrorCode:
+        assert len(code.reason) < 128
+        code.reason.encode("utf-8")

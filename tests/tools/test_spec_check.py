@@ -149,9 +149,11 @@ def test_section_without_keywords_entry_fails(tmp_path: Path) -> None:
 def test_rule_beyond_the_rfc_uses_a_dash_and_says_so(tmp_path: Path) -> None:
     ok = GOOD + "| X-2 | §A | — | Ours, beyond the RFC. | | | not implemented: later |\n"
     assert check(make_indexed_repo(tmp_path, CODE, ok)).problems == []
+    plain = GOOD + "| X-2 | §A | — | Said with no keyword. | | | not implemented: later |\n"
+    assert check(make_indexed_repo(tmp_path / "p", CODE, plain)).problems == []
     bad = GOOD + "| X-2 | §A | — | Ours. | | | not implemented: later |\n"
     (problem,) = check(make_indexed_repo(tmp_path / "b", CODE, bad)).problems
-    assert "beyond the RFC" in problem
+    assert "'no keyword'" in problem and "'beyond the RFC'" in problem
     invented = GOOD + "| X-2 | §A | MUST | Invented. | | | not implemented: later |\n"
     (problem,) = check(make_indexed_repo(tmp_path / "c", CODE, invented)).problems
     assert "level MUST but §A uses no keyword" in problem

@@ -10,7 +10,8 @@ What it does:
 1. :meth:`IceControllingClient.connect` sends a Binding request with USERNAME
    "remote:local", PRIORITY, ICE-CONTROLLING, USE-CANDIDATE (aggressive nomination: the only
    pair is nominated at once), MESSAGE-INTEGRITY keyed with the *remote* password and
-   FINGERPRINT (RFC 8445 §7.2.2), and retransmits it every ``check_interval`` seconds.
+   FINGERPRINT (RFC 8445 §7.2.2 and RFC 8445 §7.2.4), and retransmits it every
+   ``check_interval`` seconds.
 2. A response counts only if it matches an outstanding transaction id, comes from the
    address the request went to (RFC 8445 §7.2.5.2.1), ends with a FINGERPRINT, and its
    MESSAGE-INTEGRITY verifies with the remote password. The first such success response

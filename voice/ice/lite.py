@@ -19,7 +19,7 @@ and sends what :meth:`IceLiteAgent.datagrams_to_send` returns::
 
 Which address is selected: the rule
 -----------------------------------
-* A successful check carrying USE-CANDIDATE nominates its source address (RFC 8445 §7.3.1.5,
+* A successful check carrying USE-CANDIDATE nominates its source address (RFC 8445 §7.3.2,
   §8.2). The first nomination emits :class:`Connected`; a later nomination from a different
   address emits :class:`SelectedPairChanged`. Browsers facing a lite agent put USE-CANDIDATE
   on every check of the pair they selected, so a browser that moves (a new network, or NAT
@@ -84,7 +84,7 @@ COUNTERS = (
     "bad_username",  # 401 sent: USERNAME is not ours
     "bad_integrity",  # 401 sent: MESSAGE-INTEGRITY does not verify with our password
     "dropped_malformed",  # not a STUN message (StunParseError)
-    "dropped_no_fingerprint",  # a request without FINGERPRINT (RFC 8445 §7.2.2)
+    "dropped_no_fingerprint",  # a request without FINGERPRINT (RFC 8445 §7.3)
     "dropped_not_binding",  # a method other than Binding
     "dropped_response",  # a response: a lite agent sends no requests
     "dropped_after_expiry",  # anything after ConsentExpired
@@ -146,7 +146,7 @@ class IceLiteAgent:
         """True once an authenticated check from ``addr`` has succeeded.
 
         The peer may start DTLS on a pair as soon as a check on it succeeds, before it
-        nominates (RFC 8445 §7.2.5.3.1 makes a succeeded pair usable), so the transport
+        nominates (RFC 8445 §12.1 lets data use a valid pair), so the transport
         above accepts DTLS from every validated address, not only the selected one.
         """
         return addr in self._validated
@@ -210,8 +210,9 @@ class IceLiteAgent:
     # --- the check --------------------------------------------------------------------------
 
     def _binding_request(self, request: Message, addr: Address, now: float) -> None:
-        # RFC 8445 §7.2.2: a connectivity check always carries FINGERPRINT; a request
-        # without one is not part of this usage and gets no answer at all.
+        # RFC 8445 §7.3: the answering agent uses the FINGERPRINT mechanism (and RFC 8445
+        # §7.2.4 makes the checker send it); a request without one is not part of this
+        # usage and gets no answer at all.
         if not request.has_fingerprint:
             self._count("dropped_no_fingerprint")
             return
@@ -301,8 +302,9 @@ class IceLiteAgent:
     # --- responses --------------------------------------------------------------------------
 
     def _success(self, request: Message, addr: Address) -> None:
-        # RFC 8445 §7.3.1.2 and RFC 8489 §14.2: the response reports the request's source
-        # address in XOR-MAPPED-ADDRESS, so the peer learns its reflexive address.
+        # RFC 8489 §6.3.1.1 and RFC 8489 §14.2: the response reports the request's source
+        # address in XOR-MAPPED-ADDRESS, so the peer learns its reflexive address (RFC 8445
+        # §7.3 has it computed even before the peer's credentials are known).
         attributes: list[Attribute] = [XorMappedAddress(addr[0], addr[1])]
         self._count("success_responses")
         self._send(request, MessageClass.SUCCESS_RESPONSE, attributes, addr, authenticated=True)
@@ -335,7 +337,7 @@ class IceLiteAgent:
             attributes.append(self._software)
         response = Message(message_class, Method.BINDING, request.transaction_id, tuple(attributes))
         # RFC 8489 §9.1.3: a response to an authenticated request is signed with the same
-        # password and the same algorithm; RFC 8445 §7.2.2: FINGERPRINT on every message.
+        # password and the same algorithm; RFC 8445 §7.3: FINGERPRINT on every message.
         use_sha256 = authenticated and request.get(MessageIntegritySha256) is not None
         data = response.encode(
             integrity_key=self._key if authenticated and not use_sha256 else None,

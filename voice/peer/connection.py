@@ -5,7 +5,7 @@ that arrangement is what this module teaches. Every datagram of the call arrives
 5-tuple and is routed by its first byte (RFC 7983 §7):
 
 * STUN goes to the ICE agent, which answers checks and decides which client address the
-  media path uses (the *selected* address, RFC 8445 §2.5 for a lite agent);
+  media path uses (the *selected* address, RFC 8445 §8.2 for a lite agent);
 * DTLS goes to the DTLS connection, but only from an address ICE has validated, because
   ICE is what proves the sender knows the session's password;
 * SRTP and SRTCP are authenticated and decrypted with keys exported from DTLS
@@ -179,7 +179,9 @@ class PeerConnection:
 
         RFC 8445 §12.1: data may flow on a valid pair before a pair is selected. Browsers
         nominate some tens of milliseconds after their first check succeeds; waiting for it
-        would delay the first audio for nothing.
+        would delay the first audio for nothing. A strict lite agent would wait: its valid
+        list only gains a pair from a nomination (RFC 8445 §7.3.2), and it sends nothing
+        before (RFC 8445 §12.1.1); spec/rfc8445.md records this departure.
         """
         return self.remote_address or self._dtls_source
 
@@ -251,7 +253,7 @@ class PeerConnection:
 
     def _drain_dtls_datagrams(self) -> None:
         # Until ICE selects a path, answer DTLS where it came from: browsers start the
-        # handshake as soon as a check succeeds, before they nominate (RFC 8445 §7.2.5.3.1),
+        # handshake as soon as a check succeeds, before they nominate (RFC 8445 §12.1),
         # and dropping our flight there would cost them a retransmission timeout.
         target = self.media_address
         for datagram in self.dtls.datagrams_to_send():

@@ -1,6 +1,6 @@
 """Writing the answer: one accepted audio m-line, every other m-line rejected.
 
-:func:`build_answer` follows the initial-answer procedure of JSEP (RFC 8829 §5.3.1) for a
+:func:`build_answer` follows the initial-answer procedure of JSEP (RFC 9429 §5.3.1) for a
 server that is deliberately small: it is an ICE-lite agent (``a=ice-lite``), always the DTLS
 server (``a=setup:passive``), speaks Opus only, multiplexes RTP and RTCP on one port, and
 gives all its candidates at once (``a=end-of-candidates``, no trickle).
@@ -32,7 +32,7 @@ from voice.sdp.errors import SdpParseError
 from voice.sdp.offer import OPUS_CHANNELS, OPUS_RATE, AudioOffer
 
 _MAX_SENT_UFRAG = 32  # RFC 8839 §5.4: sent ufrags are at most 32 characters
-_MAX_SESSION_ID = 2**63  # RFC 8829 §5.2.1: a 63-bit random number (the top bit stays 0)
+_MAX_SESSION_ID = 2**63  # RFC 9429 §5.2.1: a 63-bit random number (the top bit stays 0)
 
 
 def _attr(name: str, value: object = None) -> Line:
@@ -86,7 +86,7 @@ def _rejected(media: MediaDescription) -> list[Line]:
     """An m-line we refuse: port 0, same media and proto, its mid kept, nothing else.
 
     RFC 3264 §6: a refused stream keeps its place with port 0 and at least one of the
-    offered formats. RFC 8843 §7.3.3: it carries no bundle-only attribute and leaves the
+    offered formats. RFC 9143 §7.3.3: it carries no bundle-only attribute and leaves the
     BUNDLE group. The c= line keeps the answer valid SDP (each m-line needs a connection
     address when the session level has none, RFC 8866 §5.7).
     """
@@ -150,7 +150,7 @@ def build_answer(
     if tls_id is not None and not (is_token(tls_id) and len(tls_id) >= 20):
         raise ValueError("tls_id must be at least 20 token characters")
 
-    # RFC 8829 §5.2.1 (which §5.3.1 reuses for answers): v=0, an o= line with "-" as user,
+    # RFC 9429 §5.2.1 (which §5.3.1 reuses for answers): v=0, an o= line with "-" as user,
     # a random session id and a meaningless address, s=-, t=0 0.
     session = [
         Line("v", "0"),
@@ -161,11 +161,11 @@ def build_answer(
         _attr("ice-lite"),
     ]
     if audio.mid is not None and audio.bundle_mids:
-        # RFC 8843 §7.3: the answer's BUNDLE group holds only m-lines it accepts; ours is
+        # RFC 9143 §7.3: the answer's BUNDLE group holds only m-lines it accepts; ours is
         # the answerer-tagged one, so its mid comes first (here: alone).
         session.append(_attr("group", f"BUNDLE {audio.mid}"))
     if "ice2" in audio.ice_options:
-        # RFC 8829 §5.3.1: echo the ice2 option when offered (we implement RFC 8445).
+        # RFC 9429 §5.3.1: echo the ice2 option when offered (we implement RFC 8445).
         session.append(_attr("ice-options", "ice2"))
 
     accepted = _accepted_lines(
@@ -212,12 +212,12 @@ def _accepted_lines(
     pt = audio.opus_payload_type
     lines = [
         # RFC 8839 §4.2.1.2: m= and c= carry the default candidate's port and address.
-        # RFC 8829 §5.3.1: the proto repeats the offer's; the formats are those we accept.
+        # RFC 9429 §5.3.1: the proto repeats the offer's; the formats are those we accept.
         Line("m", f"{offered.media} {default.port} {audio.proto} {pt}"),
         Line("c", f"IN {addrtype} {default.address}"),
     ]
     if audio.mid is not None:
-        lines.append(_attr("mid", audio.mid))  # RFC 8829 §5.3.1: only if the offer has one
+        lines.append(_attr("mid", audio.mid))  # RFC 9429 §5.3.1: only if the offer has one
     lines += [
         # RFC 3264 §6.1: the direction mirrors the offer's (see Direction.answer).
         _attr(direction.value),
@@ -240,7 +240,7 @@ def _accepted_lines(
         lines.append(_attr("maxptime", maxptime))
     if direction.sends:
         # Our outgoing stream: its SSRC and RTCP CNAME, and the media stream it belongs to
-        # (RFC 8829 §5.3.1 writes a=msid without the track part).
+        # (RFC 9429 §5.3.1 writes a=msid without the track part).
         lines.append(_attr("ssrc", f"{ssrc} cname:{cname}"))
         lines.append(_attr("msid", stream_id))
     lines += [_attr("candidate", candidate) for candidate in candidates]

@@ -70,7 +70,7 @@ class Direction(enum.StrEnum):
         RFC 3264 §6.1: the answerer may only send what the offerer will receive and receive
         what it will send (sendonly is answered recvonly or inactive, recvonly with sendonly
         or inactive, inactive with inactive). Within that, ``wanted`` (what the answerer
-        would like) decides, as RFC 8829 §5.3.1 puts it: the mirror intersected with the
+        would like) decides, as RFC 9429 §5.3.1 puts it: the mirror intersected with the
         local wish (``None`` wishes for both).
         """
         wanted = wanted or Direction.SENDRECV
@@ -246,7 +246,7 @@ class ExtMap:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """``a=group:<semantics> <mid> ...``, e.g. ``a=group:BUNDLE 0 1`` (RFC 8843 §5)."""
+    """``a=group:<semantics> <mid> ...``, e.g. ``a=group:BUNDLE 0 1`` (RFC 9143 §5)."""
 
     semantics: str
     mids: tuple[str, ...]
@@ -281,7 +281,7 @@ class SsrcAttribute:
 
 
 def check_mid(value: str) -> str:
-    """``a=mid`` is an identification tag, a token (RFC 8843 §5 names m-lines by it)."""
+    """``a=mid`` is an identification tag, a token (RFC 9143 §5 names m-lines by it)."""
     if not is_token(value):
         raise SdpParseError(f"a=mid value {value!r} is not a token")
     return value

@@ -1,7 +1,7 @@
 """The caller's side of offer/answer: a browser-shaped audio offer, and reading the answer.
 
 The transceiver only answers; this module exists for the synthetic callers of the load
-generator and the tests, which must place calls the way a browser does (JSEP, RFC 8829
+generator and the tests, which must place calls the way a browser does (JSEP, RFC 9429
 §5.2.1 for the offer's shape) so that the transceiver cannot tell them apart from one.
 """
 
@@ -41,7 +41,7 @@ def build_offer(
 
     An ICE-lite answerer needs none of our candidates (it learns our address from our
     checks), so the offer carries none and the port is the discard port 9, as JSEP writes
-    it before gathering (RFC 8829 §5.2.1).
+    it before gathering (RFC 9429 §5.2.1).
     """
     check_ice_ufrag(ice_ufrag)
     check_ice_pwd(ice_pwd)

@@ -8,7 +8,7 @@ message names the missing piece; a malformed attribute we need becomes an
 :class:`SdpParseError` naming its line.
 
 Attributes may sit at the session level or in the m-line: for those valid at both levels the
-media-level value wins and the session-level one is the default (RFC 8829 §5.3.1, and the
+media-level value wins and the session-level one is the default (RFC 9429 §5.3.1, and the
 attribute definitions of RFC 8839 §5.4 and RFC 8122 §5).
 """
 
@@ -41,7 +41,7 @@ from voice.sdp.errors import SdpParseError, UnsupportedOffer
 
 T = TypeVar("T")
 
-#: RFC 8829 §5.1.2: the RTP profile names a WebRTC answerer accepts in an offer, since some
+#: RFC 9429 §5.1.2: the RTP profile names a WebRTC answerer accepts in an offer, since some
 #: endpoints write a plainer name while really speaking DTLS-SRTP with feedback. The answer
 #: repeats the offer's name. The TCP/DTLS/... profiles are left out: we only speak UDP.
 ACCEPTED_PROTOS = frozenset(
@@ -99,7 +99,7 @@ def _read(attribute: Attribute, parser: Callable[[str], T]) -> T:
 
 
 def _one(section: _Section, name: str) -> Attribute | None:
-    """The single ``a=name`` line of a level; a second one is an error (RFC 8829 §5.8)."""
+    """The single ``a=name`` line of a level; a second one is an error (RFC 9429 §5.8)."""
     found = section.attributes(name)
     if len(found) > 1:
         raise SdpParseError(f"a second a={name} line at the same level", found[1].line.number)
@@ -141,7 +141,7 @@ def _choose_audio(offer: SessionDescription) -> tuple[int, MediaDescription, str
         if media.media != "audio":
             continue
         if media.port == 0:
-            # RFC 8843 §7.3.1: an m-line with port 0 cannot be the one the answer tags; a
+            # RFC 9143 §7.3.1: an m-line with port 0 cannot be the one the answer tags; a
             # bundle-only one cannot be taken out of its group either (§7.3.2), so the only
             # m-lines we can accept are those offered with a real port.
             kind = "bundle-only" if media.has_attribute("bundle-only") else "disabled"
@@ -168,7 +168,7 @@ def _fingerprints(offer: SessionDescription, media: MediaDescription) -> list[tu
     # RFC 8122 §5: a session-level fingerprint applies to every m-line without its own.
     attributes = media.attributes("fingerprint") or offer.attributes("fingerprint")
     if not attributes:
-        # RFC 8829 §5.1.1: DTLS-SRTP is mandatory, so an offer without a fingerprint fails.
+        # RFC 9429 §5.1.1: DTLS-SRTP is mandatory, so an offer without a fingerprint fails.
         raise UnsupportedOffer(
             "no a=fingerprint (in the audio m-line or at session level): DTLS-SRTP needs "
             "the offerer's certificate fingerprint"
@@ -215,14 +215,14 @@ def _bundle(offer: SessionDescription, mid: str | None) -> list[str]:
         group = _read(attribute, Group.parse)
         if group.semantics == "BUNDLE" and mid in group.mids:
             if found:
-                # RFC 8843 §5: an m-line belongs to at most one BUNDLE group.
+                # RFC 9143 §5: an m-line belongs to at most one BUNDLE group.
                 raise SdpParseError(f"mid {mid} is in two BUNDLE groups", attribute.line.number)
             found = list(group.mids)
     return found
 
 
 def _extmap(offer: SessionDescription, media: MediaDescription) -> dict[int, str]:
-    # RFC 8829 §5.8: extmap lines are parsed at both levels; an id names one extension.
+    # RFC 9429 §5.8: extmap lines are parsed at both levels; an id names one extension.
     merged: dict[int, str] = {}
     for section in (offer, media):
         level: dict[int, str] = {}
@@ -263,7 +263,7 @@ def analyze_offer(offer: SessionDescription) -> AudioOffer:
     fingerprints = _fingerprints(offer, media)
     setup = _setup(offer, media)
 
-    # RFC 8829 §5.8.3: with an RTP/RTCP multiplexing policy of "require" (ours: one port per
+    # RFC 9429 §5.8.3: with an RTP/RTCP multiplexing policy of "require" (ours: one port per
     # call, behind one relay port) an m-line without a=rtcp-mux cannot be accepted.
     if not (media.has_attribute("rtcp-mux") or offer.has_attribute("rtcp-mux")):
         raise UnsupportedOffer("no a=rtcp-mux: RTP and RTCP must share one port")

@@ -155,7 +155,9 @@ def _utf8(value: bytes, what: str, max_bytes: int) -> str:
 class Username(Attribute):
     """USERNAME (RFC 8489 §14.3): UTF-8, fewer than 509 bytes.
 
-    ICE puts "receiver-ufrag:sender-ufrag" here (RFC 8445 §7.2.2).
+    ICE puts "receiver-ufrag:sender-ufrag" here (RFC 8445 §7.2.2). A receiver still takes
+    up to 763 bytes, the RFC 5389 limit, as RFC 8489 §14.3 requires; we never send more
+    than 508.
     """
 
     TYPE: ClassVar[int] = AttributeType.USERNAME
@@ -163,10 +165,13 @@ class Username(Attribute):
 
     @classmethod
     def decode(cls, value: bytes, transaction_id: bytes) -> Self:
-        return cls(_utf8(value, "USERNAME", 508))
+        return cls(_utf8(value, "USERNAME", 763))
 
     def encode_value(self, transaction_id: bytes) -> bytes:
-        return self.value.encode("utf-8")
+        data = self.value.encode("utf-8")
+        if len(data) > 508:
+            raise StunEncodeError(f"USERNAME of {len(data)} bytes; at most 508 are sent")
+        return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,7 +127,7 @@ class Message:
 
         RFC 8489 §14: attribute types 0x0000-0x7FFF are comprehension-required. A request
         carrying one must be refused with 420 and an UNKNOWN-ATTRIBUTES listing them
-        (RFC 8489 §6.3.1); types 0x8000-0xFFFF may be ignored.
+        (RFC 8489 §6.3.1); unknown types 0x8000-0xFFFF are ignored (RFC 8489 §6.3).
         """
         return tuple(
             a.attr_type
@@ -283,9 +283,9 @@ def parse_message(data: bytes) -> Message:
             attributes.append(Fingerprint(crc))
             break
         if sha256_at is not None:
-            pass  # RFC 8489 §14.6: only FINGERPRINT may follow; anything else is ignored
+            pass  # RFC 8489 §9: only FINGERPRINT may follow; anything else is ignored
         elif integrity_at is not None and attr_type != _INTEGRITY_SHA256:
-            pass  # RFC 8489 §14.5: unauthenticated attributes after it are ignored
+            pass  # RFC 8489 §9: unauthenticated attributes after it are ignored
         else:
             decoder = DECODERS.get(attr_type)
             attributes.append(

@@ -27,7 +27,7 @@ def peek_username(data: bytes) -> bytes | None:
 
     None means "not something to route": not a Binding request, framing that does not
     add up, no USERNAME, or a FINGERPRINT that is missing, not last, or wrong. ICE checks
-    always carry a FINGERPRINT (RFC 8445 §7.2.2), so a request without one is refused.
+    always carry a FINGERPRINT (RFC 8445 §7.2.4), so a request without one is refused.
     When USERNAME appears more than once the first one is returned, the one
     :func:`voice.stun.parse_message` and the ICE agent look at.
     """
@@ -51,7 +51,7 @@ def peek_username(data: bytes) -> bytes | None:
         if end > size:
             return None
         if attr_type == _USERNAME:
-            # RFC 8489 §14: only the first USERNAME counts, and RFC 8489 §14.5 has anything
+            # RFC 8489 §14: only the first USERNAME counts, and RFC 8489 §9 has anything
             # after MESSAGE-INTEGRITY ignored, exactly as the full parser does.
             if username is None and authenticated_part:
                 username = data[value : value + attr_len]
