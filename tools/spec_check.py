@@ -7,6 +7,8 @@ every change. It fails (exit status 1) when:
 
 * code under ``voice/`` cites ``RFC <n> §<s>`` (or one of our own specs, ``VOICE-<NAME> §<s>``)
   and ``spec/rfc<n>.md`` (``spec/voice-<name>.md``) has no row for section ``§<s>``;
+* anything under ``voice/``, ``tests/`` or ``bench/`` cites a section the specification
+  does not have, or an RFC that a newer one obsoletes;
 * a citation or a row names a section that the specification does not have: for an RFC,
   a section absent from ``[sections]`` of ``spec/sections/rfc<n>.toml`` (its table of
   contents); for one of our own specs, a section with no ``## <n>.`` heading in its file;
@@ -45,6 +47,9 @@ from pathlib import Path
 #: When True, every ``spec/rfc<n>.md`` must have ``spec/sections/rfc<n>.toml``; when False,
 #: an RFC without one is reported as "not yet indexed" and its sections go unchecked.
 REQUIRE_INDEX = False
+
+#: RFCs that newer ones obsolete, with their successor: cite the current one.
+OBSOLETED = {"rfc8829": "rfc9429", "rfc8843": "rfc9143", "rfc5389": "rfc8489", "rfc5245": "rfc8445"}
 
 #: A citation in code: ``RFC 8489 §14.7`` or ``VOICE-SHIM §3.1``.
 CITATION = re.compile(r"\b(?:RFC ?(\d{3,5})|VOICE-([A-Z][A-Z0-9]*)) §([0-9A-Za-z][0-9A-Za-z.\-]*)")
@@ -318,10 +323,10 @@ def resolve(root: Path, ref: str) -> str | None:
     return None
 
 
-def find_citations(root: Path) -> dict[tuple[str, str], list[str]]:
-    """Maps (spec name, section) to the places in ``voice/`` that cite it."""
+def find_citations(root: Path, where: str = "voice") -> dict[tuple[str, str], list[str]]:
+    """Maps (spec name, section) to the places under ``where`` (a folder) that cite it."""
     found: dict[tuple[str, str], list[str]] = {}
-    for path in sorted((root / "voice").rglob("*.py")):
+    for path in sorted((root / where).rglob("*.py")):
         for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             for rfc, own, section in CITATION.findall(line):
                 key = (spec_name(rfc or None, own or None), _clean_section(section))
@@ -447,6 +452,12 @@ def check(root: Path) -> Report:
     for (spec, section), places in sorted(citations.items()):
         spec_rows = report.rows.get(spec)
         also = f" (also cited at {len(places) - 1} other places)" if len(places) > 1 else ""
+        if spec in OBSOLETED:
+            report.problems.append(
+                f"{places[0]}: cites {spec}, which {OBSOLETED[spec]} obsoletes: cite "
+                f"{OBSOLETED[spec]} §{section} after checking the section in the new text" + also
+            )
+            continue
         if spec_rows is None:
             report.problems.append(f"{places[0]}: cites {spec} but spec/{spec}.md does not exist")
             continue
@@ -459,6 +470,23 @@ def check(root: Path) -> Report:
             report.problems.append(
                 f"{places[0]}: cites {spec} §{section} but spec/{spec}.md has no row for it" + also
             )
+    # Tests and benchmarks need no rows, but what they cite must exist too. (The checker's
+    # own tests cite made-up and obsoleted sections on purpose.)
+    for folder in ("tests", "bench"):
+        for (spec, section), all_places in sorted(find_citations(root, folder).items()):
+            places = [p for p in all_places if not p.startswith("tests/tools/")]
+            if not places:
+                continue
+            index = report.indexes.get(spec)
+            if spec in OBSOLETED:
+                report.problems.append(
+                    f"{places[0]}: cites {spec}, which {OBSOLETED[spec]} obsoletes: cite "
+                    f"{OBSOLETED[spec]} §{section} after checking the section in the new text"
+                )
+            elif index is not None and section not in index.sections:
+                report.problems.append(
+                    f"{places[0]}: cites {spec} §{section}, which is not a section of it"
+                )
     return report
 
 

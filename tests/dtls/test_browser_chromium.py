@@ -67,7 +67,7 @@ MAGIC = 0x2112A442
 
 
 def stun_success(request: bytes, source: tuple[str, int], password: bytes) -> bytes | None:
-    """A Binding success response to an ICE check (RFC 8489 §7.3.1 as ICE-lite uses it),
+    """A Binding success response to an ICE check (RFC 8489 §6.3.1.1, as RFC 8445 §7.3 asks),
     with XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY and FINGERPRINT; None for anything else."""
     if len(request) < 20 or struct.unpack_from("!H", request)[0] != 0x0001:
         return None

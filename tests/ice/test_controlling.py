@@ -296,3 +296,18 @@ def test_a_response_after_consent_expiry_is_ignored() -> None:
     assert drain(client) == []
     assert client.counters["success_responses"] == 1
     assert client.datagrams_to_send() == []
+
+
+def test_response_signed_with_the_other_algorithm_is_dropped() -> None:
+    # RFC 8489 §9.1.4: the client sent MESSAGE-INTEGRITY only, so a response protected by
+    # MESSAGE-INTEGRITY-SHA256 alone (even with the right password) is discarded.
+    client, _agent = pair()
+    client.connect(0.0)
+    [(data, _)] = client.datagrams_to_send()
+    tid = parse_message(data).transaction_id
+    forged = Message(
+        MessageClass.SUCCESS_RESPONSE, Method.BINDING, tid, (XorMappedAddress(*CLIENT),)
+    ).encode(integrity_sha256_key=S_PWD.encode(), fingerprint=True)
+    client.receive_datagram(forged, SERVER, 0.1)
+    assert drain(client) == []
+    assert client.counters["dropped_bad_integrity"] == 1

@@ -2,6 +2,7 @@
 
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -220,6 +221,13 @@ def test_unknown_optional_attribute_is_ignored() -> None:
     agent = make_agent()
     agent.receive_datagram(check(extra=(UnknownAttribute(0xC057, b"x"),)), CLIENT, 0)
     assert only_response(agent).message_class is MessageClass.SUCCESS_RESPONSE
+
+
+def test_software_name_is_bounded() -> None:
+    # RFC 8489 §14.14: SOFTWARE is fewer than 128 characters.
+    make_agent(software="s" * 127)
+    with pytest.raises(ValueError, match="fewer than 128"):
+        make_agent(software="s" * 128)
 
 
 def test_known_but_unexpected_attributes_are_ignored() -> None:

@@ -16,6 +16,7 @@ from voice.peer import (
     Closed,
     DtlsConnected,
     IceConnected,
+    PathChanged,
     PeerConnection,
     PeerEvent,
     RtpReceived,
@@ -195,6 +196,48 @@ def test_garbage_media_is_counted_not_raised(garbage: bytes) -> None:
     call.server.receive_datagram(garbage, CLIENT, call.now)
     assert call.server.state is State.CONNECTED
     assert sum(v for k, v in call.server.counters.items() if k.startswith("dropped")) == 1
+
+
+def test_a_rebound_caller_keeps_its_stream_on_the_new_address() -> None:
+    """RFC 8445 §12.1 and §12.2: once the client's NAT mapping changes, media follows the new
+    selected address, and the same SSRC from a new address is the same stream, not a
+    collision."""
+    call = Call()
+    call.connect()
+    moved = ("198.51.100.7", 50999)
+    assert call.server.send_rtp(RtpPacket(111, 1, 0, 1111, payload=b"a"), call.now)
+    call.pump()
+    # From now on the caller's datagrams arrive from the new mapping; its next consent
+    # check (4-6 s later, after the old address fell silent) moves the selection.
+    for _ in range(3):
+        timer = call.client.get_timer()
+        assert timer is not None
+        call.now = timer
+        call.client.handle_timeout(call.now)
+        call.server.handle_timeout(call.now)
+        for data, _addr in call.client.datagrams_to_send():
+            call.server.receive_datagram(data, moved, call.now)
+        for data, _addr in call.server.datagrams_to_send():
+            call.client.receive_datagram(data, SERVER, call.now)  # the NAT maps both back
+        for name, peer in (("server", call.server), ("client", call.client)):
+            while (event := peer.next_event()) is not None:
+                call.events[name].append(event)
+    assert of(PathChanged, call.events["server"]) == [PathChanged(moved)]
+    assert call.server.remote_address == moved
+    for n in range(3):
+        assert call.client.send_rtp(RtpPacket(111, 10 + n, 960 * n, 2222, payload=b"x"), call.now)
+    for data, _addr in call.client.datagrams_to_send():
+        call.server.receive_datagram(data, moved, call.now)
+    got = [
+        e.packet.sequence_number
+        for e in iter(call.server.next_event, None)
+        if isinstance(e, RtpReceived)
+    ]
+    assert got == [10, 11, 12]
+    assert call.server.send_rtp(RtpPacket(111, 2, 960, 1111, payload=b"b"), call.now)
+    [(_data, to)] = call.server.datagrams_to_send()
+    assert to == moved
+    assert call.server.state is State.CONNECTED
 
 
 def test_media_flows_on_a_valid_pair_before_nomination() -> None:

@@ -73,6 +73,21 @@ def test_partial_needs_a_reason_and_status_must_be_known(tmp_path: Path) -> None
     assert "is not done" in report.problems[1]
 
 
+def test_citation_of_an_obsoleted_rfc_names_its_successor(tmp_path: Path) -> None:
+    report = check(make_repo(tmp_path, CODE + "# RFC 8829 §5.3.1\n", GOOD))
+    (problem,) = report.problems
+    assert "cites rfc8829, which rfc9429 obsoletes: cite rfc9429 §5.3.1" in problem
+
+
+def test_tests_may_cite_without_rows_but_only_real_sections(tmp_path: Path) -> None:
+    root = make_indexed_repo(tmp_path, CODE, GOOD)
+    (root / "tests" / "test_cites.py").write_text("# RFC 1234 §3 and RFC 1234 §2\n" * 2)
+    assert check(root).problems == []
+    (root / "tests" / "test_other.py").write_text("# RFC 1234 §7.7\n")
+    (problem,) = check(root).problems
+    assert "tests/test_other.py:1: cites rfc1234 §7.7, which is not a section" in problem
+
+
 def test_duplicate_ids_fail(tmp_path: Path) -> None:
     report = check(make_repo(tmp_path, CODE, GOOD + GOOD))
     assert report.problems and "duplicate id" in report.problems[0]

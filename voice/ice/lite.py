@@ -114,6 +114,10 @@ class IceLiteAgent:
     ) -> None:
         if not local_ufrag or ":" in local_ufrag:
             raise ValueError("the local ufrag must be non-empty and contain no colon")
+        if software is not None and len(software) >= 128:
+            # RFC 8489 §14.14: SOFTWARE is fewer than 128 characters; refuse it here rather
+            # than fail on every response.
+            raise ValueError("software must be fewer than 128 characters")
         self.local_ufrag = local_ufrag
         self._key = short_term_key(local_pwd)
         self.remote_ufrag: str | None = None
