@@ -58,6 +58,10 @@ HEADING = re.compile(r"^((?:\d+|[A-Z])(?:\.\d+)*)\.?\s+(\S.*?)\s*$")
 APPENDIX = re.compile(r"^Appendix ([A-Z])[.:]?\s+(?:-\s+)?(\S.*?)\s*$")
 PAGE_FOOTER = re.compile(r"^\S.*\[Page \d+\]\s*$")
 PAGE_HEADER = re.compile(r"^RFC \d+ .*\b\d{4}\s*$")
+#: An unnumbered heading (Acknowledgements, Authors' Addresses): words only, at column 0.
+#: Figures may also put labels at column 0 (RFC 3550's ``header |V=2|P|...``), and those
+#: must not end a section.
+UNNUMBERED = re.compile(r"^[A-Z][A-Za-z' ,&-]*$")
 BULLET = re.compile(r"^\s*(?:[o*•-]|\d+\.|\(?[a-z0-9]\))\s{1,4}\S")
 
 
@@ -126,7 +130,7 @@ def parse_text(text: str) -> tuple[str, list[Section]]:
             current = Section(m.group(1), re.sub(r"\s+", " ", title_text))
             sections.append(current)
             prev = m.group(1)
-        elif line[:1].strip() and current is not None and not line.startswith(" "):
+        elif current is not None and UNNUMBERED.match(line) and not lines[i - 1].strip():
             flush()  # an unnumbered heading (Acknowledgements, Authors' Addresses) ends it
             current = None
         elif not line.strip() or BULLET.match(line):

@@ -730,3 +730,24 @@ def test_client_refuses_a_server_key_that_cannot_sign_ecdsa(certs: Certs) -> Non
 
     client_events, _ = pump(client, server, to_client=swap)
     assert closed_event(client_events).alert is AlertDescription.unsupported_certificate
+
+
+def test_application_data_before_the_peers_finished_is_discarded(certs: Certs) -> None:
+    # RFC 6347 §4.2.4: data of the new epoch that overtakes the peer's Finished is discarded
+    # (or buffered) until that Finished arrives; we discard it.
+    client, server = make_pair(certs)
+    client.connect(0.0)
+    pump(client, server, rounds=1)  # flight 1 -> server, flight 4 -> client
+    server.receive_datagram(b"".join(client.datagrams_to_send()), 0.0)  # flight 5
+    assert server.is_handshake_complete
+    flight6 = records_of(b"".join(server.datagrams_to_send()))
+    server.send_application_data(b"too early")
+    (early,) = server.datagrams_to_send()
+    ccs = [r for r in flight6 if r.content_type == ContentType.change_cipher_spec]
+    rest = [r for r in flight6 if r.content_type != ContentType.change_cipher_spec]
+    client.receive_datagram(b"".join(r.encode() for r in ccs), 0.0)
+    client.receive_datagram(early, 0.0)  # decrypts under epoch 1, but Finished is missing
+    assert client.counters["early_application_data"] == 1
+    assert not any(isinstance(e, ApplicationData) for e in drain(client))
+    client.receive_datagram(b"".join(r.encode() for r in rest), 0.0)
+    assert any(isinstance(e, HandshakeComplete) for e in drain(client))

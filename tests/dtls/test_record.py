@@ -125,3 +125,19 @@ def test_record_layer_epochs_and_drop_reasons() -> None:
     assert receiver.open(Record(23, 0xFEFD, 7, 0, b"")) == "unknown_epoch"
     # The forged record did not move the window: record 8 is still welcome.
     assert not receiver._read[1].window.is_replay(8)
+
+
+def test_sequence_number_stops_at_its_last_value_instead_of_wrapping() -> None:
+    # RFC 6347 §4.1: a record sequence number never wraps within an epoch. Sending carries
+    # on up to 2^48 - 1, and the record after that is refused rather than numbered 0 again.
+    layer = RecordLayer()
+    layer.install_write(1, AesGcmProtection(bytes(16), b"salt"))
+    layer._write[1].next_seq = 2**48 - 1
+    last = layer.seal(23, b"last")
+    assert next(iter_records(last)).sequence_number == 2**48 - 1
+    with pytest.raises(OverflowError):
+        layer.seal(23, b"one too many")
+    with pytest.raises(OverflowError):
+        layer.seal(23, b"and it stays refused")
+    # Epoch 0 keeps its own numbering and is not affected.
+    assert next(iter_records(layer.seal(22, b"hello", epoch=0))).sequence_number == 0

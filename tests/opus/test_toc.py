@@ -250,3 +250,14 @@ def test_our_verdict_matches_libopus(data: bytes) -> None:
     except OpusPacketError:
         ours = None
     assert _libopus_samples(data) == ours
+
+
+def test_padding_bytes_may_hold_any_value() -> None:
+    # RFC 6716 §3.2.5: an encoder zeroes the padding, but a decoder accepts any value there.
+    toc = bytes([toc_byte(31, code=3)])
+    header = toc + bytes([0x40 | 2, 4]) + bytes(6)
+    zeroed = parse_packet(header + bytes(4))
+    noisy = parse_packet(header + b"\xff\x01\x80\x7f")
+    assert noisy == zeroed
+    assert noisy.frame_sizes == (3, 3) and noisy.padding == 1 + 4
+    assert build_packet([b"abc", b"def"], config=31, padding=4).endswith(bytes(4))

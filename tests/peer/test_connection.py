@@ -271,3 +271,19 @@ def test_media_flows_on_a_valid_pair_before_nomination() -> None:
     assert to == CLIENT
     call.client.receive_datagram(data, SERVER, call.now)
     assert any(isinstance(e, RtpReceived) for e in iter(call.client.next_event, None))
+
+
+def test_no_srtp_flows_before_the_dtls_handshake_completes() -> None:
+    # RFC 5764 §5.1: SRTP processing waits for the DTLS handshake. Before it nothing is sent,
+    # and media that arrives is dropped unread; after it the same calls carry media.
+    call = Call()
+    packet = RtpPacket(111, 1, 0, 2222, payload=b"\xfc" + bytes(20))
+    assert not call.client.send_rtp(packet, call.now)
+    assert call.client.counters["rtp_not_sent"] == 1
+    call.server.receive_datagram(packet.encode(), CLIENT, call.now)
+    assert call.server.counters["dropped_srtp_not_ready"] == 1
+    assert of(RtpReceived, call.events["server"]) == []
+    call.connect()
+    assert call.client.send_rtp(packet, call.now)
+    call.pump()
+    assert len(of(RtpReceived, call.events["server"])) == 1

@@ -125,3 +125,16 @@ def test_sentences_split_at_full_stops_but_not_abbreviations() -> None:
         "Two (i.e. that).",
         "Three",
     ]
+
+
+def test_figure_labels_at_column_zero_do_not_end_a_section() -> None:
+    # RFC 3550 draws its packet formats with labels at column 0 ("header |V=2|...");
+    # only an unnumbered heading (words alone, after a blank line) ends a section.
+    text = TEXT.replace(
+        "   MAY wait.\n",
+        "   MAY wait.\n\nheader |V=2|P|    PT    |\n       +-+-+-+-+-+-+-+\n\n"
+        "   A relay SHOULD forward.\n",
+    )
+    _, sections = parse_text(text)
+    procedures = next(s for s in sections if s.number == "2")
+    assert any("SHOULD forward" in p for p in procedures.paragraphs)

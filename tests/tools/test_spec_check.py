@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tools import spec_check
-from tools.spec_check import check
+from tools.spec_check import Report, check
 
 HEADER = (
     "| id | section | level | requirement | code | tests | status |\n"
@@ -24,6 +24,16 @@ def make_repo(tmp_path: Path, code: str, rows: str) -> Path:
     return tmp_path
 
 
+def check_unindexed(root: Path) -> Report:
+    """The checks that do not depend on a section index, on a repository that has none."""
+    return check(root, require_index=False)
+
+
+def test_an_rfc_without_a_section_index_fails(tmp_path: Path) -> None:
+    (problem,) = check(make_repo(tmp_path, CODE, GOOD)).problems
+    assert "no section index spec/sections/rfc1234.toml" in problem
+
+
 CODE = "class A:\n    def f(self):\n        pass  # RFC 1234 §2.1\n"
 GOOD = (
     "| X-1 | §2.1 | MUST | Do it. | `voice/mod.py::A.f` | `tests/test_mod.py::test_it` | done |\n"
@@ -31,19 +41,19 @@ GOOD = (
 
 
 def test_a_consistent_repository_passes(tmp_path: Path) -> None:
-    report = check(make_repo(tmp_path, CODE, GOOD))
+    report = check_unindexed(make_repo(tmp_path, CODE, GOOD))
     assert report.problems == []
     assert report.citations == 1
 
 
 def test_citation_without_row_fails(tmp_path: Path) -> None:
-    report = check(make_repo(tmp_path, CODE + "# RFC 1234 §9.\n", GOOD))
+    report = check_unindexed(make_repo(tmp_path, CODE + "# RFC 1234 §9.\n", GOOD))
     assert len(report.problems) == 1
     assert "RFC 1234" not in report.problems[0] and "rfc1234 §9 " in report.problems[0]
 
 
 def test_citation_of_missing_spec_file_fails(tmp_path: Path) -> None:
-    report = check(make_repo(tmp_path, CODE + "# VOICE-SHIM §3\n", GOOD))
+    report = check_unindexed(make_repo(tmp_path, CODE + "# VOICE-SHIM §3\n", GOOD))
     assert any("spec/voice-shim.md does not exist" in p for p in report.problems)
 
 
@@ -52,14 +62,14 @@ def test_row_naming_missing_code_or_test_fails(tmp_path: Path) -> None:
         "| X-2 | §2.1 | MUST | Other. | `voice/mod.py::A.g` | `tests/test_mod.py::test_nope` "
         "| done |\n"
     )
-    report = check(make_repo(tmp_path, CODE, rows))
+    report = check_unindexed(make_repo(tmp_path, CODE, rows))
     assert len(report.problems) == 2
     assert "'A.g'" in report.problems[0] and "'test_nope'" in report.problems[1]
 
 
 def test_done_row_without_test_fails(tmp_path: Path) -> None:
     rows = "| X-1 | §2.1 | MUST | Do it. | `voice/mod.py::A.f` | | done |\n"
-    report = check(make_repo(tmp_path, CODE, rows))
+    report = check_unindexed(make_repo(tmp_path, CODE, rows))
     assert report.problems and "names no test" in report.problems[0]
 
 
@@ -67,14 +77,14 @@ def test_partial_needs_a_reason_and_status_must_be_known(tmp_path: Path) -> None
     rows = GOOD + (
         "| X-2 | §3 | SHOULD | Maybe. | | | partial |\n| X-3 | §4 | MAY | Eh. | | | soon |\n"
     )
-    report = check(make_repo(tmp_path, CODE, rows))
+    report = check_unindexed(make_repo(tmp_path, CODE, rows))
     assert len(report.problems) == 2
     assert "without saying why" in report.problems[0]
     assert "is not done" in report.problems[1]
 
 
 def test_citation_of_an_obsoleted_rfc_names_its_successor(tmp_path: Path) -> None:
-    report = check(make_repo(tmp_path, CODE + "# RFC 8829 §5.3.1\n", GOOD))
+    report = check_unindexed(make_repo(tmp_path, CODE + "# RFC 8829 §5.3.1\n", GOOD))
     (problem,) = report.problems
     assert "cites rfc8829, which rfc9429 obsoletes: cite rfc9429 §5.3.1" in problem
 
@@ -89,7 +99,7 @@ def test_tests_may_cite_without_rows_but_only_real_sections(tmp_path: Path) -> N
 
 
 def test_duplicate_ids_fail(tmp_path: Path) -> None:
-    report = check(make_repo(tmp_path, CODE, GOOD + GOOD))
+    report = check_unindexed(make_repo(tmp_path, CODE, GOOD + GOOD))
     assert report.problems and "duplicate id" in report.problems[0]
 
 
@@ -211,16 +221,16 @@ def test_malformed_index_fails(tmp_path: Path) -> None:
     assert any("does not match the file name" in p for p in report.problems)
 
 
-def test_unindexed_rfc_is_listed_or_fails_when_required(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unindexed_rfc_is_listed_or_fails_when_required(tmp_path: Path) -> None:
     root = make_repo(tmp_path, CODE, GOOD)
-    monkeypatch.setattr(spec_check, "REQUIRE_INDEX", False)
-    report = check(root)
+    report = check(root, require_index=False)
     assert report.problems == [] and report.unindexed == ["rfc1234"]
-    monkeypatch.setattr(spec_check, "REQUIRE_INDEX", True)
-    (problem,) = check(root).problems
+    (problem,) = check(root, require_index=True).problems
     assert "no section index spec/sections/rfc1234.toml" in problem
+
+
+def test_every_rfc_needs_an_index_by_default() -> None:
+    assert spec_check.REQUIRE_INDEX
 
 
 def test_own_spec_sections_come_from_its_headings(tmp_path: Path) -> None:

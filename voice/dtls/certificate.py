@@ -47,7 +47,7 @@ def fingerprint(der: bytes, algorithm: str = "sha-256") -> str:
 def fingerprint_matches(der: bytes, expected: Sequence[tuple[str, str]]) -> bool:
     """Whether a peer certificate matches the fingerprints its SDP announced.
 
-    RFC 8122 §5 with the rule RFC 8842 adds for several lines: use the strongest hash
+    RFC 8122 §5, and §5.1 for several lines: use the strongest (our most preferred) hash
     function among those we support, and accept the certificate if it matches any of the
     fingerprints given with that function. Lines with functions we do not know are skipped;
     if none is left, nothing matches. Comparison is constant-time and ignores letter case.

@@ -128,7 +128,8 @@ class ClientHandshake(HandshakeCore):
             ext.decode_extended_master_secret(ems)
         self._use_ems = ems is not None
         if not self._use_ems and self._require_ems:
-            # RFC 7627 §5.2: a client may refuse a server that does not use the extension.
+            # RFC 7627 §5.2: a client that will not talk to legacy servers should abort when
+            # the server does not use the extension; we do unless told otherwise.
             raise HandshakeError(AlertDescription.handshake_failure, "no extended master secret")
         formats = find_extension(message.extensions, ExtensionType.ec_point_formats)
         if formats is not None and ECPointFormat.uncompressed not in ext.decode_ec_point_formats(

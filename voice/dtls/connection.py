@@ -386,9 +386,10 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             return
         allowed = TRANSITIONS[self._state].get(CHANGE_CIPHER_SPEC)
         if allowed is None:
-            # RFC 6347 §4.1: ChangeCipherSpec carries no message_seq, so it can overtake the
-            # handshake messages before it, or be a retransmission; either way it is
-            # dropped and the peer's retransmitted flight brings it again in order.
+            # RFC 6347 §4.2.5: ChangeCipherSpec carries no message_seq and travels in the
+            # Finished's flight, so it can overtake the handshake messages before it, or be
+            # a retransmission; either way it is dropped and the peer's retransmitted flight
+            # brings it again in order.
             self.counters["unexpected_change_cipher_spec"] += 1
             return
         assert self._pending_read is not None

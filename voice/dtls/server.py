@@ -170,7 +170,8 @@ class ServerHandshake(HandshakeCore):
     def _choose_group(self, extensions: tuple[Extension, ...]) -> NamedGroup:
         data = find_extension(extensions, ExtensionType.supported_groups)
         if data is None:
-            # RFC 8422 §4: a client without the extension is taken to support P-256.
+            # RFC 8422 §4: without the extension the curve is the server's choice; P-256 is
+            # the one every client has.
             return NamedGroup.secp256r1
         theirs = ext.decode_supported_groups(data)
         for group in SUPPORTED_GROUPS:

@@ -24,7 +24,7 @@ Each entry maps an incoming message (or the ChangeCipherSpec record, which is no
 handshake message) to the states the handler may move to; the handler picks one and the
 connection checks it is listed, so the table is both documentation and an assertion. A
 message a state does not list is ``unexpected_message`` -- except ChangeCipherSpec, which
-DTLS lets arrive early through reordering and is then dropped instead (RFC 6347 §4.1).
+DTLS lets arrive early through reordering and is then dropped instead (RFC 6347 §4.2.5).
 """
 
 from __future__ import annotations

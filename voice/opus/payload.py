@@ -3,8 +3,8 @@ SDP parameters that tune the codec.
 
 The payload format itself is short:
 
-* an RTP packet carries exactly one Opus packet (RFC 6716 §3), which may hold several frames
-  but never more than 120 ms (RFC 7587 §4.2);
+* an RTP packet carries exactly one Opus packet, framed as RFC 6716 §3 says, which may hold
+  several frames but never more than 120 ms (RFC 7587 §4.2);
 * the RTP timestamp counts 48 kHz samples, whatever bandwidth the encoder really codes, so a
   20 ms packet always advances it by 960 (RFC 7587 §4.1);
 * in SDP the codec is always ``opus/48000/2``, even for mono narrowband, because the decoder

@@ -92,9 +92,10 @@ def build_elements(elements: Mapping[int, bytes], profile: int | None = None) ->
     With ``profile`` None the one-byte form is used when every element fits it and the
     two-byte form otherwise (RFC 8285 §4.2, §4.3); the body is padded with zeros to a
     whole number of 32-bit words. Elements are written in the mapping's order, which for
-    a parsed packet is the order they arrived in. The two-byte form may only be sent to a
-    peer that accepts it (``a=extmap-allow-mixed``, RFC 8285 §6), which the SDP layer
-    knows: it passes ``ONE_BYTE_PROFILE`` when the peer does not.
+    a parsed packet is the order they arrived in. Choosing the form packet by packet mixes
+    the two forms in one stream, which only a peer that accepts it may receive
+    (``a=extmap-allow-mixed``, RFC 8285 §6); the SDP layer knows, and passes
+    ``ONE_BYTE_PROFILE`` when the peer does not.
     """
     body = bytearray()
     if profile is None or profile == ONE_BYTE_PROFILE:
