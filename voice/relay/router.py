@@ -32,6 +32,8 @@ transceiver speaks for that client (rule 5), and transceivers are trusted.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from voice.relay.admission import AdmissionLimiter
 from voice.relay.counters import DropReason, RelayCounters
 from voice.relay.directory import Directory, LookupMiss
@@ -42,6 +44,9 @@ from voice.relay.token import TokenVerifier
 from voice.stun.demux import PacketKind, classify
 from voice.stun.peek import peek_username
 from voice.types import Address
+
+if TYPE_CHECKING:
+    from voice.trace import Tracer
 
 #: A datagram to send and where to: ``(data, address)``.
 Outgoing = tuple[bytes, Address]
@@ -82,6 +87,8 @@ class Router:
         self.max_parked_transceivers = max_parked_transceivers
         self._parked: dict[int, list[tuple[bytes, Address]]] = {}
         self._outbox: list[Outgoing] = []
+        #: Records each admission decision when set (see :mod:`voice.trace`).
+        self.tracer: Tracer | None = None
 
     # -- client -> transceiver -------------------------------------------------------------
 
@@ -93,7 +100,13 @@ class Router:
         route = self.table.lookup(client, now)
         if route is not None:
             return route.header + data, route.transceiver
-        return self._admit(data, client, now)
+        if self.tracer is None:
+            return self._admit(data, client, now)
+        drops = self.counters.dropped
+        out = self._admit(data, client, now)
+        decision = "admitted" if out else "parked" if drops == self.counters.dropped else "dropped"
+        self.tracer.route(now, client, decision, out[1] if out else None)
+        return out
 
     def _admit(self, data: bytes, client: Address, now: float) -> Outgoing | None:
         counters = self.counters

@@ -13,8 +13,10 @@ import contextlib
 import logging
 import secrets
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -24,10 +26,14 @@ from voice.metrics import Registry
 from voice.peer import PeerConnection
 from voice.relay.networks import NetworkAllowlist
 from voice.sdp import analyze_offer, build_answer, parse
+from voice.stun import short_term_key
 from voice.transceiver.agents import SessionInfo, create_agent
 from voice.transceiver.endpoint import Endpoint, SessionTable
 from voice.transceiver.session import Session, SessionLimits
 from voice.types import Address
+
+if TYPE_CHECKING:
+    from voice.trace import SessionTracer, Tracer
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,8 @@ class TransceiverConfig:
     relay_input: Address | None = None
     #: Networks whose hosts may send shim datagrams to ``relay_input`` (VOICE-SHIM §7).
     relay_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    #: Traces every session's datagrams (``voice serve --trace``); None: off.
+    tracer: Tracer | None = None
 
 
 class Transceiver:
@@ -99,6 +107,8 @@ class Transceiver:
         With ``relay_input`` configured, a socket takes shim datagrams from relays, and
         :attr:`relay_input` holds its bound address once started.
         """
+        if self.config.tracer is not None:
+            self.config.tracer.wall_offset = time.time() - trio.current_time()
         direct = None if self.config.udp_port is None else _udp_socket(self.config.udp_host)
         relay_at = self.config.relay_input
         relay_sock = _udp_socket(relay_at[0]) if relay_at else None
@@ -152,7 +162,11 @@ class Transceiver:
             remote_pwd=audio.remote_pwd,
             consent_timeout=self.config.consent_timeout,
         )
+        info = SessionInfo(
+            session_id=secrets.token_urlsafe(16), agent=agent_name, params=dict(params)
+        )
         peer = PeerConnection(
+            tracer=self._session_tracer(info.session_id, pwd),
             ice=ice,
             certificate=self.certificate,
             remote_fingerprints=audio.remote_fingerprints,
@@ -160,9 +174,6 @@ class Transceiver:
             local_ssrc=ssrc,
             cname=cname,
             now=now,
-        )
-        info = SessionInfo(
-            session_id=secrets.token_urlsafe(16), agent=agent_name, params=dict(params)
         )
         session = Session(
             ufrag=ufrag,
@@ -191,6 +202,13 @@ class Transceiver:
         self.m_active.set(len(self.sessions))
         self._nursery.start_soon(self._run_session, session)
         return session, answer
+
+    def _session_tracer(self, session_id: str, pwd: str) -> SessionTracer | None:
+        tracer = self.config.tracer
+        if tracer is None:
+            return None
+        addresses = list(self.config.advertised) or [self.bound or ("0.0.0.0", 0)]
+        return tracer.session(session_id, addresses[0], [short_term_key(pwd)])
 
     def _claim(self, session: Session, client: Address) -> None:
         self.table.claim(session, client)
