@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             if args.session and record.get("session") != args.session:
                 continue
             print(format_record(record, color=color, tree=args.verbose), flush=args.follow)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenPipeError):
         pass
     finally:
         if source is not sys.stdin:
