@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from voice.dtls import (
     DEFAULT_SRTP_PROFILES,
@@ -73,6 +73,19 @@ class State(enum.Enum):
     CONNECTING = "connecting"  # ICE has a path, DTLS handshake running
     CONNECTED = "connected"  # SRTP keyed, media flows
     CLOSED = "closed"
+
+
+#: The call's states and what moves it on; every change of :attr:`PeerConnection.state` is
+#: checked against it, and ``docs/diagrams.md`` is drawn from it.
+TRANSITIONS: Final[dict[State, dict[str, State]]] = {
+    State.NEW: {"ICE connected": State.CONNECTING, "closed or failed": State.CLOSED},
+    State.CONNECTING: {
+        "DTLS handshake complete, SRTP keyed": State.CONNECTED,
+        "closed, consent expired, DTLS failed or no SRTP profile": State.CLOSED,
+    },
+    State.CONNECTED: {"closed, BYE or close_notify, consent expired": State.CLOSED},
+    State.CLOSED: {},
+}
 
 
 class PeerConnection:
@@ -238,13 +251,18 @@ class PeerConnection:
 
     # -- internals --------------------------------------------------------------------
 
+    def _enter(self, state: State) -> None:
+        if state not in TRANSITIONS[self.state].values():
+            raise RuntimeError(f"no transition from {self.state.name} to {state.name}")
+        self.state = state
+
     def _count(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
 
     def _finish(self, reason: str) -> None:
         if self.state is State.CLOSED:
             return
-        self.state = State.CLOSED
+        self._enter(State.CLOSED)
         self.close_reason = reason
         self._events.append(Closed(reason))
 
@@ -261,7 +279,7 @@ class PeerConnection:
                 )
                 self.remote_address = peer
                 if self.state is State.NEW:
-                    self.state = State.CONNECTING
+                    self._enter(State.CONNECTING)
                     self._events.append(IceConnected(peer))
                     if not self.is_dtls_server:
                         self.dtls.connect(now)
@@ -298,7 +316,7 @@ class PeerConnection:
                     self.dtls.srtp_keying_material(),
                     is_server=self.is_dtls_server,
                 )
-                self.state = State.CONNECTED
+                self._enter(State.CONNECTED)
                 self._events.append(DtlsConnected(event.srtp_profile))
             elif isinstance(event, ConnectionClosed):
                 self._finish(f"DTLS closed: {event.reason}")
