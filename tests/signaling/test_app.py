@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -140,7 +141,7 @@ async def test_health_metrics_and_demo_page(nursery: trio.Nursery) -> None:
 
 
 def session_id(location: str) -> str:
-    return location.split("?")[0].rsplit("/", 1)[1]
+    return location.split("?", maxsplit=1)[0].rsplit("/", 1)[1]
 
 
 async def test_delete_needs_the_session_key_from_location(nursery: trio.Nursery) -> None:
@@ -256,6 +257,11 @@ def client_at(address: str) -> dict[str, object]:
     return {"scope_base": {"client": (address, 40000)}}
 
 
+async def post_from(client: object, address: str, body: str) -> Any:
+    """POSTs ``body`` as an offer from a client at ``address``."""
+    return await client.post("/v1/sessions", data=body, headers=SDP, **client_at(address))  # type: ignore[attr-defined]
+
+
 async def test_requests_over_a_clients_rate_get_429_with_retry_after(
     nursery: trio.Nursery,
 ) -> None:
@@ -264,7 +270,9 @@ async def test_requests_over_a_clients_rate_get_429_with_retry_after(
     )
     bad = "v=0\r\nnot sdp\r\n"
     for _ in range(3):
-        response = await client.post("/v1/sessions", data=bad, headers=SDP, **client_at("192.0.2.1"))  # type: ignore[attr-defined]
+        response = await client.post(
+            "/v1/sessions", data=bad, headers=SDP, **client_at("192.0.2.1")
+        )  # type: ignore[attr-defined]
         assert response.status_code == 400
     limited = await client.post("/v1/sessions", data=OFFER, headers=SDP, **client_at("192.0.2.1"))  # type: ignore[attr-defined]
     assert limited.status_code == 429
@@ -289,7 +297,9 @@ async def test_offers_over_the_global_rate_get_429(nursery: trio.Nursery) -> Non
     )
     bad = "v=0\r\nnot sdp\r\n"
     codes = [
-        (await client.post("/v1/sessions", data=bad, headers=SDP, **client_at(f"192.0.2.{n}"))).status_code  # type: ignore[attr-defined]
+        (
+            await client.post("/v1/sessions", data=bad, headers=SDP, **client_at(f"192.0.2.{n}"))
+        ).status_code  # type: ignore[attr-defined]
         for n in range(1, 5)
     ]
     assert codes == [400, 400, 429, 429]

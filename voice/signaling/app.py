@@ -310,7 +310,7 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
     async def not_allowed(_: Exception) -> Response:
         return _text(405, f"{request.method} is not allowed on {_shown(request.path)}")
 
-    app.asgi_app = _finish_sends(app.asgi_app)  # type: ignore[method-assign]
+    app.asgi_app = _finish_sends(app.asgi_app)  # type: ignore[method-assign,assignment]
     return app
 
 

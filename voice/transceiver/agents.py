@@ -100,6 +100,11 @@ class ToneTable:
         self.amplitude = amplitude
         self._frames: list[bytes | None] = [None] * self.FRAMES
 
+    @property
+    def computed(self) -> int:
+        """How many of the frames have been computed so far."""
+        return sum(frame is not None for frame in self._frames)
+
     def frame(self, index: int) -> bytes:
         """Frame ``index`` (taken modulo one second): 20 ms of the sine."""
         index %= self.FRAMES

@@ -251,7 +251,8 @@ class Transceiver:
         self.table.add(session)
         self.m_started.inc()
         self.m_active.set(len(self.sessions))
-        self._nursery.start_soon(self._run_session, session, ice)
+        self._nursery.start_soon(self._run_session, session)
+        self._nursery.start_soon(self._first_check, session, ice)
         return session, answer
 
     def _claim(self, session: Session, client: Address) -> None:
@@ -261,16 +262,13 @@ class Transceiver:
         """Ends a session whose caller never sent one authenticated ICE check: an abandoned
         offer then frees its slot in ``check_timeout`` seconds, not the handshake timeout."""
         await trio.sleep_until(session.created_at + self.config.check_timeout)
-        if ice.counters["success_responses"] == 0:
+        if session.end_reason == "running" and ice.counters["success_responses"] == 0:
             session.end("no ICE check")
 
-    async def _run_session(self, session: Session, ice: IceLiteAgent) -> None:
+    async def _run_session(self, session: Session) -> None:
         log.info("session %s: started (agent %s)", session.id, session.info.agent)
         try:
-            async with trio.open_nursery() as watch:
-                watch.start_soon(self._first_check, session, ice)
-                await session.run()
-                watch.cancel_scope.cancel()
+            await session.run()
         except Exception:
             # A bug in one call must not take the others with it: log it, end this one.
             log.exception("session %s: failed", session.id)
