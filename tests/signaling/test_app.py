@@ -368,3 +368,17 @@ async def test_an_offer_nobody_follows_up_ends_at_the_check_timeout(
     with trio.fail_after(5):  # the handshake timeout (10 s) would be too late
         await session.ended.wait()
     assert session.end_reason == "no ICE check"
+
+
+async def test_posts_without_the_token_do_not_spend_the_global_rate(
+    nursery: trio.Nursery,
+) -> None:
+    _, client = await start(
+        nursery, signaling=SignalingConfig(bearer_token="t", global_rate=0.01, global_burst=1)
+    )
+    for n in range(3):
+        assert (await post_from(client, f"192.0.2.{n + 1}", OFFER)).status_code == 401
+    accepted = await client.post(  # type: ignore[attr-defined]
+        "/v1/sessions", data=OFFER, headers={**SDP, "Authorization": "Bearer t"}
+    )
+    assert accepted.status_code == 201

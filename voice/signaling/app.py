@@ -145,9 +145,15 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
                     f"too many requests from your address (at most {cfg.client_rate:g} per "
                     f"second, bursts of {cfg.client_burst:g})",
                 )
-            if request.method == "POST" and (wait := everyone.take(now)):
-                transceiver.m_rejected.inc(reason="rate_global")
-                return too_many(wait, "the server is taking too many new sessions right now")
+            if request.method == "POST":
+                # RFC 9725 §4.7: the endpoint may require a bearer token on every request.
+                # Checked before the global bucket, so that clients without the token
+                # cannot spend the tokens of those who have it.
+                if not bearer_ok():
+                    return unauthorised()
+                if wait := everyone.take(now):
+                    transceiver.m_rejected.inc(reason="rate_global")
+                    return too_many(wait, "the server is taking too many new sessions right now")
         return None
 
     def preflight() -> Response:
@@ -207,9 +213,7 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
 
     @app.post("/v1/sessions")
     async def create_session() -> Response:
-        # RFC 9725 §4.7: the endpoint may require a bearer token on every request.
-        if not bearer_ok():
-            return unauthorised()
+        # The rate limits and the bearer token were checked by gatekeeper().
         content_type = (request.mimetype or "").lower()
         if content_type != "application/sdp":
             return _text(

@@ -97,7 +97,9 @@ class Transceiver:
         self.m_started = r.counter("voice_sessions_started_total", "Sessions created.")
         self.m_ended = r.counter("voice_sessions_ended_total", "Sessions ended, by reason.")
         self.m_rejected = r.counter(
-            "voice_sessions_rejected_total", "Offers refused, by reason (capacity, bad_offer)."
+            "voice_sessions_rejected_total",
+            "Offers refused, by reason (capacity, pending, pending_client, bad_offer, "
+            "bad_agent, rate_client, rate_global).",
         )
         self.m_packets = r.counter("voice_packets_total", "Datagrams by direction and path.")
         self.m_drops = r.counter("voice_packets_dropped_total", "Datagrams dropped, by reason.")
