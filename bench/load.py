@@ -85,8 +85,12 @@ def pin(process: subprocess.Popen[str], cpu: int | None) -> None:
 @contextmanager
 def server_process(kind: str, cpu: int | None) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Starts one server under test pinned to ``cpu`` and yields it with its URL."""
+    # Every synthetic caller comes from one address at up to 25 offers a second: lift the
+    # signaling rate limits and pending bounds, which are there for hostile clients.
     extra = ["--port", "0"] if kind == "aiortc" else [
         "--http-port", "0", "--max-sessions", "2000", "--log-level", "warning",
+        "--client-rate", "1000", "--client-burst", "1000", "--global-rate", "1000",
+        "--global-burst", "1000", "--max-pending", "2000", "--max-pending-per-client", "2000",
     ]  # fmt: skip
     process = subprocess.Popen(
         [*SERVERS[kind], *extra],

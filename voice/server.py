@@ -77,6 +77,9 @@ async def run_server(
     hconfig.accesslog = None
     hconfig.errorlog = logging.getLogger("hypercorn.error")
     hconfig.graceful_timeout = 1.0
+    # A connection that sends nothing for this long is closed, whatever it was doing; a
+    # body that trickles in more slowly than that is cut by Quart's BODY_TIMEOUT (408).
+    hconfig.read_timeout = max(1, round(config.signaling.body_timeout))
     relay: RelayWorker | None = None
     async with trio.open_nursery() as nursery:
         media = await nursery.start(transceiver.run)

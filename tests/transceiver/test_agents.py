@@ -7,7 +7,14 @@ import trio
 
 from tests.support.audio import rms, tone_share
 from voice.opus import FRAME_BYTES, SILENCE
-from voice.transceiver.agents import AgentError, SessionInfo, create_agent, tone_frames
+from voice.transceiver.agents import (
+    AgentError,
+    SessionInfo,
+    ToneTable,
+    create_agent,
+    tone_frames,
+    tone_table,
+)
 
 INFO = SessionInfo(session_id="s", agent="test")
 
@@ -70,3 +77,14 @@ def test_bad_agent_requests_are_refused_with_a_reason(
 
 def test_silence_is_a_frame_of_zeros() -> None:
     assert bytes(FRAME_BYTES) == SILENCE
+
+
+def test_creating_a_tone_agent_computes_no_samples() -> None:
+    # Issue 10 §5: the request path only validates; the agent computes frames as it sends.
+    create_agent("tone", {"frequency": "523", "amplitude": "0.123"})
+    table = tone_table(523, 0.123)
+    assert table.computed == 0
+    assert table.frame(3) == tone_frames(523, 0.123)[3]
+    assert table.computed == ToneTable.FRAMES
+    # The same tone is shared, not rebuilt.
+    assert tone_table(523, 0.123) is table

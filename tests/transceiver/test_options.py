@@ -7,7 +7,12 @@ import argparse
 import pytest
 
 from voice.cli import build_parser
-from voice.transceiver.options import check_session_options, hostport, transceiver_config
+from voice.transceiver.options import (
+    check_session_options,
+    hostport,
+    signaling_config,
+    transceiver_config,
+)
 
 
 def test_hostport_reads_ipv4_ipv6_names_and_port_zero() -> None:
@@ -41,3 +46,48 @@ def test_unknown_agent_is_named() -> None:
     args = build_parser().parse_args(["serve", "--agent=nobody"])
     problem = check_session_options(args)
     assert problem is not None and "nobody" in problem and "echo" in problem
+
+
+@pytest.mark.parametrize("command", [["serve"], ["transceiver", "--transceiver-id=1"]])
+def test_signaling_limits_and_cors_flags_reach_the_configs(
+    command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOICE_BEARER_TOKEN", "tok")
+    argv = [
+        *command,
+        "--advertise=127.0.0.1:1" if command[0] == "transceiver" else "--direct",
+        "--max-pending=7",
+        "--max-pending-per-client=2",
+        "--check-timeout=1.5",
+        "--client-rate=3",
+        "--client-burst=9",
+        "--global-rate=11",
+        "--global-burst=12",
+        "--body-timeout=2.5",
+        "--cors-origin=https://a.example",
+        "--cors-origin=http://localhost:3000",
+    ]
+    args = build_parser().parse_args(argv)
+    assert check_session_options(args) is None
+    config = transceiver_config(args, udp_host="127.0.0.1")
+    assert (config.max_pending, config.max_pending_per_client, config.check_timeout) == (7, 2, 1.5)
+    signaling = signaling_config(args)
+    assert signaling.bearer_token == "tok"
+    assert (signaling.client_rate, signaling.client_burst) == (3, 9)
+    assert (signaling.global_rate, signaling.global_burst) == (11, 12)
+    assert signaling.body_timeout == 2.5
+    assert signaling.cors_origins == ("https://a.example", "http://localhost:3000")
+
+
+@pytest.mark.parametrize(
+    ("flag", "says"),
+    [
+        ("--cors-origin=app.example", "not an origin"),
+        ("--cors-origin=https://app.example/", "not an origin"),
+        ("--client-rate=0", "--client-rate must be positive"),
+        ("--max-pending=0", "at least 1"),
+    ],
+)
+def test_bad_signaling_flags_are_named(flag: str, says: str) -> None:
+    problem = check_session_options(build_parser().parse_args(["serve", flag]))
+    assert problem is not None and says in problem

@@ -82,7 +82,7 @@ async def test_handshake_deadline_ends_a_session_nobody_joins(nursery: trio.Nurs
         http, "POST", info.url + "v1/sessions", offer.encode()
     )
     assert status == 201
-    session = info.transceiver.sessions[headers["location"].rsplit("/", 1)[1]]
+    session = info.transceiver.sessions[headers["location"].split("?")[0].rsplit("/", 1)[1]]
     with trio.fail_after(5):
         await session.ended.wait()
     assert session.end_reason == "handshake timeout"

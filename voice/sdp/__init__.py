@@ -48,6 +48,7 @@ from voice.sdp.description import (
     parse,
 )
 from voice.sdp.errors import SdpError, SdpParseError, UnsupportedOffer
+from voice.sdp.limits import OfferLimits, check_offer_limits
 from voice.sdp.offer import AudioOffer, analyze_offer
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "Line",
     "MediaDescription",
     "MediaLine",
+    "OfferLimits",
     "Origin",
     "RtpMap",
     "SdpError",
@@ -76,5 +78,6 @@ __all__ = [
     "analyze_offer",
     "build_answer",
     "build_offer",
+    "check_offer_limits",
     "parse",
 ]

@@ -17,6 +17,7 @@ speech model in the same place.
 
 from __future__ import annotations
 
+import functools
 import math
 from array import array
 from collections import deque
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from voice.opus import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
+from voice.opus import FRAME_SAMPLES, SAMPLE_RATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,31 +83,76 @@ def make_echo(params: Mapping[str, str]) -> AgentFunction:
     return echo
 
 
+class ToneTable:
+    """One second of a sine as 50 frames, each computed the first time it is asked for.
+
+    Building the whole second in pure Python costs about 20 ms, which on the request path
+    (``POST ?agent=tone``) would stall every other call on the event loop for as long. A
+    frame costs a fiftieth of that, and the tone agent asks for one at a time, so the work
+    is spread over the call's first second in slices no call can notice. Tables are shared
+    through :func:`tone_table`, so each (frequency, amplitude) is computed once per process.
+    """
+
+    FRAMES = SAMPLE_RATE // FRAME_SAMPLES
+
+    def __init__(self, frequency: float, amplitude: float) -> None:
+        self.frequency = frequency
+        self.amplitude = amplitude
+        self._frames: list[bytes | None] = [None] * self.FRAMES
+
+    @property
+    def computed(self) -> int:
+        """How many of the frames have been computed so far."""
+        return sum(frame is not None for frame in self._frames)
+
+    def frame(self, index: int) -> bytes:
+        """Frame ``index`` (taken modulo one second): 20 ms of the sine."""
+        index %= self.FRAMES
+        frame = self._frames[index]
+        if frame is None:
+            peak = self.amplitude * 32767
+            step = 2 * math.pi * self.frequency / SAMPLE_RATE
+            first = index * FRAME_SAMPLES
+            samples = array(
+                "h", (round(peak * math.sin(step * n)) for n in range(first, first + FRAME_SAMPLES))
+            )
+            frame = samples.tobytes()  # native order; every platform we run on is little-endian
+            self._frames[index] = frame
+        return frame
+
+
+@functools.lru_cache(maxsize=64)
+def tone_table(frequency: float, amplitude: float) -> ToneTable:
+    """The shared table of a tone; a bounded cache, so callers naming ever new amplitudes
+    cost memory for at most 64 tables (about 6 MiB when all are complete)."""
+    return ToneTable(frequency, amplitude)
+
+
 def tone_frames(frequency: float, amplitude: float) -> list[bytes]:
     """One second of a sine as 50 frames; a whole number of cycles per second loops cleanly
     when the frequency is a whole number of hertz."""
-    peak = amplitude * 32767
-    step = 2 * math.pi * frequency / SAMPLE_RATE
-    samples = array("h", (round(peak * math.sin(step * n)) for n in range(SAMPLE_RATE)))
-    raw = samples.tobytes()  # native order; every platform we run on is little-endian
-    return [raw[i : i + FRAME_BYTES] for i in range(0, len(raw), FRAME_BYTES)]
+    table = tone_table(frequency, amplitude)
+    return [table.frame(n) for n in range(ToneTable.FRAMES)]
 
 
 def make_tone(params: Mapping[str, str]) -> AgentFunction:
-    """``tone``: a steady sine of ``frequency`` Hz (default 440) at ``amplitude`` (0-1)."""
+    """``tone``: a steady sine of ``frequency`` Hz (default 440) at ``amplitude`` (0-1).
+
+    Only validates its parameters: the samples are computed by the agent, a frame at a
+    time, never on the signaling request path (:class:`ToneTable`)."""
     frequency = round(_float_param(params, "frequency", 440.0, 20.0, 20_000.0))
     amplitude = _float_param(params, "amplitude", 0.3, 0.0, 1.0)
-    frames = tone_frames(frequency, amplitude)
 
     async def tone(
         info: SessionInfo,
         audio_in: trio.MemoryReceiveChannel[bytes],
         audio_out: trio.MemorySendChannel[bytes],
     ) -> None:
+        table = tone_table(frequency, amplitude)
         async with audio_out:
             n = 0
             while True:
-                await audio_out.send(frames[n % len(frames)])
+                await audio_out.send(table.frame(n))
                 n += 1
 
     return tone

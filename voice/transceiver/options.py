@@ -56,10 +56,60 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
         "--idle-timeout", type=float, default=30.0, help="silence that ends a call, s"
     )
     calls.add_argument(
+        "--max-pending",
+        type=int,
+        default=32,
+        help="sessions waiting to connect (answered, DTLS not up yet), from everyone",
+    )
+    calls.add_argument(
+        "--max-pending-per-client",
+        type=int,
+        default=8,
+        help="sessions waiting to connect, per client address (an IPv6 /64 counts as one)",
+    )
+    calls.add_argument(
+        "--check-timeout",
+        type=float,
+        default=4.0,
+        help="a session with no authenticated ICE check this long after its answer ends, s",
+    )
+    http = parser.add_argument_group("signaling (HTTP) limits and access")
+    http.add_argument(
         "--bearer-token-env",
         default="VOICE_BEARER_TOKEN",
-        help="environment variable holding a bearer token that POST /v1/sessions requires "
-        "(unset or empty: no token needed)",
+        help="environment variable holding a bearer token that every route changing or "
+        "revealing state requires (POST, DELETE, PATCH, /metrics); unset or empty: none",
+    )
+    http.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="let pages from ORIGIN (e.g. https://app.example) call the API from a browser "
+        "(repeatable; '*' for any); default: no cross-origin access",
+    )
+    http.add_argument(
+        "--client-rate",
+        type=float,
+        default=5.0,
+        help="POST/DELETE/PATCH requests per second per client address (429 beyond)",
+    )
+    http.add_argument(
+        "--client-burst", type=float, default=20.0, help="burst allowed above --client-rate"
+    )
+    http.add_argument(
+        "--global-rate",
+        type=float,
+        default=40.0,
+        help="offers (POST) per second from all clients together (429 beyond)",
+    )
+    http.add_argument(
+        "--global-burst", type=float, default=40.0, help="burst allowed above --global-rate"
+    )
+    http.add_argument(
+        "--body-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a client has to send a request body (408 beyond, connection closed)",
     )
     parser.add_argument(
         "--log-level",
@@ -75,6 +125,14 @@ def check_session_options(args: argparse.Namespace) -> str | None:
 
     if args.agent not in AGENTS:
         return f"unknown agent {args.agent!r}; choose from {', '.join(AGENTS)}"
+    for name in ("client_rate", "client_burst", "global_rate", "global_burst"):
+        if getattr(args, name) <= 0:
+            return f"--{name.replace('_', '-')} must be positive"
+    if args.max_pending < 1 or args.max_pending_per_client < 1:
+        return "--max-pending and --max-pending-per-client must be at least 1"
+    for origin in args.cors_origin or ():
+        if origin != "*" and ("://" not in origin or origin.endswith("/")):
+            return f"--cors-origin {origin!r} is not an origin like https://app.example"
     return None
 
 
@@ -102,6 +160,9 @@ def transceiver_config(
         udp_port=udp_port,
         advertised=tuple(advertised),
         max_sessions=args.max_sessions,
+        max_pending=args.max_pending,
+        max_pending_per_client=args.max_pending_per_client,
+        check_timeout=args.check_timeout,
         default_agent=args.agent,
         consent_timeout=args.consent_timeout,
         limits=SessionLimits(
@@ -115,7 +176,15 @@ def transceiver_config(
 def signaling_config(args: argparse.Namespace) -> SignalingConfig:
     from voice.signaling.app import SignalingConfig
 
-    return SignalingConfig(bearer_token=os.environ.get(args.bearer_token_env) or None)
+    return SignalingConfig(
+        bearer_token=os.environ.get(args.bearer_token_env) or None,
+        client_rate=args.client_rate,
+        client_burst=args.client_burst,
+        global_rate=args.global_rate,
+        global_burst=args.global_burst,
+        body_timeout=args.body_timeout,
+        cors_origins=tuple(args.cors_origin or ()),
+    )
 
 
 def configure_logging(args: argparse.Namespace) -> None:

@@ -25,7 +25,7 @@ from voice.ice import IceLiteAgent, generate_password, generate_ufrag, host_cand
 from voice.metrics import Registry
 from voice.peer import PeerConnection
 from voice.relay.networks import NetworkAllowlist
-from voice.sdp import analyze_offer, build_answer, parse
+from voice.sdp import OfferLimits, analyze_offer, build_answer, check_offer_limits, parse
 from voice.stun import short_term_key
 from voice.transceiver.agents import SessionInfo, create_agent
 from voice.transceiver.endpoint import Endpoint, SessionTable
@@ -39,7 +39,21 @@ log = logging.getLogger(__name__)
 
 
 class CapacityError(Exception):
-    """The transceiver already carries its maximum number of sessions."""
+    """The transceiver already carries its maximum number of sessions (or of sessions still
+    waiting for their caller's first check)."""
+
+
+class ClientLimitError(CapacityError):
+    """This client already holds its share of the sessions waiting for a first check."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Owner:
+    """Who created a session: the client key it is counted against, and the session's key
+    (the secret in its URL that authorises DELETE; never logged)."""
+
+    client: str
+    key: str
 
 
 @dataclass
@@ -54,6 +68,16 @@ class TransceiverConfig:
     #: behind a relay, the relay's public address.
     advertised: Sequence[Address] = ()
     max_sessions: int = 100
+    #: Sessions created but not yet connected (DTLS up), in all and per client: an offer
+    #: nobody follows up holds a slot until ``check_timeout`` (no check) or the handshake
+    #: timeout, so these bound what abandoned offers can hold, apart from live calls.
+    max_pending: int = 32
+    max_pending_per_client: int = 8
+    #: A session that has seen no authenticated ICE check this long after its answer ends.
+    #: Browsers send their first check within milliseconds of applying the answer.
+    check_timeout: float = 4.0
+    #: Bounds on an offer's shape, checked before it is parsed (voice.sdp.limits).
+    offer_limits: OfferLimits = field(default_factory=OfferLimits)
     default_agent: str = "echo"
     limits: SessionLimits = field(default_factory=SessionLimits)
     consent_timeout: float = 30.0
@@ -74,13 +98,16 @@ class Transceiver:
         self.fingerprint = ("sha-256", self.certificate.fingerprint("sha-256"))
         self.table = SessionTable()
         self.sessions: dict[str, Session] = {}
+        self._owners: dict[str, _Owner] = {}
         self.registry = registry or Registry()
         r = self.registry
         self.m_active = r.gauge("voice_sessions_active", "Sessions in progress.")
         self.m_started = r.counter("voice_sessions_started_total", "Sessions created.")
         self.m_ended = r.counter("voice_sessions_ended_total", "Sessions ended, by reason.")
         self.m_rejected = r.counter(
-            "voice_sessions_rejected_total", "Offers refused, by reason (capacity, bad_offer)."
+            "voice_sessions_rejected_total",
+            "Offers refused, by reason (capacity, pending, pending_client, bad_offer, "
+            "bad_agent, rate_client, rate_global).",
         )
         self.m_packets = r.counter("voice_packets_total", "Datagrams by direction and path.")
         self.m_drops = r.counter("voice_packets_dropped_total", "Datagrams dropped, by reason.")
@@ -137,15 +164,51 @@ class Transceiver:
                     for session in list(self.sessions.values()):
                         session.end("shutdown")
 
+    def pending(self, client: str | None = None) -> int:
+        """Sessions not yet connected (all of them, or those of ``client``)."""
+        count = 0
+        for sid, session in self.sessions.items():
+            if session.connected_at is not None:
+                continue
+            owner = self._owners.get(sid)
+            if client is None or (owner is not None and owner.client == client):
+                count += 1
+        return count
+
+    def session_key(self, session_id: str) -> str | None:
+        """The secret that authorises changes to a live session, or None if there is none."""
+        owner = self._owners.get(session_id)
+        return None if owner is None else owner.key
+
     def create_session(
-        self, offer_sdp: str, agent: str | None, params: Mapping[str, str]
+        self,
+        offer_sdp: str,
+        agent: str | None,
+        params: Mapping[str, str],
+        *,
+        client: str = "local",
     ) -> tuple[Session, str]:
-        """Answers an offer and starts its session. Raises SdpError, AgentError, CapacityError."""
+        """Answers an offer and starts its session. Raises SdpError, AgentError, CapacityError.
+
+        The cheap refusals come first (capacity, pending sessions, the offer's shape), so
+        an offer that will be refused costs the event loop next to nothing.
+        """
         if self._nursery is None:
             raise RuntimeError("the transceiver is not running")
-        if len(self.sessions) >= self.config.max_sessions:
+        cfg = self.config
+        if len(self.sessions) >= cfg.max_sessions:
             self.m_rejected.inc(reason="capacity")
-            raise CapacityError(f"at capacity ({self.config.max_sessions} sessions)")
+            raise CapacityError(f"at capacity ({cfg.max_sessions} sessions)")
+        if self.pending(client) >= cfg.max_pending_per_client:
+            self.m_rejected.inc(reason="pending_client")
+            raise ClientLimitError(
+                f"you already have {cfg.max_pending_per_client} sessions waiting for their "
+                "first ICE check; connect or DELETE them first"
+            )
+        if self.pending() >= cfg.max_pending:
+            self.m_rejected.inc(reason="pending")
+            raise CapacityError(f"{cfg.max_pending} sessions are already waiting to connect")
+        check_offer_limits(offer_sdp, cfg.offer_limits)
         offer = parse(offer_sdp)
         audio = analyze_offer(offer)
         agent_name = agent or self.config.default_agent
@@ -197,10 +260,12 @@ class Transceiver:
             cname=cname,
         )
         self.sessions[session.id] = session
+        self._owners[session.id] = _Owner(client=client, key=secrets.token_urlsafe(24))
         self.table.add(session)
         self.m_started.inc()
         self.m_active.set(len(self.sessions))
         self._nursery.start_soon(self._run_session, session)
+        self._nursery.start_soon(self._first_check, session, ice)
         return session, answer
 
     def _session_tracer(self, session_id: str, pwd: str) -> SessionTracer | None:
@@ -213,6 +278,13 @@ class Transceiver:
     def _claim(self, session: Session, client: Address) -> None:
         self.table.claim(session, client)
 
+    async def _first_check(self, session: Session, ice: IceLiteAgent) -> None:
+        """Ends a session whose caller never sent one authenticated ICE check: an abandoned
+        offer then frees its slot in ``check_timeout`` seconds, not the handshake timeout."""
+        await trio.sleep_until(session.created_at + self.config.check_timeout)
+        if session.end_reason == "running" and ice.counters["success_responses"] == 0:
+            session.end("no ICE check")
+
     async def _run_session(self, session: Session) -> None:
         log.info("session %s: started (agent %s)", session.id, session.info.agent)
         try:
@@ -224,6 +296,7 @@ class Transceiver:
         finally:
             self.table.remove(session)
             self.sessions.pop(session.id, None)
+            self._owners.pop(session.id, None)
             self.m_active.set(len(self.sessions))
             self.m_ended.inc(reason=_reason_label(session.end_reason))
             if session.connected_at is not None:
