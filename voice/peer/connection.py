@@ -78,7 +78,12 @@ class State(enum.Enum):
 #: The call's states and what moves it on; every change of :attr:`PeerConnection.state` is
 #: checked against it, and ``docs/diagrams.md`` is drawn from it.
 TRANSITIONS: Final[dict[State, dict[str, State]]] = {
-    State.NEW: {"ICE connected": State.CONNECTING, "closed or failed": State.CLOSED},
+    State.NEW: {
+        "ICE connected": State.CONNECTING,
+        # RFC 8445 §12.1: a browser runs DTLS on a valid pair before it nominates one.
+        "DTLS complete before nomination": State.CONNECTED,
+        "closed or failed": State.CLOSED,
+    },
     State.CONNECTING: {
         "DTLS handshake complete, SRTP keyed": State.CONNECTED,
         "closed, consent expired, DTLS failed or no SRTP profile": State.CLOSED,
