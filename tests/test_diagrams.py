@@ -26,9 +26,13 @@ def test_the_diagrams_are_current() -> None:
 
 def test_every_transition_of_the_tables_is_drawn() -> None:
     from voice.dtls.state import TRANSITIONS as DTLS
+    from voice.ice.lite import TRANSITIONS as ICE
     from voice.peer.connection import TRANSITIONS as PEER
 
     text = (ROOT / "docs" / "diagrams.md").read_text()
+    for phase, ice_moves in ICE.items():
+        for why, target in ice_moves.items():
+            assert f"{phase.name} --> {target.name} : {why}" in text
     for state, moves in PEER.items():
         for why, target in moves.items():
             assert f"{state.name} --> {target.name} : {why}" in text
@@ -46,4 +50,4 @@ def test_graphviz_renders_the_tables() -> None:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     svg = subprocess.run([dot, "-Tsvg"], input=source, capture_output=True, text=True, check=True)
-    assert svg.stdout.count("<svg") == 3
+    assert svg.stdout.count("<svg") == 4

@@ -2,9 +2,10 @@
 
 ``python tools/diagrams.py`` rewrites ``docs/diagrams.md``; ``--check`` only says whether it
 is current (the test suite runs it, so a change to a table without the diagram fails). The
-tables are the ones the code enforces: :data:`voice.dtls.state.TRANSITIONS` (checked by the
-DTLS connection on every handshake message) and :data:`voice.peer.connection.TRANSITIONS`
-(checked on every change of a call's state). Mermaid renders on GitHub and in most Markdown
+tables are the ones the code follows: :data:`voice.dtls.state.TRANSITIONS` (checked by the
+DTLS connection on every handshake message), :data:`voice.peer.connection.TRANSITIONS`
+(checked on every change of a call's state) and :data:`voice.ice.lite.TRANSITIONS` (the
+agent's phases, checked by its tests). Mermaid renders on GitHub and in most Markdown
 viewers, and the text diffs well; ``--dot`` prints Graphviz for an SVG
 (``python tools/diagrams.py --dot | dot -Tsvg > states.svg``).
 """
@@ -20,6 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from voice.dtls.state import TRANSITIONS as DTLS_TRANSITIONS  # noqa: E402
 from voice.dtls.state import State as DtlsState  # noqa: E402
+from voice.ice.lite import TRANSITIONS as ICE_TRANSITIONS  # noqa: E402
+from voice.ice.lite import Phase as IcePhase  # noqa: E402
 from voice.peer.connection import TRANSITIONS as PEER_TRANSITIONS  # noqa: E402
 from voice.peer.connection import State as PeerState  # noqa: E402
 
@@ -37,6 +40,15 @@ def dtls_edges(prefix: str) -> tuple[list[tuple[str, str]], list[Edge]]:
             for target in targets:
                 edges.append((state.name, target.name, label))
     return [(s.name, s.value) for s in states], edges
+
+
+def ice_edges() -> tuple[list[tuple[str, str]], list[Edge]]:
+    edges = [
+        (phase.name, target.name, why)
+        for phase, moves in ICE_TRANSITIONS.items()
+        for why, target in moves.items()
+    ]
+    return [(p.name, p.value) for p in IcePhase], edges
 
 
 def peer_edges() -> tuple[list[tuple[str, str]], list[Edge]]:
@@ -67,6 +79,7 @@ def render() -> str:
     client_states, client = dtls_edges("CLIENT_")
     server_states, server = dtls_edges("SERVER_")
     peer_states, peer = peer_edges()
+    ice_states, ice = ice_edges()
     return "\n".join(
         [
             "# State diagrams",
@@ -80,6 +93,13 @@ def render() -> str:
             "table this is drawn from.",
             "",
             mermaid("NEW", peer_states, peer),
+            "",
+            "## ICE-lite agent (`voice.ice.lite.TRANSITIONS`)",
+            "",
+            "What the server's ICE agent goes through in one session; the label after `/` is",
+            "the event it emits.",
+            "",
+            mermaid("WAITING", ice_states, ice),
             "",
             "## DTLS handshake, client (`voice.dtls.state.TRANSITIONS`)",
             "",
@@ -103,6 +123,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.dot:
         print(dot("peer", peer_edges()[1]))
+        print(dot("ice lite", ice_edges()[1]))
         print(dot("dtls client", dtls_edges("CLIENT_")[1]))
         print(dot("dtls server", dtls_edges("SERVER_")[1]))
         return 0
