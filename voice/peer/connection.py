@@ -120,7 +120,7 @@ class PeerConnection:
             certificate=certificate,
             remote_fingerprints=remote_fingerprints,
             srtp_profiles=DEFAULT_SRTP_PROFILES if srtp_profiles is None else srtp_profiles,
-            key_log=None if tracer is None else tracer.key_log,
+            key_log=self._key_log,
         )
         self.rtp = RtpSession(local_ssrc, clock_rate, cname, now=now)
         self.is_dtls_server = is_dtls_server
@@ -255,6 +255,11 @@ class PeerConnection:
         return self._events.popleft() if self._events else None
 
     # -- internals --------------------------------------------------------------------
+
+    def _key_log(self, line: str) -> None:
+        # Once per handshake; a tracer attached after construction still gets the secret.
+        if self.tracer is not None:
+            self.tracer.key_log(line)
 
     def _enter(self, state: State) -> None:
         if state not in TRANSITIONS[self.state].values():

@@ -30,6 +30,7 @@ from voice.stun import short_term_key
 from voice.transceiver.agents import SessionInfo, create_agent
 from voice.transceiver.endpoint import Endpoint, SessionTable
 from voice.transceiver.session import Session, SessionLimits
+from voice.transceiver.watch import Record, TraceWatchers
 from voice.types import Address
 
 if TYPE_CHECKING:
@@ -113,6 +114,7 @@ class Transceiver:
         self.m_drops = r.counter("voice_packets_dropped_total", "Datagrams dropped, by reason.")
         self.m_setup = r.summary("voice_dtls_connected_seconds", "Offer to DTLS connected.")
         self.endpoint = Endpoint(self.table, self.m_packets, self.m_drops)
+        self.watchers = TraceWatchers()
         self.bound: Address | None = None
         self.relay_input: Address | None = None
         self._nursery: trio.Nursery | None = None
@@ -260,6 +262,7 @@ class Transceiver:
             cname=cname,
         )
         self.sessions[session.id] = session
+        self.watchers.register(session.id, short_term_key(pwd))
         self._owners[session.id] = _Owner(client=client, key=secrets.token_urlsafe(24))
         self.table.add(session)
         self.m_started.inc()
@@ -272,8 +275,19 @@ class Transceiver:
         tracer = self.config.tracer
         if tracer is None:
             return None
+        return tracer.session(session_id, self._local_address(), [short_term_key(pwd)])
+
+    def _local_address(self) -> Address:
+        """Our side of every call's 5-tuple as the client sees it (for traces)."""
         addresses = list(self.config.advertised) or [self.bound or ("0.0.0.0", 0)]
-        return tracer.session(session_id, addresses[0], [short_term_key(pwd)])
+        return addresses[0]
+
+    def watch(self, session_id: str) -> trio.MemoryReceiveChannel[Record] | None:
+        """A live trace of one session from now on (the demo page's ladder), or None."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return None
+        return self.watchers.watch(session_id, session.peer, self._local_address())
 
     def _claim(self, session: Session, client: Address) -> None:
         self.table.claim(session, client)
@@ -295,6 +309,7 @@ class Transceiver:
             session.end_reason = "internal error"
         finally:
             self.table.remove(session)
+            self.watchers.forget(session.id)
             self.sessions.pop(session.id, None)
             self._owners.pop(session.id, None)
             self.m_active.set(len(self.sessions))
