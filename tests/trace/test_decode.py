@@ -208,3 +208,33 @@ def test_garbage_is_decoded_as_an_error_never_raised(garbage: bytes) -> None:
     decoded = FlowDecoder().decode(garbage, CLIENT)
     assert decoded.summary
     json.dumps(decoded.root.to_dict())
+
+
+def test_a_handshake_message_in_two_datagrams_is_reassembled() -> None:
+    """Browsers with a post-quantum key share send a ClientHello too big for one datagram."""
+    from voice.dtls import DtlsConnection
+    from voice.dtls.fragments import HandshakeFragment, iter_fragments
+    from voice.dtls.record import Record, iter_records
+
+    client = DtlsConnection(is_server=False, certificate=CERTS[1], remote_fingerprints=None)
+    client.connect(0.0)
+    [datagram] = client.datagrams_to_send()
+    [record] = list(iter_records(datagram))
+    [hello] = list(iter_fragments(record.fragment))
+    half = hello.length // 2
+    pieces = [
+        HandshakeFragment(hello.msg_type, hello.length, 0, 0, hello.body[:half]),
+        HandshakeFragment(hello.msg_type, hello.length, 0, half, hello.body[half:]),
+    ]
+    decoder = FlowDecoder()
+    first, second = (
+        decoder.decode(
+            Record(record.content_type, record.version, 0, n, piece.encode()).encode(), CLIENT
+        )
+        for n, piece in enumerate(pieces)
+    )
+    assert f"client_hello(seq 0, bytes 0-{half} of {hello.length})" in first.summary
+    assert not first.root.find("random")
+    assert second.root.find("reassembled")[0].value == hello.length
+    assert len(str(second.root.find("random")[0].value)) == 64
+    assert decoder.dtls_client == CLIENT

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from voice.dtls.errors import DtlsError
 from voice.dtls.extensions import Extension, UseSrtp
-from voice.dtls.fragments import iter_fragments
+from voice.dtls.fragments import MAX_MESSAGE_LENGTH, HandshakeFragment, iter_fragments
 from voice.dtls.keyschedule import SUITES, export_keying_material, key_block
 from voice.dtls.messages import ClientHello, ServerHello, parse_message
 from voice.dtls.record import Record, RecordProtection, iter_records
@@ -96,6 +96,9 @@ _RTCP_SECTIONS = {200: "RFC 3550 §6.4.1", 201: "RFC 3550 §6.4.2", 202: "RFC 35
 _RTCP_SECTIONS[203] = "RFC 3550 §6.6"
 
 _SRTP_EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"
+
+#: Handshake messages a decoder keeps partly reassembled at once.
+MAX_PENDING_MESSAGES = 16
 
 
 class KeyRing:
@@ -177,6 +180,8 @@ class FlowDecoder:
         # DTLS client sent, and the reverse.
         self._srtp_from_client: SrtpContext | None = None
         self._srtp_from_server: SrtpContext | None = None
+        # Handshake messages arriving in fragments, by sender, message_seq and type.
+        self._fragments: dict[tuple[Address, int, int], tuple[bytearray, bytearray]] = {}
 
     # -- entry point ---------------------------------------------------------------------
 
@@ -303,12 +308,22 @@ class FlowDecoder:
             hs.add("message_seq", frag.message_seq, "RFC 6347 §4.2.2")
             hs.add("fragment_offset", frag.fragment_offset, "RFC 6347 §4.2.2")
             hs.add("fragment_length", len(frag.body), "RFC 6347 §4.2.2")
-            names.append(f"{msg_name}(seq {frag.message_seq})")
-            if frag.fragment_offset != 0 or len(frag.body) != frag.length:
-                hs.add("body", "a fragment; reassembled by the receiver", "RFC 6347 §4.2.3")
-                continue
+            body_bytes = frag.body
+            if frag.fragment_offset == 0 and len(frag.body) == frag.length:
+                names.append(f"{msg_name}(seq {frag.message_seq})")
+            else:
+                names.append(
+                    f"{msg_name}(seq {frag.message_seq}, bytes {frag.fragment_offset}-"
+                    f"{frag.end} of {frag.length})"
+                )
+                whole = self._reassemble(source, frag)
+                if whole is None:
+                    hs.add("body", "a fragment; more to come", "RFC 6347 §4.2.3")
+                    continue
+                hs.add("reassembled", len(whole), "RFC 6347 §4.2.3")
+                body_bytes = whole
             try:
-                message = parse_message(frag.msg_type, frag.body)
+                message = parse_message(frag.msg_type, body_bytes)
             except DtlsError as exc:
                 hs.add("error", str(exc), cite)
                 continue
@@ -320,6 +335,26 @@ class FlowDecoder:
                 body.add(_name(ExtensionType, ext.type), ext.data.hex(), ext_cite)
             self._learn(message, source)
         return names
+
+    def _reassemble(self, source: Address, frag: HandshakeFragment) -> bytes | None:
+        """The whole message once every byte of it has arrived, in any fragments (a browser's
+        ClientHello with a post-quantum key share spans two datagrams)."""
+        key = (source, frag.message_seq, frag.msg_type)
+        if frag.length > MAX_MESSAGE_LENGTH or frag.end > frag.length:
+            return None
+        if key not in self._fragments and len(self._fragments) >= MAX_PENDING_MESSAGES:
+            del self._fragments[next(iter(self._fragments))]  # bounded: forget the oldest
+        body, filled = self._fragments.setdefault(
+            key, (bytearray(frag.length), bytearray(frag.length))
+        )
+        if len(body) != frag.length:
+            return None
+        body[frag.fragment_offset : frag.end] = frag.body
+        filled[frag.fragment_offset : frag.end] = b"\x01" * len(frag.body)
+        if 0 in filled:
+            return None
+        del self._fragments[key]
+        return bytes(body)
 
     def _learn(self, message: object, source: Address) -> None:
         if isinstance(message, ClientHello):
