@@ -76,6 +76,16 @@ class Tracer:
         self.listeners: list[Callable[[Record], None]] = []
         self._key_lines: set[str] = set()
 
+    @property
+    def wants_records(self) -> bool:
+        """Whether anything reads the decoded records (a key log or a pcap alone does not)."""
+        return bool(
+            self.jsonl is not None
+            or self.pretty is not None
+            or self.records is not None
+            or self.listeners
+        )
+
     def wants(self, session_id: str) -> bool:
         return self.sessions is None or session_id in self.sessions
 
@@ -132,10 +142,12 @@ class SessionTracer:
 
     def datagram(self, direction: str, data: bytes, remote: Address, now: float) -> None:
         src, dst = (remote, self.local) if direction == "in" else (self.local, remote)
-        decoded = self.decoder.decode(data, src)
         t = now + self.tracer.wall_offset
         if self.tracer.pcap is not None:
             self.tracer.pcap.write(t, src, dst, data)
+        if not self.tracer.wants_records:
+            return  # --key-log or --pcap alone: nothing to decode for
+        decoded = self.decoder.decode(data, src)
         self.tracer.emit(
             {
                 "t": round(t, 6),
