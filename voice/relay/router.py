@@ -102,9 +102,10 @@ class Router:
             return route.header + data, route.transceiver
         if self.tracer is None:
             return self._admit(data, client, now)
-        drops = self.counters.dropped
+        before = dict(self.counters.drops)
         out = self._admit(data, client, now)
-        decision = "admitted" if out else "parked" if drops == self.counters.dropped else "dropped"
+        why = [r.value for r, n in self.counters.drops.items() if n != before.get(r, 0)]
+        decision = "admitted" if out else f"dropped: {why[0]}" if why else "parked"
         self.tracer.route(now, client, decision, out[1] if out else None)
         return out
 
