@@ -746,3 +746,29 @@ def test_sequence_wrap_in_the_middle_of_a_stall_backlog() -> None:
     assert accounted(jb) == 800 and jb.stats.lost == jb.stats.resyncs == 0
     assert 0 in result.played_seqs()
     assert at_2s < NORMAL_HOLD and at_10s < NORMAL_HOLD
+
+
+@pytest.mark.parametrize("stall", [0.5, 1.5, 3.0])
+def test_a_live_packet_overtaking_a_stall_backlog_still_converges(stall: float) -> None:
+    """The worst order after a stall: the first live packet arrives before the backlog it
+    should follow. Some of the backlog is then late; playing goes on, and the hold comes
+    back within a few seconds (after STRAGGLER_MEMORY at most)."""
+    start, frames = 5.0, int(16.0 / FRAME)
+    held = range(round(start / FRAME), round((start + stall) / FRAME))
+    arrivals = []
+    for i in range(frames):
+        at = i * FRAME + NET
+        if i in held:  # after the first live packet, not before it
+            at = start + stall + NET + (i - held.start + 1) * 0.00005
+        arrivals.append(sent(i, at))
+    end = start + stall + NET
+    jb = JitterBuffer()
+    result, (at_5s,) = run_with_holds(jb, arrivals, [end + 5.0], until=16.5)
+    assert accounted(jb) == len(arrivals)
+    assert at_5s < NORMAL_HOLD
+    # After a pause of at most max_delay (the late backlog raised the hold), one frame
+    # every 20 ms to the end.
+    times = [t for t, o in result.outputs if isinstance(o, Frame) and t > end]
+    assert times[0] - end <= jb.max_delay + 2 * FRAME
+    assert len(times) >= (16.0 - times[0]) / FRAME - 5
+    assert max(b - a for a, b in itertools.pairwise(times)) <= FRAME + 0.001

@@ -153,7 +153,7 @@ WINDOW = 1.0
 TRIM_SPACING = 5
 #: Seconds after a straggler (a packet later than the packets behind it) without small
 #: trims: reordering is a property of the path, and comes back.
-STRAGGLER_MEMORY = 10.0
+STRAGGLER_MEMORY = 3.0
 #: Lateness below this (a microsecond) is rounding, not the network.
 _EPSILON = 1e-6
 #: How many played frames are remembered to tell a copy ("duplicate") from a straggler.
