@@ -772,3 +772,29 @@ def test_a_live_packet_overtaking_a_stall_backlog_still_converges(stall: float) 
     assert times[0] - end <= jb.max_delay + 2 * FRAME
     assert len(times) >= (16.0 - times[0]) / FRAME - 5
     assert max(b - a for a, b in itertools.pairwise(times)) <= FRAME + 0.001
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [(5.0, 0.0), (0.0, 30.0), (0.0, -2.0), (0.0, -600.0)])
+def test_a_clock_jump_on_either_side_is_followed_with_no_lasting_hold(
+    ours: float, theirs: float
+) -> None:
+    """Our host is suspended for ``ours`` seconds mid-call, or the sender's timestamps jump
+    by ``theirs`` seconds (a restarted capture clock)."""
+    jump = theirs * 48_000
+    arrivals = [
+        Arrival(
+            i * FRAME + NET + (ours if i >= 250 else 0.0),
+            1000 + i,
+            round(50_000 + i * SAMPLES + (jump if i >= 250 else 0)) & 0xFFFF_FFFF,
+            b"x",
+        )
+        for i in range(1000)
+    ]
+    jb = JitterBuffer()
+    after = 250 * FRAME + NET + ours
+    result, (at_2s, at_10s) = run_with_holds(jb, arrivals, [after + 2, after + 10], until=30)
+    s = jb.stats
+    assert s.resyncs == 1
+    assert s.played == 1000 and s.lost == s.late == s.trimmed == 0
+    assert result.played_seqs() == [1000 + i for i in range(1000)]
+    assert at_2s < NORMAL_HOLD and at_10s < NORMAL_HOLD
