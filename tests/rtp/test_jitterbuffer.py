@@ -798,3 +798,53 @@ def test_a_clock_jump_on_either_side_is_followed_with_no_lasting_hold(
     assert s.played == 1000 and s.lost == s.late == s.trimmed == 0
     assert result.played_seqs() == [1000 + i for i in range(1000)]
     assert at_2s < NORMAL_HOLD and at_10s < NORMAL_HOLD
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("jitter"), st.floats(0, 0.3)),
+            st.tuples(st.just("stall"), st.floats(0, 3.0)),
+            st.tuples(st.just("lose"), st.floats(0, 1.0)),
+            st.tuples(st.just("copy"), st.floats(0, 0.5)),
+        ),
+        max_size=8,
+    ),
+    st.integers(0, 0xFFFF),
+    st.integers(0, 200),
+)
+def test_whatever_happened_a_calm_network_brings_the_hold_back(
+    troubles: list[tuple[str, float]], seq0: int, burst: int
+) -> None:
+    """A start-up burst, then a few seconds of trouble of any kind, then ten calm seconds:
+    by the end of those the buffer plays every frame and holds no more than normal."""
+    rng = random.Random(seq0)
+    up = burst * FRAME
+    arrivals = [sent(i, up + NET - (burst - i) * 0.00005, seq0=seq0) for i in range(burst)]
+    i, t = burst, up
+    for kind, size in troubles:  # each trouble lasts a second of the sender's time
+        for _ in range(50):
+            at = i * FRAME + NET
+            if kind == "jitter":
+                at += rng.uniform(0, size)
+            elif kind == "stall":
+                at = max(at, t + size + NET)
+            if not (kind == "lose" and rng.random() < size):
+                arrivals.append(sent(i, at, seq0=seq0))
+            if kind == "copy":
+                arrivals.append(sent(i, at + rng.uniform(0, size), seq0=seq0))
+            i += 1
+        t = i * FRAME
+    calm_from = i
+    arrivals += [sent(n, n * FRAME + NET, seq0=seq0) for n in range(i, i + 500)]
+    end = (i + 500) * FRAME + NET
+    jb = JitterBuffer()
+    result, (hold,) = run_with_holds(jb, arrivals, [end - 0.01], until=end + 1)
+    assert accounted(jb) == len(arrivals) - int(jb.in_probation)
+    last = [o for t, o in result.outputs if t > end - 2.0]
+    calm = {(seq0 + n) & 0xFFFF for n in range(calm_from, calm_from + 500)}
+    # The last two seconds: every frame played, in order, nothing concealed.
+    assert all(isinstance(o, Frame) and o.sequence_number in calm for o in last)
+    assert len(last) >= 2.0 / FRAME - 1
+    assert hold < NORMAL_HOLD
