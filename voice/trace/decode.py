@@ -166,7 +166,17 @@ class _DtlsKeys:
 
 
 class FlowDecoder:
-    """Decodes the datagrams of one call (one 5-tuple), in the order they were seen."""
+    """Decodes the datagrams of one call (one 5-tuple), in the order they were seen.
+
+    >>> from voice.stun import Message, MessageClass, Method, Username
+    >>> check = Message(MessageClass.REQUEST, Method.BINDING, bytes(12), (Username("a:b"),))
+    >>> decoded = FlowDecoder(KeyRing([b"pw"])).decode(
+    ...     check.encode(integrity_key=b"pw", fingerprint=True), ("192.0.2.7", 5000))
+    >>> decoded.kind, decoded.summary
+    ('stun', 'STUN Binding request tid=000000000000000000000000 [MESSAGE-INTEGRITY valid]')
+    >>> [(f.name, f.value, f.cite) for f in decoded.root.find("USERNAME")]
+    [('USERNAME', 'value=a:b', 'RFC 8489 §14.3')]
+    """
 
     def __init__(self, keys: KeyRing | None = None) -> None:
         self.keys = keys if keys is not None else KeyRing()
