@@ -28,7 +28,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             "decoded field with the RFC section that defines it."
         ),
     )
-    p.add_argument("file", help="the trace (JSON lines); - reads standard input")
+    p.add_argument(
+        "file",
+        help="the trace (JSON lines); - reads standard input; an http(s) URL follows one live "
+        "session's feed (<session URL>/trace?key=..., as the demo page's ladder does)",
+    )
     p.add_argument("--kind", help="comma-separated kinds to keep: " + ",".join(KINDS))
     p.add_argument("--session", help="keep only this session id")
     p.add_argument("-v", "--verbose", action="store_true", help="show every decoded field")
@@ -81,6 +85,15 @@ def build_tracer(args: argparse.Namespace) -> Tracer | None:
     )
 
 
+def _event_stream(url: str) -> IO[str]:
+    """A session's live trace (server-sent events) as a text stream of its lines."""
+    import io
+    import urllib.request
+
+    response = urllib.request.urlopen(url, timeout=60)
+    return io.TextIOWrapper(response, encoding="utf-8")
+
+
 def _kind(record: dict[str, Any]) -> str:
     return "route" if record.get("event") == "route" else str(record.get("kind"))
 
@@ -97,18 +110,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"voice trace: unknown kind(s) {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    source: IO[str] = (
-        sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
-    )
+    source: IO[str]
+    live = args.file.startswith(("http://", "https://"))
+    if live:
+        source = _event_stream(args.file)
+    elif args.file == "-":
+        source = sys.stdin
+    else:
+        source = open(args.file, encoding="utf-8")  # noqa: SIM115
     bad = 0
     try:
         while True:
             line = source.readline()
             if not line:
-                if not args.follow:
+                if not args.follow or live:
                     break
                 time.sleep(0.2)
                 continue
+            if live:
+                if not line.startswith('data: {"'):
+                    continue  # event names, keep-alives, the empty ready/end payloads
+                line = line[6:]
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:

@@ -6,8 +6,10 @@ import json
 import urllib.error
 import urllib.request
 
+import pytest
 import trio
 
+from voice.cli import main
 from voice.loadgen.caller import Caller
 from voice.server import ServerConfig, ServerInfo, run_server
 
@@ -60,3 +62,19 @@ async def test_a_watched_call_streams_its_decoded_datagrams_until_it_ends(
     assert all("opus" not in str(r["summary"]) and "ssrc=" in str(r["summary"]) for r in rtp)
     assert records[-1]["kind"] in ("dtls", "rtcp")  # the goodbye: BYE, close_notify
     assert info.transceiver.watchers.dropped == 0
+
+
+async def test_voice_trace_follows_a_live_session(
+    nursery: trio.Nursery, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info: ServerInfo = await nursery.start(run_server, ServerConfig(http_port=0))
+    caller = Caller(info.url)
+    nursery.start_soon(caller.run, 1.0)
+    await caller.connected.wait()
+    assert caller.location is not None
+    url = f"{info.url.rstrip('/')}{caller.location.replace('?', '/trace?', 1)}"
+    status = await trio.to_thread.run_sync(main, ["trace", url, "--kind", "rtp,rtcp"])
+    assert status == 0  # returned: the feed ended with the call
+    lines = capsys.readouterr().out.splitlines()
+    assert any(" rtp " in line and "SRTP pt=" in line for line in lines)
+    assert not any(" stun " in line for line in lines)
