@@ -78,3 +78,19 @@ async def test_voice_trace_follows_a_live_session(
     lines = capsys.readouterr().out.splitlines()
     assert any(" rtp " in line and "SRTP pt=" in line for line in lines)
     assert not any(" stun " in line for line in lines)
+
+
+async def test_the_last_watcher_leaving_turns_tracing_off(nursery: trio.Nursery) -> None:
+    info: ServerInfo = await nursery.start(run_server, ServerConfig(http_port=0))
+    caller = Caller(info.url)
+    nursery.start_soon(caller.run, 1.0)
+    await caller.connected.wait()
+    [session] = info.transceiver.sessions.values()
+    feed = info.transceiver.watch(session.id)
+    assert feed is not None and session.peer.tracer is not None
+    await feed.receive()  # a record arrives while watched
+    await feed.aclose()
+    # The next datagram finds no watcher left and detaches the tracer.
+    while session.peer.tracer is not None:
+        await caller.rtp_after(caller.last_rtp_at)  # the echo of a datagram the server got
+    assert not session.peer.closed

@@ -33,7 +33,11 @@ class TraceWatchers:
     def __init__(self) -> None:
         self._keys: dict[str, bytes] = {}
         self._feeds: dict[str, list[trio.MemorySendChannel[Record]]] = {}
-        self._listening: dict[str, tuple[Tracer, Callable[[Record], None]]] = {}
+        # Per watched session: the tracer listened to, our listener, and the peer when we
+        # attached that tracer ourselves (to detach it when the last watcher leaves).
+        self._listening: dict[
+            str, tuple[Tracer, Callable[[Record], None], PeerConnection | None]
+        ] = {}
         #: Records a slow watcher did not get.
         self.dropped = 0
 
@@ -49,36 +53,46 @@ class TraceWatchers:
         if peer.closed or session_id not in self._keys or len(feeds) >= MAX_WATCHERS:
             return None
         if session_id not in self._listening:
+            attached: PeerConnection | None = None
             if isinstance(peer.tracer, SessionTracer):
                 tracer = peer.tracer.tracer
             else:
                 tracer = Tracer(wall_offset=time.time() - trio.current_time())
                 peer.tracer = tracer.session(session_id, local, [self._keys[session_id]])
+                attached = peer
 
             def listener(record: Record) -> None:
                 if record.get("session") == session_id:
                     self._deliver(session_id, record)
 
             tracer.listeners.append(listener)
-            self._listening[session_id] = (tracer, listener)
+            self._listening[session_id] = (tracer, listener, attached)
         send, receive = trio.open_memory_channel[Record](FEED_CAPACITY)
         feeds.append(send)
         return receive
 
     def _deliver(self, session_id: str, record: Record) -> None:
-        for feed in list(self._feeds.get(session_id, ())):
+        feeds = self._feeds.get(session_id, [])
+        for feed in list(feeds):
             try:
                 feed.send_nowait(record)
             except trio.WouldBlock:
                 self.dropped += 1
             except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._feeds[session_id].remove(feed)
+                feeds.remove(feed)
+        if not feeds:
+            self._stop_listening(session_id)  # the last watcher left: tracing costs again 0
+
+    def _stop_listening(self, session_id: str) -> None:
+        if (listening := self._listening.pop(session_id, None)) is not None:
+            tracer, listener, attached = listening
+            tracer.listeners.remove(listener)
+            if attached is not None:
+                attached.tracer = None
 
     def forget(self, session_id: str) -> None:
         """The session ended: every feed ends, and its key is dropped."""
         self._keys.pop(session_id, None)
         for feed in self._feeds.pop(session_id, ()):
             feed.close()
-        if (listening := self._listening.pop(session_id, None)) is not None:
-            tracer, listener = listening
-            tracer.listeners.remove(listener)
+        self._stop_listening(session_id)
