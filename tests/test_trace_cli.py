@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -51,3 +52,30 @@ def test_voice_serve_takes_the_tracing_options() -> None:
         ["serve", "--trace", "-", "--trace-session", "abc", "--key-log", "k", "--pcap", "p"]
     )
     assert (args.trace, args.trace_session, args.key_log, args.pcap) == ("-", ["abc"], "k", "p")
+
+
+def test_voice_serve_builds_the_tracer_its_options_ask_for(tmp_path: Path) -> None:
+    from voice.trace_cli import build_tracer
+
+    def parsed(*extra: str) -> argparse.Namespace:
+        return build_parser().parse_args(["serve", *extra])
+
+    assert build_tracer(parsed()) is None  # tracing off: nothing is built
+    tracer = build_tracer(
+        parsed(
+            "--trace", str(tmp_path / "t.jsonl"), "--pcap", str(tmp_path / "c.pcap"),
+            "--key-log", str(tmp_path / "k.log"), "--trace-session", "abc",
+        )
+    )  # fmt: skip
+    assert tracer is not None
+    assert tracer.jsonl is not None and tracer.pretty is None and tracer.pcap is not None
+    assert tracer.session("other", ("127.0.0.1", 1)) is None
+    session = tracer.session("abc", ("127.0.0.1", 1))
+    assert session is not None
+    session.key_log("CLIENT_RANDOM 00 11")
+    session.datagram("in", b"\x00\x01\x00\x00" + bytes(16), ("127.0.0.2", 2), 5.0)
+    assert (tmp_path / "k.log").read_text() == "CLIENT_RANDOM 00 11\n"
+    assert '"kind":"stun"' in (tmp_path / "t.jsonl").read_text()
+    assert (tmp_path / "c.pcap").stat().st_size == 24 + 16 + 20 + 8 + 20
+    stdout = build_tracer(parsed("--trace", "-"))
+    assert stdout is not None and stdout.pretty is not None and stdout.jsonl is None

@@ -40,7 +40,7 @@ from voice.rtp import RtpError, RtpPacket, is_rtcp, parse_rtcp
 from voice.rtp.extensions import ONE_BYTE_PROFILE
 from voice.srtp import SrtpContext, SrtpError
 from voice.srtp.profiles import PROFILE_SIZES, SrtpProfile
-from voice.stun import PacketKind, StunError, classify
+from voice.stun import Message, PacketKind, StunError, classify
 from voice.stun import parse_message as parse_stun
 from voice.stun.attributes import (
     Fingerprint,
@@ -251,10 +251,7 @@ class FlowDecoder:
             summary += " [" + ", ".join(verdicts) + "]"
         return Decoded("stun", summary, root)
 
-    def _integrity(self, msg: object, sha1: bool) -> str:
-        from voice.stun import Message
-
-        assert isinstance(msg, Message)
+    def _integrity(self, msg: Message, sha1: bool) -> str:
         if not self.keys.stun_keys:
             return "not checked (key unknown)"
         for key in self.keys.stun_keys:

@@ -73,6 +73,7 @@ class PcapWriter:
         micros = min(int((timestamp - seconds) * 1_000_000), 999_999)
         self._out.write(struct.pack("!IIII", seconds, micros, len(packet), len(packet)))
         self._out.write(packet)
+        self._out.flush()  # a capture is read while it grows (and survives a kill)
 
     def flush(self) -> None:
         self._out.flush()
