@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import struct
 import zlib
 from dataclasses import dataclass, field
 
+import pytest
+import trio
+
+from tests.support.rawudp import raw_udp_available, send_raw_udp
 from voice.metrics import Registry
 from voice.transceiver.endpoint import Endpoint, SessionTable
 from voice.types import Address
@@ -119,3 +124,65 @@ def test_shim_only_from_relay_networks() -> None:
     assert 'drops{reason="shim_from_unknown_host"} 1' in rendered
     assert 'drops{reason="bad_shim"} 1' in rendered
     assert table.path_of[CLIENT] is relay_path
+
+
+async def serve_direct_on(host: str, endpoint: Endpoint, nursery: trio.Nursery) -> Address:
+    """Starts the endpoint's real receive loop on a fresh non-blocking UDP socket."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.bind((host, 0))
+    nursery.start_soon(endpoint.serve_direct, sock)
+    return sock.getsockname()[:2]  # type: ignore[no-any-return]
+
+
+class Witness(FakeSession):
+    """A session that tells a waiting test when a datagram arrived."""
+
+    def __init__(self, id: str, ufrag: str, raises_on: bytes = b"\xff\xff") -> None:
+        super().__init__(id, ufrag)
+        self.arrived = trio.Event()
+        self.raises_on = raises_on
+
+    def deliver(self, data: bytes, client: Address, arrived: float) -> bool:
+        if self.raises_on in data:
+            raise RuntimeError("a bug outside the session's own guard")
+        self.arrived.set()
+        return super().deliver(data, client, arrived)
+
+
+@pytest.mark.skipif(not raw_udp_available(), reason="raw sockets need root")
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_source_port_zero_is_dropped_before_any_session(
+    nursery: trio.Nursery, host: str
+) -> None:
+    endpoint, table, registry = make()
+    session = Witness("a", "ufragA")
+    table.add(session)
+    with trio.fail_after(10):
+        at = await serve_direct_on(host, endpoint, nursery)
+        send_raw_udp((host, 0), at, binding_request(b"ufragA:client"))
+        with socket.socket(
+            socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
+        ) as good:
+            good.bind((host, 0))
+            good.sendto(binding_request(b"ufragA:client"), at)
+            await session.arrived.wait()
+            assert [client for _, client in session.inbox] == [good.getsockname()[:2]]
+    assert 'drops{reason="bad_source"} 1' in registry.render()
+    assert (host, 0) not in table.path_of
+
+
+async def test_a_datagram_that_raises_does_not_end_the_receive_loop(
+    nursery: trio.Nursery,
+) -> None:
+    endpoint, table, registry = make()
+    session = Witness("a", "ufragA", raises_on=b"poison")
+    table.add(session)
+    with trio.fail_after(10):
+        at = await serve_direct_on("127.0.0.1", endpoint, nursery)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.sendto(binding_request(b"ufragA:poison"), at)
+            client.sendto(binding_request(b"ufragA:client"), at)
+            await session.arrived.wait()
+    assert len(session.inbox) == 1
+    assert 'drops{reason="internal_error"} 1' in registry.render()

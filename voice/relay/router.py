@@ -97,6 +97,11 @@ class Router:
 
     def _admit(self, data: bytes, client: Address, now: float) -> Outgoing | None:
         counters = self.counters
+        # VOICE-RELAY §3: a source port of 0 cannot be written in a shim header (VOICE-SHIM
+        # §3) nor answered; such a datagram is forged, whatever token it carries.
+        if not 0 < client[1] <= 0xFFFF:
+            counters.drop(DropReason.BAD_SOURCE)
+            return None
         # RFC 7983 §7: only STUN can open a path; DTLS, RTP and the rest need an entry.
         if classify(data) is not PacketKind.STUN:
             counters.drop(DropReason.NOT_STUN)

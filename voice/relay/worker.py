@@ -20,6 +20,9 @@ non-blocking socket with plain ``recvfrom`` calls, up to :data:`BATCH` datagrams
 waits (and so yields) again. Under load the scheduler cost is spread over a batch; when idle,
 a datagram is handled as soon as it arrives. A send that the kernel refuses (``EAGAIN`` when
 the buffer is full, or an ICMP error) is counted and the datagram dropped: UDP's contract.
+And a datagram whose handling raises (a bug: the router is meant never to) is counted as
+``internal-error`` and dropped too: one datagram must never end the loop that carries every
+call of the worker.
 
 :func:`serve_relay` runs one worker in the caller's nursery (tests, ``voice serve``);
 :mod:`voice.relay.supervisor` runs N of them in their own processes.
@@ -49,6 +52,9 @@ BATCH = 64
 RECEIVE_SIZE = 2048
 #: Seconds a DNS lookup may take before it counts as failed.
 RESOLVE_TIMEOUT = 2.0
+
+#: Seconds between two logged tracebacks of datagrams that made the router raise.
+ERROR_LOG_INTERVAL = 10.0
 
 #: Resolves ``(host, port)`` to an address, or None; the default uses getaddrinfo.
 Resolver = Callable[[str, int], Awaitable[Address | None]]
@@ -83,6 +89,7 @@ class RelayWorker:
         self.internal_address: Address | None = None
         #: Set once :meth:`run` has returned and the worker's own sockets are closed.
         self.stopped = trio.Event()
+        self._next_error_log = 0.0
 
     def stop(self) -> None:
         """Ends :meth:`run` (as a crash would, but cleanly); wait on :attr:`stopped`."""
@@ -149,7 +156,11 @@ class RelayWorker:
                     continue  # an ICMP error queued on the socket; nothing to receive
                 if ipv6:
                     client = client[:2]
-                outgoing = forward(data, client, now)
+                try:
+                    outgoing = forward(data, client, now)
+                except Exception:
+                    self._failed("client", client)
+                    continue
                 if outgoing is None:
                     continue
                 try:
@@ -182,7 +193,11 @@ class RelayWorker:
                     continue
                 if ipv6:
                     source = source[:2]
-                outgoing = forward(data, source, now)
+                try:
+                    outgoing = forward(data, source, now)
+                except Exception:
+                    self._failed("transceiver", source)
+                    continue
                 if outgoing is None:
                     continue
                 try:
@@ -192,6 +207,17 @@ class RelayWorker:
                 else:
                     counters.to_client_packets += 1
                     counters.to_client_bytes += len(outgoing[0])
+
+    def _failed(self, side: str, source: Address) -> None:
+        """A datagram made the router raise: a bug of ours, not the peer's fault, but the
+        peer chose the bytes. It is counted and dropped (VOICE-RELAY §7) so that no datagram
+        can end the worker and every call it carries; the traceback is logged at most once
+        per :data:`ERROR_LOG_INTERVAL`, so a flood of such datagrams cannot flood the log."""
+        self.counters.drop(DropReason.INTERNAL_ERROR)
+        now = time.monotonic()
+        if now >= self._next_error_log:
+            self._next_error_log = now + ERROR_LOG_INTERVAL
+            log.exception("relay worker %d: datagram from %s %s failed", self.index, side, source)
 
     def _start_lookups(self) -> None:
         assert self._nursery is not None
@@ -207,7 +233,11 @@ class RelayWorker:
                 address = None
         if address is None:
             log.warning("relay worker %d: cannot resolve %s", self.index, request.host)
-        self.router.resolved(request.transceiver, address, trio.current_time())
+        try:
+            self.router.resolved(request.transceiver, address, trio.current_time())
+        except Exception:
+            self._failed("directory", (request.host, request.port))
+            return
         self._send_internal(self.router.datagrams_to_send())
 
     def _send_internal(self, datagrams: list[tuple[bytes, Address]]) -> None:

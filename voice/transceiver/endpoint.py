@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -32,6 +33,9 @@ from voice.stun import PacketKind, classify, peek_username
 from voice.types import Address
 
 log = logging.getLogger(__name__)
+
+#: Seconds between two logged tracebacks of datagrams whose routing raised.
+ERROR_LOG_INTERVAL = 10.0
 
 
 class Path(Protocol):
@@ -113,11 +117,16 @@ class Endpoint:
         self._packets = packets
         self._drops = drops
         self.on_unrouted: Callable[[bytes, Address], None] | None = None
+        self._next_error_log = 0.0
 
     def dispatch(self, data: bytes, client: Address, path: Path, arrived: float) -> None:
         """Routes one datagram from ``client`` that arrived on ``path`` at ``arrived``
         (Trio clock)."""
         self._packets.inc(direction="in", path=path.name)
+        if not 0 < client[1] <= 0xFFFF:
+            # Port 0 cannot be answered (nor named in a shim header): the source is forged.
+            self._drops.inc(reason="bad_source")
+            return
         session: Deliverable | None = None
         if classify(data) is PacketKind.STUN:
             username = peek_username(data)
@@ -150,7 +159,10 @@ class Endpoint:
         """Reads the client-facing socket forever."""
         path = DirectPath(sock)
         async for data, addr, arrived in _datagrams(sock):
-            self.dispatch(data, addr, path, arrived)
+            try:
+                self.dispatch(data, addr, path, arrived)
+            except Exception:
+                self._failed(addr)
 
     async def serve_relays(self, sock: socket.socket, relays: NetworkAllowlist) -> None:
         """Reads the internal socket that relays forward to, forever."""
@@ -163,7 +175,20 @@ class Endpoint:
             return path
 
         async for data, relay, arrived in _datagrams(sock):
-            self.from_relay(data, relay, arrived, relays, path_to)
+            try:
+                self.from_relay(data, relay, arrived, relays, path_to)
+            except Exception:
+                self._failed(relay)
+
+    def _failed(self, source: Address) -> None:
+        """A datagram made routing raise (a bug; sessions guard themselves already): it is
+        counted and dropped, because this loop carries every session of the transceiver.
+        The traceback is logged at most once per :data:`ERROR_LOG_INTERVAL`."""
+        self._drops.inc(reason="internal_error")
+        now = time.monotonic()
+        if now >= self._next_error_log:
+            self._next_error_log = now + ERROR_LOG_INTERVAL
+            log.exception("datagram from %s failed", source)
 
     def from_relay(
         self,
