@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import socket
+import subprocess
 import time
+from collections.abc import Iterator
 from functools import partial
 
+import pytest
 import trio
 
 from voice.loadgen.caller import Caller
 from voice.relay.config import RelayConfig
+from voice.relay.counters import DropReason
 from voice.relay.token import TokenKey, TokenMinter
 from voice.relay.worker import RelayWorker
 from voice.server import ServerConfig, ServerInfo, run_server
@@ -113,3 +118,78 @@ async def test_two_transceivers_behind_one_relay(nursery: trio.Nursery) -> None:
     for server in servers:
         assert server.transceiver.m_packets.get(direction="in", path="relay") > 0
         assert server.transceiver.m_drops.get(reason="no_session") == 0
+
+
+def _can_bind(host: str) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((host, 0))
+        except OSError:
+            return False
+    return True
+
+
+#: The test namespace's veth address (tools/in-netns.sh): a real interface, not loopback.
+VETH = "10.77.0.1"
+needs_veth = pytest.mark.skipif(not _can_bind(VETH), reason=f"no interface with {VETH}")
+
+
+@needs_veth
+@pytest.mark.parametrize("host", [VETH, "0.0.0.0"])
+async def test_embedded_relay_on_a_real_interface_address(nursery: trio.Nursery, host: str) -> None:
+    """Issue 11 §5: `voice serve --host <interface address>` (and `--host 0.0.0.0`) carries
+    calls through its relay. The relay and the transceiver of one process talk over
+    loopback whatever the public address, so neither drops the other's datagrams."""
+    config = ServerConfig(
+        http_host=VETH,
+        http_port=0,
+        transceiver=TransceiverConfig(udp_host=host, udp_port=None),
+        # As `voice serve --host HOST` configures it (voice/serve_cli.py).
+        relay=RelayConfig(keys=(KEY,), log_interval=0, public=(host, 0), internal=(host, 0)),
+    )
+    info: ServerInfo = await nursery.start(run_server, config)
+    assert info.relay is not None and info.relay.public_address is not None
+    info.transceiver.config.advertised = ((VETH, info.relay.public_address[1]),)
+    caller = Caller(info.url, bind_host=VETH)
+    result = await caller.run(duration=1.2)
+    assert result.failed is None
+    assert len(result.round_trips) >= 1
+    drops = info.transceiver.m_drops
+    assert drops.get(reason="shim_from_unknown_host") == 0
+    assert info.relay.counters.drops[DropReason.SHIM_SOURCE] == 0
+
+
+#: A unique-local IPv6 address the test adds to the namespace's veth (no DAD, usable at once).
+VETH6 = "fd00:77::1"
+
+
+@pytest.fixture
+def veth6() -> Iterator[str]:
+    """Adds :data:`VETH6` to the test namespace's veth for one test (root only)."""
+    if not _can_bind(VETH):
+        pytest.skip("not in the test namespace")
+    add = ["ip", "-6", "addr", "add", f"{VETH6}/64", "dev", "voice0", "nodad"]
+    if subprocess.run(add, capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot add an IPv6 address (not root?)")
+    yield VETH6
+    subprocess.run(["ip", "-6", "addr", "del", f"{VETH6}/64", "dev", "voice0"], check=False)
+
+
+async def test_embedded_relay_on_a_real_ipv6_address(nursery: trio.Nursery, veth6: str) -> None:
+    """Issue 11 §5, IPv6: the relay's public socket on a (non-loopback) IPv6 address, the
+    shim link on ::1, the call end to end."""
+    config = ServerConfig(
+        http_host=VETH,
+        http_port=0,
+        transceiver=TransceiverConfig(udp_host=veth6, udp_port=None),
+        relay=RelayConfig(keys=(KEY,), log_interval=0, public=(veth6, 0), internal=(veth6, 0)),
+    )
+    info: ServerInfo = await nursery.start(run_server, config)
+    assert info.relay is not None and info.relay.public_address is not None
+    assert info.relay.public_address[0] == veth6
+    caller = Caller(info.url, bind_host=veth6)
+    result = await caller.run(duration=1.2)
+    assert result.failed is None
+    assert len(result.round_trips) >= 1
+    assert info.relay.counters.admissions == 1
