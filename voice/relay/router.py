@@ -7,14 +7,14 @@ object. The rules (VOICE-RELAY §2-§4), in the order they are applied:
 From a client (the public socket):
 
 1. A client address in the table is forwarded to its transceiver, shim header in front
-   (VOICE-SHIM §3). Nothing in the datagram is looked at: the relay never decrypts and
-   takes no part in ICE, DTLS or RTP.
+   (VOICE-SHIM §3), within its packet budget (VOICE-RELAY §10). Nothing in the datagram is
+   looked at: the relay never decrypts and takes no part in ICE, DTLS or RTP.
 2. A client address *not* in the table is admitted only by a STUN Binding request (first
    byte per RFC 7983 §7, then the USERNAME peek) whose server ufrag is a valid routing token
    for this relay's cluster. The MAC is checked before any state is created (VOICE-TOKEN §9).
-   Then the source IP's admission bucket is charged, the transceiver's address is looked up
-   in the directory, and the entry is created. Anything else from an unknown address is
-   dropped and counted.
+   Then the source IP's admission bucket is charged, then the worker's, the transceiver's
+   address is looked up in the directory, and the entry is created. Anything else from an
+   unknown address is dropped and counted.
 3. The relay never answers a client itself: the only datagrams it sends to clients are
    payloads a transceiver sent (no reflection, no amplification).
 
@@ -36,6 +36,7 @@ from voice.relay.admission import AdmissionLimiter
 from voice.relay.counters import DropReason, RelayCounters
 from voice.relay.directory import Directory, LookupMiss
 from voice.relay.networks import NetworkAllowlist
+from voice.relay.ratelimit import CLIENT_BURST, CLIENT_RATE
 from voice.relay.shim import ShimError, decode_shim
 from voice.relay.table import RouteTable
 from voice.relay.token import TokenVerifier
@@ -62,6 +63,8 @@ class Router:
         counters: RelayCounters | None = None,
         max_parked: int = 8,
         max_parked_transceivers: int = 64,
+        client_rate: float = CLIENT_RATE,
+        client_burst: float = CLIENT_BURST,
     ) -> None:
         self.verifier = verifier
         self.directory = directory
@@ -79,6 +82,9 @@ class Router:
         #: the monotonic clock. The driver refreshes it with :meth:`tick`.
         self.wall_offset = 0.0
         self.max_parked = max_parked
+        #: VOICE-RELAY §10: each known client's datagrams per second, and burst.
+        self.client_rate = client_rate
+        self.client_burst = client_burst
         self.max_parked_transceivers = max_parked_transceivers
         self._parked: dict[int, list[tuple[bytes, Address]]] = {}
         self._outbox: list[Outgoing] = []
@@ -92,7 +98,12 @@ class Router:
         counters.client_bytes += len(data)
         route = self.table.lookup(client, now)
         if route is not None:
-            return route.header + data, route.transceiver
+            if route.take(now, self.client_rate, self.client_burst):
+                return route.header + data, route.transceiver
+            # VOICE-RELAY §10: an admitted source flooding (its own call, or a check that
+            # found a live token) must not take the transceiver's loop from other calls.
+            counters.drop(DropReason.RATE_LIMIT)
+            return None
         return self._admit(data, client, now)
 
     def _admit(self, data: bytes, client: Address, now: float) -> Outgoing | None:
@@ -125,6 +136,9 @@ class Router:
             return None
         if not self.limiter.allow(client[0], now):
             counters.drop(DropReason.ADMISSION_LIMIT)
+            return None
+        if not self.limiter.allow_global(now):
+            counters.drop(DropReason.ADMISSION_GLOBAL)
             return None
         where = self.directory.lookup(target.transceiver, now)
         if where is LookupMiss.PENDING:

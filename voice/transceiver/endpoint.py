@@ -18,6 +18,7 @@ came in on. Adding a path touches nothing in the session logic.
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,7 +28,9 @@ from typing import Protocol
 import trio
 
 from voice.metrics import Metric
+from voice.relay import ratelimit
 from voice.relay.networks import NetworkAllowlist
+from voice.relay.ratelimit import TokenBucket
 from voice.relay.shim import ShimError, decode_shim, encode_shim
 from voice.stun import PacketKind, classify, peek_username
 from voice.types import Address
@@ -81,6 +84,22 @@ class RelayPath:
         self.sock.sendto(encode_shim(client, data), self.relay)
 
 
+#: VOICE-RELAY §10 at the transceiver: datagrams per second (and burst) an authenticated
+#: client address may send; the relay's defaults, so that direct mode is protected alike.
+CLIENT_RATE = ratelimit.CLIENT_RATE
+CLIENT_BURST = ratelimit.CLIENT_BURST
+#: STUN checks per second (and burst) a session takes from addresses it has not
+#: authenticated: a browser's checks from its few candidates fit; a flood of forged or
+#: unsigned checks naming the session's ufrag costs it at most this many parses, HMACs and
+#: error responses, and costs every other session nothing.
+UNVERIFIED_RATE = 25.0
+UNVERIFIED_BURST = 50.0
+#: Authenticated addresses kept per session: a caller's candidates, with room to spare. A
+#: caller that authenticates from more (its own call, many source addresses) makes its
+#: oldest address give way, so the table is bounded by the sessions, not by the sources.
+MAX_ADDRESSES = 16
+
+
 @dataclass
 class SessionTable:
     """Sessions by ufrag and by the client addresses their ICE agents have accepted."""
@@ -89,6 +108,17 @@ class SessionTable:
     by_id: dict[str, Deliverable] = field(default_factory=dict)
     by_address: dict[Address, Deliverable] = field(default_factory=dict)
     path_of: dict[Address, Path] = field(default_factory=dict)
+    #: The packet budget of each authenticated address.
+    budget_of: dict[Address, TokenBucket] = field(default_factory=dict)
+    #: Each session's budget for checks from addresses it has not authenticated.
+    unverified: dict[str, TokenBucket] = field(default_factory=dict)
+    #: Each session's authenticated addresses, oldest first.
+    addresses: dict[str, list[Address]] = field(default_factory=dict)
+    #: The datagram being delivered: its client and the path it came on. A session's ICE
+    #: agent authenticates the client *during* delivery, and :meth:`claim` binds the path
+    #: then, so only authenticated addresses ever get a path (and unauthenticated checks
+    #: naming a live ufrag leave nothing behind).
+    arriving: tuple[Address, Path] | None = None
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -96,17 +126,42 @@ class SessionTable:
     def add(self, session: Deliverable) -> None:
         self.by_id[session.id] = session
         self.by_ufrag[session.ufrag] = session
+        self.unverified[session.id] = TokenBucket(UNVERIFIED_BURST, -math.inf)
+        self.addresses[session.id] = []
 
     def claim(self, session: Deliverable, client: Address) -> None:
-        """Routes ``client``'s non-STUN datagrams to ``session`` from now on."""
-        self.by_address[client] = session
+        """Routes ``client``'s non-STUN datagrams to ``session`` from now on, and answers it
+        on the path its authenticated datagram came in on."""
+        previous = self.by_address.get(client)
+        if previous is not session:
+            if previous is not None:
+                self._forget(previous, client)
+            owned = self.addresses.setdefault(session.id, [])
+            if len(owned) >= MAX_ADDRESSES:
+                self._forget(session, owned[0])
+            owned.append(client)
+            self.by_address[client] = session
+            self.budget_of[client] = TokenBucket(CLIENT_BURST, -math.inf)
+        if self.arriving is not None and self.arriving[0] == client:
+            self.path_of[client] = self.arriving[1]
+
+    def _forget(self, session: Deliverable, client: Address) -> None:
+        owned = self.addresses.get(session.id)
+        if owned is not None and client in owned:
+            owned.remove(client)
+        self.by_address.pop(client, None)
+        self.path_of.pop(client, None)
+        self.budget_of.pop(client, None)
 
     def remove(self, session: Deliverable) -> None:
         self.by_id.pop(session.id, None)
         self.by_ufrag.pop(session.ufrag, None)
-        for addr in [a for a, s in self.by_address.items() if s is session]:
-            del self.by_address[addr]
-            self.path_of.pop(addr, None)
+        self.unverified.pop(session.id, None)
+        for addr in self.addresses.pop(session.id, []):
+            if self.by_address.get(addr) is session:
+                del self.by_address[addr]
+                self.path_of.pop(addr, None)
+                self.budget_of.pop(addr, None)
 
 
 class Endpoint:
@@ -127,23 +182,48 @@ class Endpoint:
             # Port 0 cannot be answered (nor named in a shim header): the source is forged.
             self._drops.inc(reason="bad_source")
             return
+        table = self.table
         session: Deliverable | None = None
         if classify(data) is PacketKind.STUN:
             username = peek_username(data)
             if username is not None:
                 ufrag = username.partition(b":")[0]
-                session = self.table.by_ufrag.get(ufrag.decode("ascii", "replace"))
+                session = table.by_ufrag.get(ufrag.decode("ascii", "replace"))
+        claimed = table.by_address.get(client)
         if session is None:
-            session = self.table.by_address.get(client)
+            session = claimed
         if session is None:
             self._drops.inc(reason="no_session")
             return
-        self.table.path_of[client] = path
-        if not session.deliver(data, client, arrived):
-            self._drops.inc(reason="session_inbox_full")
+        if claimed is session:
+            # VOICE-RELAY §10: an authenticated address sends within its budget...
+            if not table.budget_of[client].take(arrived, CLIENT_RATE, CLIENT_BURST):
+                self._drops.inc(reason="rate_limited")
+                return
+            # VOICE-SHIM §6: ...and is answered on the path (relay worker) its latest
+            # datagram came in on.
+            table.path_of[client] = path
+        elif not table.unverified[session.id].take(arrived, UNVERIFIED_RATE, UNVERIFIED_BURST):
+            # A check from an address the session has not authenticated: the session
+            # parses, verifies and answers only so many a second (issue 11 §3).
+            self._drops.inc(reason="unverified_check_limit")
+            return
+        table.arriving = (client, path)
+        try:
+            delivered = session.deliver(data, client, arrived)
+        finally:
+            table.arriving = None
+        if not delivered:
+            # The session has ended and is on its way out of the table.
+            self._drops.inc(reason="session_ended")
 
     def send(self, data: bytes, client: Address) -> None:
         path = self.table.path_of.get(client)
+        arriving = self.table.arriving
+        if path is None and arriving is not None and arriving[0] == client:
+            # An answer to the datagram being delivered, from a client not (yet) bound:
+            # an error response to a bad check goes back the way the check came.
+            path = arriving[1]
         if path is None:
             self._drops.inc(reason="no_path")
             return
