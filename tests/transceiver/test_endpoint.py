@@ -16,6 +16,7 @@ from voice.transceiver.endpoint import (
     CLIENT_BURST,
     CLIENT_RATE,
     MAX_ADDRESSES,
+    MAX_SOURCES,
     UNVERIFIED_BURST,
     UNVERIFIED_RATE,
     Endpoint,
@@ -284,3 +285,19 @@ def test_authenticated_addresses_per_session_are_bounded() -> None:
     assert newest in table.by_address and ("203.0.113.5", 1000) not in table.by_address
     table.remove(session)
     assert not table.by_address and not table.path_of and not table.budget_of
+
+
+def test_an_unauthenticated_source_is_budgeted_before_anything_is_parsed() -> None:
+    endpoint, table, registry = make()
+    session = FakeSession("a", "ufragA")
+    table.add(session)
+    flooder = ("203.0.113.5", 4000)
+    for n in range(5000):
+        endpoint.dispatch(binding_request(b"ufragA:forged"), flooder, FakePath(), n / 5000)
+    assert len(session.inbox) <= UNVERIFIED_BURST + UNVERIFIED_RATE + 1
+    rendered = registry.render()
+    assert 'drops{reason="unverified_source_limit"}' in rendered
+    # The sources remembered are bounded; forgetting one only makes it start afresh.
+    for port in range(1, MAX_SOURCES + 100):
+        endpoint.dispatch(b"\x80", ("198.51.100.9", port), FakePath(), 10.0)
+    assert len(endpoint._sources) == MAX_SOURCES

@@ -94,6 +94,9 @@ CLIENT_BURST = ratelimit.CLIENT_BURST
 #: error responses, and costs every other session nothing.
 UNVERIFIED_RATE = 25.0
 UNVERIFIED_BURST = 50.0
+#: Unauthenticated source addresses whose budget (the same as a session's for unverified
+#: checks) is remembered; the least recently seen is forgotten first.
+MAX_SOURCES = 4096
 #: Authenticated addresses kept per session: a caller's candidates, with room to spare. A
 #: caller that authenticates from more (its own call, many source addresses) makes its
 #: oldest address give way, so the table is bounded by the sessions, not by the sources.
@@ -126,7 +129,8 @@ class SessionTable:
     def add(self, session: Deliverable) -> None:
         self.by_id[session.id] = session
         self.by_ufrag[session.ufrag] = session
-        self.unverified[session.id] = TokenBucket(UNVERIFIED_BURST, -math.inf)
+        # Buckets start at -inf: their first take fills them to the burst it is given.
+        self.unverified[session.id] = TokenBucket(0.0, -math.inf)
         self.addresses[session.id] = []
 
     def claim(self, session: Deliverable, client: Address) -> None:
@@ -141,7 +145,7 @@ class SessionTable:
                 self._forget(session, owned[0])
             owned.append(client)
             self.by_address[client] = session
-            self.budget_of[client] = TokenBucket(CLIENT_BURST, -math.inf)
+            self.budget_of[client] = TokenBucket(0.0, -math.inf)
         if self.arriving is not None and self.arriving[0] == client:
             self.path_of[client] = self.arriving[1]
 
@@ -172,6 +176,10 @@ class Endpoint:
         self._packets = packets
         self._drops = drops
         self.on_unrouted: Callable[[bytes, Address], None] | None = None
+        #: The budgets of VOICE-RELAY §10 (attributes, so a benchmark can lift them).
+        self.client_rate, self.client_burst = CLIENT_RATE, CLIENT_BURST
+        self.unverified_rate, self.unverified_burst = UNVERIFIED_RATE, UNVERIFIED_BURST
+        self._sources: dict[Address, TokenBucket] = {}
         self._next_error_log = 0.0
 
     def dispatch(self, data: bytes, client: Address, path: Path, arrived: float) -> None:
@@ -183,29 +191,37 @@ class Endpoint:
             self._drops.inc(reason="bad_source")
             return
         table = self.table
+        # The budgets come first, before anything is parsed: a flooding source must cost
+        # a dict lookup and a bucket, not a STUN parse (VOICE-RELAY §10).
+        claimed = table.by_address.get(client)
+        if claimed is not None:
+            if not table.budget_of[client].take(arrived, self.client_rate, self.client_burst):
+                self._drops.inc(reason="rate_limited")
+                return
+        elif not self._unverified_source(client, arrived):
+            self._drops.inc(reason="unverified_source_limit")
+            return
         session: Deliverable | None = None
         if classify(data) is PacketKind.STUN:
             username = peek_username(data)
             if username is not None:
                 ufrag = username.partition(b":")[0]
                 session = table.by_ufrag.get(ufrag.decode("ascii", "replace"))
-        claimed = table.by_address.get(client)
         if session is None:
             session = claimed
         if session is None:
             self._drops.inc(reason="no_session")
             return
         if claimed is session:
-            # VOICE-RELAY §10: an authenticated address sends within its budget...
-            if not table.budget_of[client].take(arrived, CLIENT_RATE, CLIENT_BURST):
-                self._drops.inc(reason="rate_limited")
-                return
-            # VOICE-SHIM §6: ...and is answered on the path (relay worker) its latest
-            # datagram came in on.
+            # VOICE-SHIM §6: an authenticated client is answered on the path (relay worker)
+            # its latest datagram came in on.
             table.path_of[client] = path
-        elif not table.unverified[session.id].take(arrived, UNVERIFIED_RATE, UNVERIFIED_BURST):
+        elif not table.unverified[session.id].take(
+            arrived, self.unverified_rate, self.unverified_burst
+        ):
             # A check from an address the session has not authenticated: the session
-            # parses, verifies and answers only so many a second (issue 11 §3).
+            # parses, verifies and answers only so many a second, whatever the number of
+            # sources (issue 11 §3).
             self._drops.inc(reason="unverified_check_limit")
             return
         table.arriving = (client, path)
@@ -216,6 +232,21 @@ class Endpoint:
         if not delivered:
             # The session has ended and is on its way out of the table.
             self._drops.inc(reason="session_ended")
+
+    def _unverified_source(self, client: Address, arrived: float) -> bool:
+        """Charges one datagram to an address no session has authenticated.
+
+        The buckets are kept least recently charged first and bounded: a forgotten source
+        starts with a full bucket, which only ever makes the limit more lenient.
+        """
+        sources = self._sources
+        bucket = sources.pop(client, None)
+        if bucket is None:
+            bucket = TokenBucket(0.0, -math.inf)
+            if len(sources) >= MAX_SOURCES:
+                del sources[next(iter(sources))]
+        sources[client] = bucket
+        return bucket.take(arrived, self.unverified_rate, self.unverified_burst)
 
     def send(self, data: bytes, client: Address) -> None:
         path = self.table.path_of.get(client)
