@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import secrets
 import statistics
 import sys
@@ -162,7 +163,7 @@ async def one_case(mode: str, attack: str, limited: bool, seconds: float, rate: 
         downlink = result.packets_lost / down_expected if down_expected else math.nan
         drops = {
             f"tx:{reason}": int(info.transceiver.m_drops.get(reason=reason))
-            for reason in ("rate_limited", "unverified_check_limit")
+            for reason in ("rate_limited", "unverified_source_limit", "unverified_check_limit")
         }
         if info.relay is not None:
             drops["relay:rate-limit"] = info.relay.counters.drops[DropReason.RATE_LIMIT]
@@ -203,7 +204,11 @@ def main(argv: list[str]) -> int:
                         " ".join(f"{k}={v}" for k, v in drops.items() if v) or "-",
                     ]
                 )
-    print(f"victim echo call under a {args.rate:,.0f} checks/s flood for {args.seconds} s")
+    load = os.getloadavg()[0]
+    print(
+        f"victim echo call under a {args.rate:,.0f} checks/s flood for {args.seconds} s; "
+        f"medians of {args.repeat}; load average {load:.1f} on {os.cpu_count()} CPUs"
+    )
     print_table(
         [
             "mode",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import trio
 
+from tests.support.netns import extra_addresses
 from tests.support.rawudp import raw_udp_available, send_raw_udp
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason
@@ -337,3 +338,34 @@ async def test_a_failing_datagram_is_counted_and_the_pumps_go_on(
         await t1.send(client.address, b"\x80 after")
         assert await client.receive() == (b"\x80 after", relay.public_address)
         assert relay.counters.drops[DropReason.INTERNAL_ERROR] == 2
+
+
+@pytest.mark.parametrize(
+    ("wildcard", "first", "second", "cidrs"),
+    [
+        ("0.0.0.0", "10.77.0.1", "10.77.0.2", ["10.77.0.2/24"]),
+        ("::", "fd00:77::1", "fd00:77::2", ["fd00:77::1/64", "fd00:77::2/64"]),
+    ],
+)
+async def test_wildcard_relay_answers_from_the_address_the_client_wrote_to(
+    nursery: trio.Nursery, wildcard: str, first: str, second: str, cidrs: list[str]
+) -> None:
+    """Issue 11 §5b (VOICE-RELAY §11): on a host whose interface has two addresses, a relay
+    bound to the wildcard answers each client from the address that client sent to, not
+    from the kernel's choice, which the client's ICE agent would ignore."""
+    with extra_addresses(*cidrs), trio.fail_after(HANG):
+        [t1] = await transceivers(nursery, 1)
+        relay = await start(nursery, config(static_directory=directory([t1]), public=(wildcard, 0)))
+        assert relay.public_address is not None
+        port = relay.public_address[1]
+        for target in (second, first):
+            client = await Client(first).open()
+            request = check(1)
+            await client.send(request, (target, port))
+            assert (await t1.next()).payload == request
+            answer, source = await client.receive()
+            assert answer == b"\x01\x01" + request[2:]
+            assert source == (target, port)
+            # Media the transceiver sends later leaves from the same address.
+            await t1.send(client.address, b"\x80 later")
+            assert await client.receive() == (b"\x80 later", (target, port))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 import trio
 
+from tests.support.netns import extra_addresses
 from tests.support.rawudp import raw_udp_available, send_raw_udp
 from voice.metrics import Registry
 from voice.transceiver.endpoint import (
@@ -301,3 +302,60 @@ def test_an_unauthenticated_source_is_budgeted_before_anything_is_parsed() -> No
     for port in range(1, MAX_SOURCES + 100):
         endpoint.dispatch(b"\x80", ("198.51.100.9", port), FakePath(), 10.0)
     assert len(endpoint._sources) == MAX_SOURCES
+
+
+class Echo(FakeSession):
+    """Authenticates whoever reaches it and answers each datagram at once, like a call."""
+
+    def __init__(self, endpoint: Endpoint, table: SessionTable) -> None:
+        super().__init__("e", "ufragE", table=table)
+        self.endpoint = endpoint
+
+    def deliver(self, data: bytes, client: Address, arrived: float) -> bool:
+        super().deliver(data, client, arrived)
+        self.endpoint.send(b"answer:" + data[:4], client)
+        return True
+
+
+@pytest.mark.parametrize(
+    ("wildcard", "first", "second", "cidrs"),
+    [
+        ("0.0.0.0", "10.77.0.1", "10.77.0.2", ["10.77.0.2/24"]),
+        ("::", "fd00:77::1", "fd00:77::2", ["fd00:77::1/64", "fd00:77::2/64"]),
+    ],
+)
+@pytest.mark.parametrize("via", ["direct", "relay"])
+async def test_wildcard_sockets_answer_from_the_address_written_to(
+    nursery: trio.Nursery, via: str, wildcard: str, first: str, second: str, cidrs: list[str]
+) -> None:
+    """Issue 11 §5b (VOICE-RELAY §11): the transceiver's client-facing socket and its relay
+    input, bound to a wildcard on a host with two addresses, answer from the address each
+    peer wrote to (a browser's candidate pair; the address a relay knows it by)."""
+    from voice.relay.networks import NetworkAllowlist
+    from voice.relay.shim import decode_shim, encode_shim
+
+    endpoint, table, _ = make()
+    table.add(Echo(endpoint, table))
+    family = socket.AF_INET6 if ":" in wildcard else socket.AF_INET
+    with extra_addresses(*cidrs), trio.fail_after(10):
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.bind((wildcard, 0))
+        port = sock.getsockname()[1]
+        if via == "direct":
+            nursery.start_soon(endpoint.serve_direct, sock)
+        else:
+            everyone = NetworkAllowlist(("0.0.0.0/0", "::/0"))
+            nursery.start_soon(endpoint.serve_relays, sock, everyone)
+        for target in (second, first):
+            peer = trio.socket.socket(family, socket.SOCK_DGRAM)
+            await peer.bind((first, 0))
+            check = binding_request(b"ufragE:c")
+            client = ("198.51.100.7", 5000)
+            await peer.sendto(check if via == "direct" else encode_shim(client, check),
+                              (target, port))  # fmt: skip
+            data, source = await peer.recvfrom(2048)
+            assert source[:2] == (target, port)
+            payload = data if via == "direct" else decode_shim(data)[1]
+            assert payload == b"answer:" + check[:4]
+            peer.close()

@@ -86,27 +86,37 @@ class Router:
         self.client_rate = client_rate
         self.client_burst = client_burst
         self.max_parked_transceivers = max_parked_transceivers
-        self._parked: dict[int, list[tuple[bytes, Address]]] = {}
+        self._parked: dict[int, list[tuple[bytes, Address, str | None]]] = {}
         self._outbox: list[Outgoing] = []
 
     # -- client -> transceiver -------------------------------------------------------------
 
-    def from_client(self, data: bytes, client: Address, now: float) -> Outgoing | None:
-        """A datagram from ``client`` on the public socket: what to send to a transceiver."""
+    def from_client(
+        self, data: bytes, client: Address, now: float, local: str | None = None
+    ) -> Outgoing | None:
+        """A datagram from ``client`` on the public socket: what to send to a transceiver.
+
+        ``local`` is the relay address the client wrote to, when the socket is bound to a
+        wildcard; replies to the client go out from it (VOICE-RELAY §11).
+        """
         counters = self.counters
         counters.client_packets += 1
         counters.client_bytes += len(data)
         route = self.table.lookup(client, now)
         if route is not None:
+            if local is not None:
+                route.local = local
             if route.take(now, self.client_rate, self.client_burst):
                 return route.header + data, route.transceiver
             # VOICE-RELAY §10: an admitted source flooding (its own call, or a check that
             # found a live token) must not take the transceiver's loop from other calls.
             counters.drop(DropReason.RATE_LIMIT)
             return None
-        return self._admit(data, client, now)
+        return self._admit(data, client, now, local)
 
-    def _admit(self, data: bytes, client: Address, now: float) -> Outgoing | None:
+    def _admit(
+        self, data: bytes, client: Address, now: float, local: str | None = None
+    ) -> Outgoing | None:
         counters = self.counters
         # VOICE-RELAY §3: a source port of 0 cannot be written in a shim header (VOICE-SHIM
         # §3) nor answered; such a datagram is forged, whatever token it carries.
@@ -142,7 +152,7 @@ class Router:
             return None
         where = self.directory.lookup(target.transceiver, now)
         if where is LookupMiss.PENDING:
-            self._park(target.transceiver, data, client)
+            self._park(target.transceiver, data, client, local)
             return None
         if where is LookupMiss.UNKNOWN:
             counters.drop(DropReason.DIRECTORY_UNKNOWN)
@@ -151,14 +161,17 @@ class Router:
             counters.drop(DropReason.DIRECTORY_FAILED)
             return None
         assert not isinstance(where, LookupMiss)
-        return self._open(data, client, where, now)
+        return self._open(data, client, where, now, local)
 
-    def _open(self, data: bytes, client: Address, transceiver: Address, now: float) -> Outgoing:
+    def _open(
+        self, data: bytes, client: Address, transceiver: Address, now: float, local: str | None
+    ) -> Outgoing:
         route = self.table.update(client, transceiver, now)
+        route.local = local
         self.counters.admissions += 1
         return route.header + data, transceiver
 
-    def _park(self, transceiver: int, data: bytes, client: Address) -> None:
+    def _park(self, transceiver: int, data: bytes, client: Address, local: str | None) -> None:
         # Hold the admitting check while the name resolves, rather than make the client
         # wait for its retransmission. Bounded, so a slow resolver costs bounded memory.
         queue = self._parked.get(transceiver)
@@ -170,7 +183,7 @@ class Router:
         if len(queue) >= self.max_parked:
             self.counters.drop(DropReason.DIRECTORY_BACKLOG)
             return
-        queue.append((data, client))
+        queue.append((data, client, local))
 
     # -- transceiver -> client -------------------------------------------------------------
 
@@ -192,6 +205,11 @@ class Router:
         self.table.update(client, source, now)
         return payload, client
 
+    def local_of(self, client: Address) -> str | None:
+        """The relay address ``client`` last wrote to (on a wildcard socket), or None."""
+        route = self.table.peek(client)
+        return None if route is None else route.local
+
     # -- the driver's side -----------------------------------------------------------------
 
     def resolved(self, transceiver: int, address: Address | None, now: float) -> None:
@@ -200,11 +218,11 @@ class Router:
         self.allowlist.invalidate()
         parked = self._parked.pop(transceiver, [])
         where = self.directory.lookup(transceiver, now)
-        for data, client in parked:
+        for data, client, local in parked:
             if isinstance(where, LookupMiss):
                 self.counters.drop(DropReason.DIRECTORY_FAILED)
             else:
-                self._outbox.append(self._open(data, client, where, now))
+                self._outbox.append(self._open(data, client, where, now, local))
 
     def datagrams_to_send(self) -> list[Outgoing]:
         """Drains datagrams for transceivers that became sendable outside a receive call."""

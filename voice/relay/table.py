@@ -33,7 +33,7 @@ class Route(TokenBucket):
     """One entry: where a client's packets go, the client's shim header, when last used,
     and (as a :class:`TokenBucket`) how many more datagrams the client may send now."""
 
-    __slots__ = ("header", "last_seen", "transceiver")
+    __slots__ = ("header", "last_seen", "local", "transceiver")
 
     def __init__(
         self, transceiver: Address, header: bytes, last_seen: float, burst: float = CLIENT_BURST
@@ -42,6 +42,9 @@ class Route(TokenBucket):
         self.transceiver = transceiver
         self.header = header
         self.last_seen = last_seen
+        #: The relay address the client last wrote to, on a wildcard-bound socket (the
+        #: source of replies, VOICE-RELAY §11); None: the kernel's choice.
+        self.local: str | None = None
 
     def __repr__(self) -> str:
         return f"Route(transceiver={self.transceiver!r}, last_seen={self.last_seen!r})"

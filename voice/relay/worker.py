@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from voice.relay import pktinfo
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason, RelayCounters
 from voice.relay.directory import ResolveRequest
@@ -112,13 +113,18 @@ class RelayWorker:
             self._public, self._internal = given_public, given_internal
             for sock in (given_public, given_internal):
                 sock.setblocking(False)
+            # VOICE-RELAY §11: on a wildcard address, learn where each client wrote to, so
+            # that its replies come from there.
+            wildcard = pktinfo.is_wildcard(given_public)
+            if wildcard:
+                pktinfo.enable(given_public)
             self.public_address = given_public.getsockname()[:2]
             self.internal_address = given_internal.getsockname()[:2]
             self.router.tick(trio.current_time(), time.time())  # token expiry needs wall time
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._pump_public)
-                nursery.start_soon(self._pump_internal)
+                nursery.start_soon(self._pump_public_wildcard if wildcard else self._pump_public)
+                nursery.start_soon(self._pump_internal, wildcard)
                 nursery.start_soon(self._housekeeping)
                 log.info(
                     "relay worker %d ready: public %s, internal %s",
@@ -173,10 +179,54 @@ class RelayWorker:
             if directory.wants_resolution:
                 self._start_lookups()
 
-    async def _pump_internal(self) -> None:
+    async def _pump_public_wildcard(self) -> None:
+        """:meth:`_pump_public` for a socket bound to a wildcard address: ``recvmsg`` gives
+        the address each client wrote to, which the router keeps for the replies."""
+        assert self._public is not None and self._internal is not None
+        sock, out = self._public, self._internal
+        receive, sendto = pktinfo.receive, out.sendto
+        forward = self.router.from_client
+        counters = self.counters
+        directory = self.router.directory
+        wait_readable, clock = trio.lowlevel.wait_readable, trio.current_time
+        while True:
+            await wait_readable(sock)
+            now = clock()
+            for _ in range(BATCH):
+                try:
+                    data, client, local = receive(sock, RECEIVE_SIZE)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    continue
+                try:
+                    outgoing = forward(data, client, now, local)
+                except Exception:
+                    self._failed("client", client)
+                    continue
+                if outgoing is None:
+                    continue
+                try:
+                    sendto(outgoing[0], outgoing[1])
+                except OSError:
+                    counters.drop(DropReason.SEND_FAILED)
+                else:
+                    counters.to_transceiver_packets += 1
+                    counters.to_transceiver_bytes += len(outgoing[0])
+            if directory.wants_resolution:
+                self._start_lookups()
+
+    async def _pump_internal(self, wildcard: bool) -> None:
         assert self._public is not None and self._internal is not None
         sock, out = self._internal, self._public
-        recvfrom, sendto = sock.recvfrom, out.sendto
+        recvfrom = sock.recvfrom
+        sendto: Callable[[bytes, Address], object] = out.sendto
+        if wildcard:
+            local_of, send_from = self.router.local_of, pktinfo.send
+
+            def sendto(data: bytes, client: Address) -> None:
+                send_from(out, data, client, local_of(client))
+
         forward = self.router.from_transceiver
         counters = self.counters
         wait_readable, clock = trio.lowlevel.wait_readable, trio.current_time

@@ -23,12 +23,13 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 import trio
 
 from voice.metrics import Metric
-from voice.relay import ratelimit
+from voice.relay import pktinfo, ratelimit
 from voice.relay.networks import NetworkAllowlist
 from voice.relay.ratelimit import TokenBucket
 from voice.relay.shim import ShimError, decode_shim, encode_shim
@@ -65,9 +66,15 @@ class DirectPath:
 
     sock: socket.socket
     name: str = "direct"
+    #: On a wildcard-bound socket, the address the client wrote to: replies leave from it
+    #: (VOICE-RELAY §11). None: the socket's own address.
+    local: str | None = None
 
     def send(self, data: bytes, client: Address) -> None:
-        self.sock.sendto(data, client)
+        if self.local is None:
+            self.sock.sendto(data, client)
+        else:
+            pktinfo.send(self.sock, data, client, self.local)
 
 
 @dataclass
@@ -79,9 +86,12 @@ class RelayPath:
     sock: socket.socket
     relay: Address
     name: str = "relay"
+    #: On a wildcard-bound relay input, the address the relay wrote to, which is the one
+    #: it knows this transceiver by (VOICE-SHIM §7). None: the socket's own address.
+    local: str | None = None
 
     def send(self, data: bytes, client: Address) -> None:
-        self.sock.sendto(encode_shim(client, data), self.relay)
+        pktinfo.send(self.sock, encode_shim(client, data), self.relay, self.local)
 
 
 #: VOICE-RELAY §10 at the transceiver: datagrams per second (and burst) an authenticated
@@ -268,8 +278,13 @@ class Endpoint:
 
     async def serve_direct(self, sock: socket.socket) -> None:
         """Reads the client-facing socket forever."""
-        path = DirectPath(sock)
-        async for data, addr, arrived in _datagrams(sock):
+        paths: dict[str | None, DirectPath] = {None: DirectPath(sock)}
+        async for data, addr, local, arrived in _datagrams(sock):
+            path = paths.get(local)
+            if path is None:
+                if len(paths) > MAX_LOCAL_ADDRESSES:
+                    paths = {None: paths[None]}
+                path = paths[local] = DirectPath(sock, local=local)
             try:
                 self.dispatch(data, addr, path, arrived)
             except Exception:
@@ -277,15 +292,20 @@ class Endpoint:
 
     async def serve_relays(self, sock: socket.socket, relays: NetworkAllowlist) -> None:
         """Reads the internal socket that relays forward to, forever."""
-        paths: dict[Address, RelayPath] = {}
+        paths: dict[tuple[Address, str | None], RelayPath] = {}
+        #: The local address of the datagram being handled (None: not a wildcard socket).
+        arrival: list[str | None] = [None]
 
         def path_to(relay: Address) -> RelayPath:
-            path = paths.get(relay)
+            # Asked only for an allowed relay (VOICE-SHIM §7): the paths are bounded by
+            # the relays' sockets and this host's addresses.
+            local = arrival[0]
+            path = paths.get((relay, local))
             if path is None:
-                path = paths[relay] = RelayPath(sock, relay)
+                path = paths[relay, local] = RelayPath(sock, relay, local=local)
             return path
 
-        async for data, relay, arrived in _datagrams(sock):
+        async for data, relay, arrival[0], arrived in _datagrams(sock):
             try:
                 self.from_relay(data, relay, arrived, relays, path_to)
             except Exception:
@@ -328,30 +348,48 @@ class Endpoint:
 
 #: Datagrams read per wake-up before giving other tasks a turn.
 BATCH = 64
+#: Local addresses of a wildcard socket given a path each; more (a host with very many
+#: addresses) starts the set afresh, which costs only the path objects.
+MAX_LOCAL_ADDRESSES = 64
 
 
-async def _datagrams(sock: socket.socket) -> AsyncIterator[tuple[bytes, Address, float]]:
-    """Every datagram of a non-blocking socket, as ``(data, (host, port), arrived)``.
+async def _datagrams(
+    sock: socket.socket,
+) -> AsyncIterator[tuple[bytes, Address, str | None, float]]:
+    """Every datagram of a non-blocking socket, as ``(data, (host, port), local, arrived)``.
 
     Waits for readability once, then drains up to :data:`BATCH` datagrams with plain
     ``recvfrom`` calls: under load one Trio wake-up serves many datagrams instead of one.
     ``arrived`` is the wake-up time, the same for the whole batch: the jitter buffer's
     estimate should see the network's jitter, not the time this process took to reach
-    the later datagrams of a batch.
+    the later datagrams of a batch. ``local`` is the address the datagram was sent to when
+    the socket is bound to a wildcard (VOICE-RELAY §11), else None.
     """
-    recvfrom = sock.recvfrom
+    receive: Callable[[int], tuple[bytes, Address, str | None]]
+    if pktinfo.is_wildcard(sock):
+        pktinfo.enable(sock)
+        receive = partial(pktinfo.receive, sock)
+    else:
+        receive = partial(_receive_plain, sock.recvfrom)
     while True:
         await trio.lowlevel.wait_readable(sock)
         arrived = trio.current_time()
         for _ in range(BATCH):
             try:
-                data, addr = recvfrom(2048)
+                data, addr, local = receive(2048)
             except BlockingIOError:
                 break
             except OSError as exc:
                 # ICMP errors surface on the next recvfrom on Linux; they are not fatal.
                 log.debug("recvfrom: %s", exc)
                 continue
-            yield data, (addr[0], addr[1]), arrived
+            yield data, addr, local, arrived
         else:
             await trio.lowlevel.checkpoint()  # a full batch: let the sessions' tasks run
+
+
+def _receive_plain(
+    recvfrom: Callable[[int], tuple[bytes, tuple[str, int]]], size: int
+) -> tuple[bytes, Address, None]:
+    data, addr = recvfrom(size)
+    return data, (addr[0], addr[1]), None
