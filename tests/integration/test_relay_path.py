@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from functools import partial
 
 import pytest
 import trio
 
+from tests.support.netns import VETH, can_bind, extra_addresses
 from voice.loadgen.caller import Caller
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason
@@ -120,19 +118,7 @@ async def test_two_transceivers_behind_one_relay(nursery: trio.Nursery) -> None:
         assert server.transceiver.m_drops.get(reason="no_session") == 0
 
 
-def _can_bind(host: str) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.bind((host, 0))
-        except OSError:
-            return False
-    return True
-
-
-#: The test namespace's veth address (tools/in-netns.sh): a real interface, not loopback.
-VETH = "10.77.0.1"
-needs_veth = pytest.mark.skipif(not _can_bind(VETH), reason=f"no interface with {VETH}")
+needs_veth = pytest.mark.skipif(not can_bind(VETH), reason=f"no interface with {VETH}")
 
 
 @needs_veth
@@ -160,25 +146,20 @@ async def test_embedded_relay_on_a_real_interface_address(nursery: trio.Nursery,
     assert info.relay.counters.drops[DropReason.SHIM_SOURCE] == 0
 
 
-#: A unique-local IPv6 address the test adds to the namespace's veth (no DAD, usable at once).
+#: A unique-local IPv6 address the test adds to the namespace's veth.
 VETH6 = "fd00:77::1"
 
 
-@pytest.fixture
-def veth6() -> Iterator[str]:
-    """Adds :data:`VETH6` to the test namespace's veth for one test (root only)."""
-    if not _can_bind(VETH):
-        pytest.skip("not in the test namespace")
-    add = ["ip", "-6", "addr", "add", f"{VETH6}/64", "dev", "voice0", "nodad"]
-    if subprocess.run(add, capture_output=True, check=False).returncode != 0:
-        pytest.skip("cannot add an IPv6 address (not root?)")
-    yield VETH6
-    subprocess.run(["ip", "-6", "addr", "del", f"{VETH6}/64", "dev", "voice0"], check=False)
-
-
-async def test_embedded_relay_on_a_real_ipv6_address(nursery: trio.Nursery, veth6: str) -> None:
+async def test_embedded_relay_on_a_real_ipv6_address() -> None:
     """Issue 11 §5, IPv6: the relay's public socket on a (non-loopback) IPv6 address, the
     shim link on ::1, the call end to end."""
+    with extra_addresses(f"{VETH6}/64"):
+        async with trio.open_nursery() as nursery:
+            await ipv6_call(nursery, VETH6)
+            nursery.cancel_scope.cancel()
+
+
+async def ipv6_call(nursery: trio.Nursery, veth6: str) -> None:
     config = ServerConfig(
         http_host=VETH,
         http_port=0,
