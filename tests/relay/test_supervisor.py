@@ -20,6 +20,7 @@ from pathlib import Path
 
 import trio
 
+from tests.support.netns import extra_addresses
 from voice.relay.steering import steering_index
 from voice.relay.testing import FakeTransceiver
 from voice.types import Address
@@ -218,3 +219,40 @@ async def test_workers_steering_respawn_and_full_restart(nursery: trio.Nursery) 
             "after ready"
         )
         await restarted.kill()
+
+
+async def test_wildcard_relay_process_answers_from_the_address_written_to(
+    nursery: trio.Nursery,
+) -> None:
+    """Issue 11 §5b as measured: `voice relay --workers 2` on its default wildcard host, on
+    a machine with loopback and an interface of two addresses. Each client, writing to any
+    of them, is answered from that address, by whichever worker steering picks."""
+    fake = FakeTransceiver()
+    await nursery.start(fake.run)
+    assert fake.address is not None
+    with extra_addresses("10.77.0.2/24"):
+        relay = RelayProcess(
+            [
+                "--workers=2",
+                "--port=0",
+                "--internal-host=127.0.0.1",
+                f"--internal-port={free_port_pair()}",
+                f"--transceiver=1=127.0.0.1:{fake.address[1]}",
+                "--log-interval=0",
+            ]
+        )
+        with trio.fail_after(STARTUP):
+            ready = await relay.start(nursery)
+            assert ready.group(1) == "0.0.0.0"
+            port = int(ready.group(2))
+            for target in ("127.0.0.1", "10.77.0.2", "10.77.0.1"):
+                for source in ("127.0.0.1", "10.77.0.1", "10.77.0.1", "10.77.0.1"):
+                    client = await Client(source).open()
+                    request = check(1)
+                    await client.send(request, (target, port))
+                    assert (await fake.next()).client == client.address
+                    answer, answered_from = await client.receive()
+                    assert answer == b"\x01\x01" + request[2:]
+                    assert answered_from == (target, port)
+                    client.close()
+        await relay.kill()

@@ -52,8 +52,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     public.add_argument(
         "--host",
         default="0.0.0.0",
-        help="address to receive client traffic on; bind a specific address on a multi-homed "
-        "host so replies leave from the address clients sent to (default: %(default)s)",
+        help="address to receive client traffic on; on a wildcard (0.0.0.0, ::) each reply "
+        "leaves from the address the client sent to (default: %(default)s)",
     )
     public.add_argument(
         "--port", type=int, default=50000, help="the public UDP port (default: %(default)s)"
