@@ -322,6 +322,8 @@ class Echo(FakeSession):
     [
         ("0.0.0.0", "10.77.0.1", "10.77.0.2", ["10.77.0.2/24"]),
         ("::", "fd00:77::1", "fd00:77::2", ["fd00:77::1/64", "fd00:77::2/64"]),
+        # A dual-stack socket: IPv4 peers, seen as IPv4-mapped addresses.
+        ("::", "10.77.0.1", "10.77.0.2", ["10.77.0.2/24"]),
     ],
 )
 @pytest.mark.parametrize("via", ["direct", "relay"])
@@ -348,7 +350,8 @@ async def test_wildcard_sockets_answer_from_the_address_written_to(
             everyone = NetworkAllowlist(("0.0.0.0/0", "::/0"))
             nursery.start_soon(endpoint.serve_relays, sock, everyone)
         for target in (second, first):
-            peer = trio.socket.socket(family, socket.SOCK_DGRAM)
+            peer_family = socket.AF_INET6 if ":" in first else socket.AF_INET
+            peer = trio.socket.socket(peer_family, socket.SOCK_DGRAM)
             await peer.bind((first, 0))
             check = binding_request(b"ufragE:c")
             client = ("198.51.100.7", 5000)
