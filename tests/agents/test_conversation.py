@@ -198,7 +198,7 @@ async def test_an_agent_that_returns_ends_the_call(autojump_clock: trio.testing.
         await call.play(AGENT * 3)
 
     agent, _ = recording(brief)
-    in_send, in_recv = trio.open_memory_channel[bytes](8)
+    _in_send, in_recv = trio.open_memory_channel[bytes](8)
     out_send, out_recv = trio.open_memory_channel[bytes](0)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(agent, SessionInfo("s", "t"), in_recv, out_send)

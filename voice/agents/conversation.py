@@ -47,7 +47,7 @@ from voice.agents.events import (
     SpeechStarted,
 )
 from voice.agents.turns import Classifier, TurnDetector, TurnSettings
-from voice.opus import FRAME_BYTES, FRAME_DURATION
+from voice.opus import FRAME_BYTES
 from voice.transceiver.agents import AgentError, SessionInfo
 
 log = logging.getLogger(__name__)
