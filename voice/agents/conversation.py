@@ -226,8 +226,11 @@ class ConversationalAgent:
         *,
         barge_in: bool = True,
         classifier: Classifier | None = None,
+        detail: object = None,
     ) -> None:
         self.agent = agent
+        #: The object behind the agent (a Bridge, a Talker), for tests and benchmarks.
+        self.detail = detail
         self.settings = settings or TurnSettings()
         self.barge_in = barge_in
         self._classifier = classifier
