@@ -46,6 +46,7 @@ from voice.agents.events import (
     OutputFinished,
     SpeechStarted,
 )
+from voice.agents.transcript import TRANSCRIPTS, Transcript
 from voice.agents.turns import Classifier, TurnDetector, TurnSettings
 from voice.opus import FRAME_BYTES
 from voice.transceiver.agents import AgentError, SessionInfo
@@ -245,6 +246,22 @@ class ConversationalAgent:
         call = self.call = Call(info, barge_in=self.barge_in)
         detector = TurnDetector(self.settings, self._classifier)
         agent_scope = trio.CancelScope(shield=True)
+        lines = TRANSCRIPTS[info.session_id] = Transcript()
+        call.on_transcript = lines.add
+        try:
+            await self._converse(call, detector, agent_scope, audio_in, audio_out)
+        finally:
+            if TRANSCRIPTS.get(info.session_id) is lines:
+                del TRANSCRIPTS[info.session_id]
+
+    async def _converse(
+        self,
+        call: Call,
+        detector: TurnDetector,
+        agent_scope: trio.CancelScope,
+        audio_in: trio.MemoryReceiveChannel[bytes],
+        audio_out: trio.MemorySendChannel[bytes],
+    ) -> None:
 
         async with trio.open_nursery() as nursery:
 

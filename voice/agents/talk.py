@@ -1,0 +1,170 @@
+"""``talk``: an offline agent that listens, waits for the end of your turn, and answers.
+
+Recognition is pocketsphinx with the US English model its wheel ships; synthesis is
+Debian's ``espeak-ng``. Nothing is downloaded at run time. The answer is deliberately
+simple, it repeats what it understood, because the point is the edge's turn-taking: end of
+turn detected at the edge, an answer that starts as soon as it exists, and barge-in that
+silences it the moment the caller talks over it (the response in progress, recognition or
+synthesis, is cancelled too).
+
+**Concurrency is bounded.** Recognizing an utterance costs about a third of its duration
+in CPU on one core (a 2 s turn, ~0.5 s; ``bench/agents.py`` prints it), all at the end of
+the turn, in a worker thread. Unbounded, a few dozen calls ending their turns together
+would take every core from the media loops that must run every 20 ms. So recognitions and
+syntheses share :data:`ENGINE_SLOTS` slots (a ``trio.CapacityLimiter``, one per core by
+default): past that, a call waits its turn for an answer (a longer pause) instead of
+every call's audio breaking up. The slots also bound the decoders: each holds its model
+(about 90 MB of resident memory), so they are pooled, one per slot, not made per call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import trio
+
+from voice.agents.conversation import Call, ConversationalAgent, turn_settings
+from voice.agents.events import OutputCleared, SpeechStarted, SpeechStopped
+from voice.agents.speech import (
+    SpeechError,
+    espeak_command,
+    pcm48_to_16k,
+    wav_to_pcm48,
+)
+from voice.opus import FRAME_DURATION
+from voice.transceiver.agents import AgentError, AgentFunction
+
+log = logging.getLogger(__name__)
+
+#: Recognitions and syntheses running at once, process-wide.
+ENGINE_SLOTS = max(1, os.cpu_count() or 1)
+#: The longest turn kept for recognition; a caller who talks on is heard up to here.
+MAX_TURN = 15.0
+GREETING = "Hello. Say something, and I will repeat what I understood."
+
+_limiter: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar("talk_limiter")
+_decoders: list[Any] = []
+
+
+def _slots() -> trio.CapacityLimiter:
+    try:
+        return _limiter.get()
+    except LookupError:
+        limiter = trio.CapacityLimiter(ENGINE_SLOTS)
+        _limiter.set(limiter)
+        return limiter
+
+
+def _recognize_blocking(pcm16k: bytes) -> str:
+    """Runs in a worker thread, holding a slot, so at most one decoder per slot is busy."""
+    import pocketsphinx
+
+    decoder = _decoders.pop() if _decoders else pocketsphinx.Decoder(logfn=os.devnull)
+    try:
+        decoder.start_utt()
+        decoder.process_raw(pcm16k, full_utt=True)
+        decoder.end_utt()
+        hypothesis = decoder.hyp()
+        return hypothesis.hypstr if hypothesis is not None else ""
+    finally:
+        _decoders.append(decoder)
+
+
+async def recognize(pcm48: bytes) -> str:
+    """What pocketsphinx understood of 48 kHz speech ("" when nothing)."""
+    async with _slots():
+        return await trio.to_thread.run_sync(_recognize_blocking, pcm48_to_16k(pcm48))
+
+
+async def speak(text: str) -> bytes:
+    """``text`` synthesized by espeak-ng, as 48 kHz PCM."""
+    async with _slots():
+        result = await trio.run_process(espeak_command(text), capture_stdout=True, check=False)
+    if result.returncode != 0:
+        raise SpeechError(f"espeak-ng exited with {result.returncode}")
+    return wav_to_pcm48(result.stdout)
+
+
+def reply_to(heard: str) -> str:
+    if not heard:
+        return "Sorry, I did not catch that."
+    return f"You said: {heard}."
+
+
+class Talker:
+    """One call's conversation; :meth:`run` is the conversing agent."""
+
+    def __init__(self, greet: bool = True) -> None:
+        self.greet = greet
+        self.turns = 0
+        self.interrupted = 0
+        self._heard: deque[bytes] = deque(maxlen=round(MAX_TURN / FRAME_DURATION))
+        self._listening = False
+        self._response: trio.CancelScope | None = None
+
+    async def run(self, call: Call) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._collect, call)
+            if self.greet:
+                nursery.start_soon(self._respond, call, None)
+            async for event in call.events:
+                if isinstance(event, SpeechStarted):
+                    self._listening = True
+                elif isinstance(event, OutputCleared) and event.reason == "barge-in":
+                    self.interrupted += 1
+                    if self._response is not None:
+                        self._response.cancel()  # stop thinking about the old turn too
+                elif isinstance(event, SpeechStopped):
+                    self._listening = False
+                    utterance = b"".join(self._heard)
+                    self._heard.clear()
+                    if self._response is not None:
+                        self._response.cancel()
+                    nursery.start_soon(self._respond, call, utterance)
+
+    async def _collect(self, call: Call) -> None:
+        async for frame in call.audio:
+            self._heard.append(frame)
+            if not self._listening:
+                # The detector decides a start a few frames in: keep a little before it.
+                while len(self._heard) > 10:
+                    self._heard.popleft()
+
+    async def _respond(self, call: Call, utterance: bytes | None) -> None:
+        with trio.CancelScope() as scope:
+            self._response = scope
+            try:
+                if utterance is None:
+                    answer = GREETING
+                else:
+                    heard = await recognize(utterance)
+                    self.turns += 1
+                    call.say("caller", heard or "(not understood)")
+                    answer = reply_to(heard)
+                pcm = await speak(answer)
+            except SpeechError:
+                log.exception("talk %s: synthesis failed", call.info.session_id)
+                return
+            call.clear_output()
+            call.say("agent", answer)
+            await call.play(pcm)
+        if self._response is scope:
+            self._response = None
+
+
+def make_talk(params: Mapping[str, str]) -> AgentFunction:
+    """``talk``: repeats what it understood; ``greet=0`` skips its opening line."""
+    greet = params.get("greet", "1")
+    if greet not in {"0", "1"}:
+        raise AgentError(f"greet={greet!r} is not 0 or 1")
+    try:
+        espeak_command("")
+    except SpeechError as exc:
+        raise AgentError(str(exc)) from None
+    settings, barge_in = turn_settings(params)
+    talker = Talker(greet=greet == "1")
+    return ConversationalAgent(talker.run, settings, barge_in=barge_in, detail=talker)
