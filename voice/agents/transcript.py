@@ -12,6 +12,7 @@ that caller said and heard.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
@@ -54,7 +55,7 @@ class Transcript:
 TRANSCRIPTS: dict[str, Transcript] = {}
 
 
-def blueprint() -> object:
+def blueprint() -> Any:
     """The Quart blueprint of the transcript route (imported lazily: Quart is heavy)."""
     from quart import Blueprint, Response, request
 

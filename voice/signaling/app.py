@@ -27,6 +27,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from voice import __version__
+from voice.agents.transcript import blueprint as transcript_blueprint
 from voice.sdp import SdpError
 from voice.transceiver.agents import AgentError
 from voice.transceiver.service import CapacityError, Transceiver
@@ -56,6 +57,7 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
     cfg = config or SignalingConfig()
     app = QuartTrio(__name__, static_folder=str(STATIC), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_offer_bytes
+    app.register_blueprint(transcript_blueprint())  # GET /v1/sessions/<id>/transcript
 
     @app.get("/")
     async def index() -> Response:
