@@ -112,6 +112,7 @@ class Talker:
             if self.greet:
                 nursery.start_soon(self._respond, call, None)
             async for event in call.events:
+                log.debug("talk %s: %s", call.info.session_id, event)
                 if isinstance(event, SpeechStarted):
                     self._listening = True
                 elif isinstance(event, OutputCleared) and event.reason == "barge-in":
