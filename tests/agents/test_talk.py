@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import trio
@@ -89,19 +90,44 @@ async def test_recognitions_share_the_engine_slots(monkeypatch: pytest.MonkeyPat
     most = 0
     lock = threading.Lock()
 
-    def busy(pcm: bytes) -> str:
+    def busy(arg: object) -> str:
         nonlocal running, most
         with lock:
             running += 1
             most = max(most, running)
-        time.sleep(0.05)  # stands for the decoder's CPU time
+        time.sleep(0.05)  # stands for a worker's CPU time
         with lock:
             running -= 1
         return "hi"
 
-    monkeypatch.setattr(talk, "ENGINE_SLOTS", 1)
-    monkeypatch.setattr(talk, "_recognize_blocking", busy)
-    async with trio.open_nursery() as nursery:
-        for _ in range(3):
-            nursery.start_soon(talk.recognize, SILENCE * 10)
+    with ThreadPoolExecutor(max_workers=4) as workers:
+        monkeypatch.setattr(talk, "ENGINE_SLOTS", 1)
+        monkeypatch.setattr(talk._engine, "submit", lambda fn, arg: workers.submit(busy, arg))
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(talk.recognize, SILENCE * 10)
     assert most == 1
+
+
+async def test_recognition_leaves_the_event_loop_free() -> None:
+    """pocketsphinx holds the GIL while it decodes: it runs in a worker process, so the
+    loop keeps ticking meanwhile (a thread froze it for the whole recognition)."""
+    speech = synthesize("hello, how are you today, what is the weather like")
+    await talk.recognize(speech[:96_000])  # the pool and its model are loaded
+    ticks = 0
+    done = trio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await trio.sleep(0.005)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        started = trio.current_time()
+        await talk.recognize(speech)
+        elapsed = trio.current_time() - started
+        done.set()
+    # A frozen loop would have ticked once or twice; a free one about every 5 ms.
+    assert ticks > elapsed / 0.005 / 3

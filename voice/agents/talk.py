@@ -7,47 +7,77 @@ turn detected at the edge, an answer that starts as soon as it exists, and barge
 silences it the moment the caller talks over it (the response in progress, recognition or
 synthesis, is cancelled too).
 
-**Concurrency is bounded.** Recognizing an utterance costs about a third of its duration
-in CPU on one core (a 2 s turn, ~0.5 s; ``bench/agents.py`` prints it), all at the end of
-the turn, in a worker thread. Unbounded, a few dozen calls ending their turns together
-would take every core from the media loops that must run every 20 ms. So recognitions and
-syntheses share :data:`ENGINE_SLOTS` slots (a ``trio.CapacityLimiter``, one per core by
-default): past that, a call waits its turn for an answer (a longer pause) instead of
-every call's audio breaking up. The slots also bound the decoders: each holds its model
-(about 90 MB of resident memory), so they are pooled, one per slot, not made per call.
+**The work runs in worker processes, not threads.** pocketsphinx holds the GIL while it
+decodes: in a thread, a recognition froze the event loop, and with it every call's 20 ms
+media ticks, for 0.6 s (measured). So recognition, synthesis and the pure-Python sample-rate
+conversions run in a pool of spawned processes, each loading the model once (about 90 MB of
+resident memory each); the event loop only waits on the result.
+
+**Concurrency is bounded.** Recognizing an utterance costs a fifth to a third of its
+duration in CPU (a 2 s turn, 0.4-0.65 s; ``bench/agents.py`` prints it), all at the end of
+the turn. Unbounded, a few dozen calls ending their turns together would take every core
+from the media loops. So the pool has :data:`ENGINE_SLOTS` processes (one per core, less
+the one the media loop needs, at least one) and a ``trio.CapacityLimiter`` of the same size
+in front of it: past that, a call waits its turn for an answer (a longer pause) instead of
+every call's audio breaking up.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import signal
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 import trio
 
 from voice.agents.conversation import Call, ConversationalAgent, turn_settings
 from voice.agents.events import OutputCleared, SpeechStarted, SpeechStopped
-from voice.agents.speech import (
-    SpeechError,
-    espeak_command,
-    pcm48_to_16k,
-    wav_to_pcm48,
-)
+from voice.agents.speech import SpeechError, espeak_command, pcm48_to_16k, synthesize
 from voice.opus import FRAME_DURATION
 from voice.transceiver.agents import AgentError, AgentFunction
 
 log = logging.getLogger(__name__)
 
-#: Recognitions and syntheses running at once, process-wide.
-ENGINE_SLOTS = max(1, os.cpu_count() or 1)
+#: Recognitions and syntheses running at once, process-wide (worker processes).
+ENGINE_SLOTS = max(1, (os.cpu_count() or 1) - 1)
 #: The longest turn kept for recognition; a caller who talks on is heard up to here.
 MAX_TURN = 15.0
 GREETING = "Hello. Say something, and I will repeat what I understood."
 
 _limiter: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar("talk_limiter")
-_decoders: list[Any] = []
+#: In a worker process: its own pocketsphinx decoder, under "decoder".
+_worker: dict[str, Any] = {}
+
+
+class _Engine:
+    """The process-wide worker pool, started on first use."""
+
+    def __init__(self) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> Future[Any]:
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(
+                max_workers=ENGINE_SLOTS,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_start,
+            )
+        return self.pool.submit(fn, arg)
+
+    def warm(self) -> None:
+        """Starts the workers (and their model loading) ahead of the first turn that needs
+        them; a spawned worker takes a second or two to be ready."""
+        if self.pool is None:
+            for _ in range(ENGINE_SLOTS):
+                self.submit(_warm_in_worker, None)
+
+
+_engine = _Engine()
 
 
 def _slots() -> trio.CapacityLimiter:
@@ -59,34 +89,51 @@ def _slots() -> trio.CapacityLimiter:
         return limiter
 
 
-def _recognize_blocking(pcm16k: bytes) -> str:
-    """Runs in a worker thread, holding a slot, so at most one decoder per slot is busy."""
+def _worker_start() -> None:
+    """In each worker: ignore Ctrl-C (the server handles it) and load the model once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import pocketsphinx
 
-    decoder = _decoders.pop() if _decoders else pocketsphinx.Decoder(logfn=os.devnull)
-    try:
-        decoder.start_utt()
-        decoder.process_raw(pcm16k, full_utt=True)
-        decoder.end_utt()
-        hypothesis = decoder.hyp()
-        return hypothesis.hypstr if hypothesis is not None else ""
-    finally:
-        _decoders.append(decoder)
+    _worker["decoder"] = pocketsphinx.Decoder(logfn=os.devnull)
+
+
+def _warm_in_worker(_: object) -> str:
+    return _recognize_in_worker(bytes(9600))  # a first decode: caches filled, pages touched
+
+
+def _recognize_in_worker(pcm48: bytes) -> str:
+    decoder = _worker["decoder"]
+    decoder.start_utt()
+    decoder.process_raw(pcm48_to_16k(pcm48), full_utt=True)
+    decoder.end_utt()
+    hypothesis = decoder.hyp()
+    return hypothesis.hypstr if hypothesis is not None else ""
+
+
+def _synthesize_in_worker(text: str) -> bytes:
+    return synthesize(text)
+
+
+async def _offload(fn: Callable[[Any], Any], arg: Any) -> Any:
+    """Runs ``fn(arg)`` in the worker pool, holding a slot; the loop waits, never computes."""
+    async with _slots():
+        future = _engine.submit(fn, arg)
+        try:
+            return await trio.to_thread.run_sync(future.result, abandon_on_cancel=True)
+        finally:
+            future.cancel()  # a turn interrupted before its work started drops it
 
 
 async def recognize(pcm48: bytes) -> str:
     """What pocketsphinx understood of 48 kHz speech ("" when nothing)."""
-    async with _slots():
-        return await trio.to_thread.run_sync(_recognize_blocking, pcm48_to_16k(pcm48))
+    text: str = await _offload(_recognize_in_worker, pcm48)
+    return text
 
 
 async def speak(text: str) -> bytes:
     """``text`` synthesized by espeak-ng, as 48 kHz PCM."""
-    async with _slots():
-        result = await trio.run_process(espeak_command(text), capture_stdout=True, check=False)
-    if result.returncode != 0:
-        raise SpeechError(f"espeak-ng exited with {result.returncode}")
-    return wav_to_pcm48(result.stdout)
+    pcm: bytes = await _offload(_synthesize_in_worker, text)
+    return pcm
 
 
 def reply_to(heard: str) -> str:
@@ -167,5 +214,6 @@ def make_talk(params: Mapping[str, str]) -> AgentFunction:
     except SpeechError as exc:
         raise AgentError(str(exc)) from None
     settings, barge_in = turn_settings(params)
+    _engine.warm()
     talker = Talker(greet=greet == "1")
     return ConversationalAgent(talker.run, settings, barge_in=barge_in, detail=talker)
