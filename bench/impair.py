@@ -1,0 +1,311 @@
+"""Speech quality over a bad network: echo calls through an impairment link, scored with PESQ.
+
+One command (``./dev bench impair``) runs a matrix of network conditions against
+``voice serve`` (through its relay, as a browser's call goes) and, as the same-run baseline,
+the aiortc echo server (``bench/aiortc_server.py``: aiortc's own jitter buffer and decoder,
+its encoder set to our bitrate and complexity). For each case and each server, the synthetic
+caller (:mod:`voice.loadgen.caller`) speaks a sentence synthesized by ``espeak-ng`` through a
+userspace impairment link (:mod:`voice.loadgen.impair`: seeded loss, Gilbert–Elliott bursts,
+delay, jitter, reordering), records what the echo agent sends back, aligns it with what it
+said, and scores it with wideband PESQ (ITU-T P.862.2). The two servers get the same seeds,
+case by case, and their calls alternate.
+
+Every case impairs both directions (caller to server and back): what the server receives is
+what its jitter buffer, FEC and concealment must cope with; what it sends back crosses the
+same network, where the FEC it puts in its own packets helps the listener. The listener is
+ideal and the same for both servers (every packet decoded, a lost one rebuilt from the next
+one's FEC or concealed by libopus): differences are the servers'.
+
+Columns: PESQ (1 to ~4.6; this speech through two Opus encodings scores ~2.6 on a clean
+path), the echo's delay (speaking to hearing), packets the link lost (to the server /
+back), and, for ``voice``, the frames its decoder rebuilt from FEC, the frames it concealed,
+and the jitter buffer's hold at the end of the call (from its end-of-call log line).
+Medians over ``--calls`` calls per case. Output: the table, ``impair.json`` and
+``impair.png`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import queue
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
+from _common import print_table  # noqa: E402
+
+from voice.loadgen.impair import GilbertElliott, Impairment  # noqa: E402
+
+SERVERS = {
+    "voice": [sys.executable, "-m", "voice", "serve", "--http-port", "0", "--log-level", "info"],
+    "aiortc": [sys.executable, str(ROOT / "bench" / "aiortc_server.py"), "--port", "0"],
+}
+URL = re.compile(r"(?:open|listening on) (http://\S+)")
+MEDIA = re.compile(r"media: fec recovered (\d+), concealed (\d+), jitter hold (\d+) ms")
+
+#: The matrix of the issue: random loss, bursty loss, jitter, reordering.
+CASES: dict[str, Impairment] = {
+    "clean": Impairment(),
+    "loss 5%": Impairment(loss=0.05),
+    "loss 10%": Impairment(loss=0.10),
+    "loss 20%": Impairment(loss=0.20),
+    "burst 5%": Impairment(burst=GilbertElliott.from_rate(0.05, mean_burst=3.0)),
+    "jitter 40±20 ms": Impairment(delay=0.040, jitter=0.020),
+    "reorder 2%": Impairment(reorder=0.02, reorder_delay=0.040),
+}
+
+SHORT_TEXT = (
+    "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
+)
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    url: str
+    lines: queue.Queue[str]
+
+    def next_media_line(self, timeout: float) -> re.Match[str] | None:
+        """The next end-of-call media figures ``voice`` logs (None from aiortc, or late)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                return None
+            if m := MEDIA.search(line):
+                return m
+        return None
+
+    def drain(self) -> None:
+        while True:
+            try:
+                self.lines.get_nowait()
+            except queue.Empty:
+                return
+
+
+@contextmanager
+def server_process(kind: str) -> Iterator[Server]:
+    process = subprocess.Popen(
+        SERVERS[kind],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if m := URL.search(line):
+                break
+        else:
+            raise RuntimeError(f"{kind} server exited before printing its URL")
+        stream = process.stdout
+
+        def pump() -> None:
+            for text in stream:
+                lines.put(text)
+
+        threading.Thread(target=pump, daemon=True).start()
+        yield Server(process, m.group(1), lines)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def one_call(
+    kind: str, server: Server, source: Any, impairment: Impairment, seed: int
+) -> dict[str, Any]:
+    """One impaired echo call; its figures as a flat dict."""
+    import trio
+
+    from voice.loadgen.echo_quality import speech_echo_call
+
+    server.drain()
+    report = trio.run(partial(speech_echo_call, server.url, source, impairment, seed=seed))
+    media = server.next_media_line(timeout=5.0) if kind == "voice" else None
+    score = report.score
+    return {
+        "failed": report.call.failed,
+        "pesq": score.pesq,
+        "echo_delay": score.echo_delay,
+        "level": score.level,
+        "lost_up": report.up.lost,
+        "lost_down": report.down.lost,
+        "sent_up": report.up.submitted,
+        "received": score.decoded.received,
+        "fec_server": int(media.group(1)) if media else math.nan,
+        "concealed_server": int(media.group(2)) if media else math.nan,
+        "hold_ms": int(media.group(3)) if media else math.nan,
+    }
+
+
+def median(values: Sequence[float]) -> float:
+    real = [v for v in values if not math.isnan(v)]
+    return statistics.median(real) if real else math.nan
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from voice.loadgen.speech import SpeechSource, synthesize
+
+    source = SpeechSource(synthesize(args.text))
+    print(f"speech: {source.duration:.1f} s, {len(args.cases)} cases x {args.calls} calls "
+          f"x {len(args.servers)} servers")  # fmt: skip
+    calls: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        servers = {kind: stack.enter_context(server_process(kind)) for kind in args.servers}
+        for n in range(args.calls):
+            for case in args.cases:
+                seed = args.seed + 1000 * n + sum(map(ord, case))
+                for kind, server in servers.items():
+                    figures = one_call(kind, server, source, CASES[case], seed)
+                    figures.update(server=kind, case=case, call=n, seed=seed)
+                    calls.append(figures)
+                    print(f"  {case:>16} {kind:>7} #{n}: PESQ {figures['pesq']:.2f}, "
+                          f"echo {figures['echo_delay'] * 1e3:.0f} ms"
+                          + (f", failed: {figures['failed']}" if figures["failed"] else ""),
+                          flush=True)  # fmt: skip
+    return {"calls": calls, "cases": args.cases, "servers": args.servers}
+
+
+def summarize(out: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for case in out["cases"]:
+        row: dict[str, Any] = {"case": case}
+        for kind in out["servers"]:
+            mine = [c for c in out["calls"] if c["case"] == case and c["server"] == kind]
+            for key in ("pesq", "echo_delay", "lost_up", "lost_down", "fec_server",
+                        "concealed_server", "hold_ms", "level"):  # fmt: skip
+                row[f"{kind}_{key}"] = median([float(c[key]) for c in mine])
+            row[f"{kind}_failed"] = sum(1 for c in mine if c["failed"])
+            row[f"{kind}_silent"] = sum(1 for c in mine if not c["level"] > 0.1)
+        rows.append(row)
+    return rows
+
+
+def report(out: dict[str, Any]) -> None:
+    rows = summarize(out)
+    ours, base = out["servers"][0], out["servers"][-1]
+    headers = ["case", f"PESQ {ours}", f"PESQ {base}", "ratio", f"echo ms {ours}",
+               f"echo ms {base}", "lost up/down", "FEC", "concealed", "hold ms",
+               "failed/silent"]  # fmt: skip
+    table = []
+    for r in rows:
+        ratio = r[f"{ours}_pesq"] / r[f"{base}_pesq"] if ours != base else 1.0
+        table.append([
+            r["case"], r[f"{ours}_pesq"], r[f"{base}_pesq"], ratio,
+            r[f"{ours}_echo_delay"] * 1e3, r[f"{base}_echo_delay"] * 1e3,
+            f"{r[f'{ours}_lost_up']:.0f}/{r[f'{ours}_lost_down']:.0f}",
+            r[f"{ours}_fec_server"], r[f"{ours}_concealed_server"], r[f"{ours}_hold_ms"],
+            "/".join(f"{r[f'{k}_failed']}+{r[f'{k}_silent']}" for k in out["servers"]),
+        ])  # fmt: skip
+    print_table(headers, table)
+    print(f"(medians of {max(c['call'] for c in out['calls']) + 1} call(s) per case; FEC, "
+          f"concealed and hold are {ours}'s own, per call; lost counts the link's drops "
+          "on the call; failed/silent per server)")  # fmt: skip
+    out["summary"] = rows
+
+
+def plot(out: dict[str, Any], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (./dev bench installs it): no plot")
+        return
+    rows = out["summary"]
+    fig, (quality, delay) = plt.subplots(1, 2, figsize=(12, 4.4))
+    width = 0.8 / len(out["servers"])
+    positions = range(len(rows))
+    for n, kind in enumerate(out["servers"]):
+        xs = [p + (n - (len(out["servers"]) - 1) / 2) * width for p in positions]
+        quality.bar(xs, [r[f"{kind}_pesq"] for r in rows], width, label=kind)
+        delay.bar(xs, [r[f"{kind}_echo_delay"] * 1e3 for r in rows], width, label=kind)
+    for ax in (quality, delay):
+        ax.set_xticks(list(positions), [r["case"] for r in rows], rotation=30, ha="right")
+        ax.legend(fontsize=8)
+    quality.set(ylabel="PESQ (wideband, P.862.2)", title="echoed speech quality", ylim=(1, 4.6))
+    delay.set(ylabel="ms", title="echo delay: speaking to hearing it back")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="voice bench impair",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--servers",
+        type=lambda t: t.split(","),
+        default=["voice", "aiortc"],
+        help=f"servers, ours first, baseline last (of {', '.join(SERVERS)})",
+    )
+    parser.add_argument(
+        "--cases",
+        type=lambda t: t.split(","),
+        default=list(CASES),
+        help="comma-separated cases (of: " + ", ".join(CASES).replace("%", "%%") + ")",
+    )
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=1,
+        help="calls per case and server (medians over them); 5+ for figures",
+    )
+    parser.add_argument(
+        "--text", default=SHORT_TEXT, help="what the caller says (longer text: longer calls)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the link's random draws")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="output folder")
+    parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    args = parser.parse_args(argv)  # fmt: skip
+    for case in args.cases:
+        if case not in CASES:
+            parser.error(f"unknown case {case!r}; cases: {', '.join(CASES)}")
+    for kind in args.servers:
+        if kind not in SERVERS:
+            parser.error(f"unknown server {kind!r}; servers: {', '.join(SERVERS)}")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    out = run(args)
+    report(out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "impair.json").write_text(json.dumps(out, indent=1))
+    print(f"wrote {args.out / 'impair.json'}")
+    if not args.no_plot:
+        plot(out, args.out / "impair.png")
+    failed = sum(1 for c in out["calls"] if c["failed"])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
