@@ -155,9 +155,7 @@ def one_call(
         "lost_down": report.down.lost,
         "sent_up": report.up.submitted,
         "received": score.decoded.received,
-        "fec_server": int(media.group(1)) if media else math.nan,
-        "concealed_server": int(media.group(2)) if media else math.nan,
-        "hold_ms": int(media.group(3)) if media else math.nan,
+        **_media_figures(media),
     }
 
 
@@ -170,61 +168,142 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from voice.loadgen.speech import SpeechSource, synthesize
 
     source = SpeechSource(synthesize(args.text))
+    callers = ["caller", "chromium"] if args.chromium else ["caller"]
     print(f"speech: {source.duration:.1f} s, {len(args.cases)} cases x {args.calls} calls "
-          f"x {len(args.servers)} servers")  # fmt: skip
+          f"x {len(args.servers)} servers x {len(callers)} callers")  # fmt: skip
     calls: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         servers = {kind: stack.enter_context(server_process(kind)) for kind in args.servers}
-        for n in range(args.calls):
-            for case in args.cases:
-                seed = args.seed + 1000 * n + sum(map(ord, case))
-                for kind, server in servers.items():
-                    figures = one_call(kind, server, source, CASES[case], seed)
-                    figures.update(server=kind, case=case, call=n, seed=seed)
-                    calls.append(figures)
-                    print(f"  {case:>16} {kind:>7} #{n}: PESQ {figures['pesq']:.2f}, "
-                          f"echo {figures['echo_delay'] * 1e3:.0f} ms"
-                          + (f", failed: {figures['failed']}" if figures["failed"] else ""),
-                          flush=True)  # fmt: skip
-    return {"calls": calls, "cases": args.cases, "servers": args.servers}
+        browser = stack.enter_context(open_chromium(source)) if args.chromium else None
+        for caller in callers:
+            for n in range(args.calls):
+                for case in args.cases:
+                    seed = args.seed + 1000 * n + sum(map(ord, case))
+                    for kind, server in servers.items():
+                        if caller == "chromium":
+                            figures = chromium_call(
+                                kind, server, browser, source, case=case, seed=seed
+                            )
+                        else:
+                            figures = one_call(kind, server, source, CASES[case], seed)
+                        figures.update(caller=caller, server=kind, case=case, call=n, seed=seed)
+                        calls.append(figures)
+                        print(f"  {caller:>8} {case:>16} {kind:>7} #{n}: "
+                              f"PESQ {figures.get('pesq', math.nan):.2f}"
+                              + (f", failed: {figures['failed']}" if figures["failed"] else ""),
+                              flush=True)  # fmt: skip
+    return {"calls": calls, "cases": args.cases, "servers": args.servers, "callers": callers}
 
 
-def summarize(out: dict[str, Any]) -> list[dict[str, Any]]:
+@contextlib.contextmanager
+def open_chromium(source: Any) -> Iterator[Any]:
+    """Debian's Chromium, its fake microphone looping the speech."""
+    import tempfile
+
+    from _impair_chromium import write_loop_wav
+
+    from tests.support.browser import chromium
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = write_loop_wav(source, Path(tmp) / "speech.wav")
+        with chromium(wav) as browser:
+            yield browser
+
+
+def chromium_call(
+    kind: str, server: Server, browser: Any, source: Any, *, case: str, seed: int
+) -> dict[str, Any]:
+    from _impair_chromium import chromium_call as call
+
+    server.drain()
+    whip = f"{server.url}v1/sessions" + ("?agent=echo" if kind == "voice" else "")
+    # Any page of a loopback origin gives the script its secure context; the server's own
+    # /healthz keeps the POST same-origin.
+    figures = call(
+        browser,
+        origin=f"{server.url}healthz",
+        whip=whip,
+        source=source,
+        impairment=CASES[case],
+        seed=seed,
+    )
+    media = server.next_media_line(timeout=5.0) if kind == "voice" else None
+    figures.update(_media_figures(media))
+    return figures
+
+
+def _media_figures(media: re.Match[str] | None) -> dict[str, float]:
+    return {
+        "fec_server": int(media.group(1)) if media else math.nan,
+        "concealed_server": int(media.group(2)) if media else math.nan,
+        "hold_ms": int(media.group(3)) if media else math.nan,
+    }
+
+
+#: Per-call figures summarised as medians, with their column titles (caller, Chromium).
+FIGURES = {
+    "caller": {"echo_delay": "echo ms"},
+    "chromium": {"concealed_share": "concealed %", "chromium_jb_ms": "NetEq ms"},
+}
+COMMON = ("lost_up", "lost_down", "fec_server", "concealed_server", "hold_ms", "level")
+
+
+def summarize(out: dict[str, Any], caller: str) -> list[dict[str, Any]]:
+    """Medians per case and server. A silent echo (PESQ cannot score it) counts as 1.0,
+    PESQ's floor, so that it weighs in a median as the worst call it is."""
     rows = []
     for case in out["cases"]:
-        row: dict[str, Any] = {"case": case}
+        row: dict[str, Any] = {"case": case, "caller": caller}
         for kind in out["servers"]:
-            mine = [c for c in out["calls"] if c["case"] == case and c["server"] == kind]
-            for key in ("pesq", "echo_delay", "lost_up", "lost_down", "fec_server",
-                        "concealed_server", "hold_ms", "level"):  # fmt: skip
-                row[f"{kind}_{key}"] = median([float(c[key]) for c in mine])
-            row[f"{kind}_failed"] = sum(1 for c in mine if c["failed"])
-            row[f"{kind}_silent"] = sum(1 for c in mine if not c["level"] > 0.1)
+            mine = [
+                c
+                for c in out["calls"]
+                if c["case"] == case and c["server"] == kind and c["caller"] == caller
+            ]
+            done = [c for c in mine if not c["failed"]]
+            row[f"{kind}_pesq"] = median(
+                [1.0 if math.isnan(c["pesq"]) else c["pesq"] for c in done]
+            )
+            for key in (*COMMON, *FIGURES[caller]):
+                row[f"{kind}_{key}"] = median([float(c.get(key, math.nan)) for c in done])
+            row[f"{kind}_failed"] = len(mine) - len(done)
+            row[f"{kind}_silent"] = sum(1 for c in done if not c["level"] > 0.1)
         rows.append(row)
     return rows
 
 
 def report(out: dict[str, Any]) -> None:
-    rows = summarize(out)
     ours, base = out["servers"][0], out["servers"][-1]
-    headers = ["case", f"PESQ {ours}", f"PESQ {base}", "ratio", f"echo ms {ours}",
-               f"echo ms {base}", "lost up/down", "FEC", "concealed", "hold ms",
-               "failed/silent"]  # fmt: skip
-    table = []
-    for r in rows:
-        ratio = r[f"{ours}_pesq"] / r[f"{base}_pesq"] if ours != base else 1.0
-        table.append([
-            r["case"], r[f"{ours}_pesq"], r[f"{base}_pesq"], ratio,
-            r[f"{ours}_echo_delay"] * 1e3, r[f"{base}_echo_delay"] * 1e3,
-            f"{r[f'{ours}_lost_up']:.0f}/{r[f'{ours}_lost_down']:.0f}",
-            r[f"{ours}_fec_server"], r[f"{ours}_concealed_server"], r[f"{ours}_hold_ms"],
-            "/".join(f"{r[f'{k}_failed']}+{r[f'{k}_silent']}" for k in out["servers"]),
-        ])  # fmt: skip
-    print_table(headers, table)
-    print(f"(medians of {max(c['call'] for c in out['calls']) + 1} call(s) per case; FEC, "
-          f"concealed and hold are {ours}'s own, per call; lost counts the link's drops "
-          "on the call; failed/silent per server)")  # fmt: skip
-    out["summary"] = rows
+    out["summary"] = {}
+    for caller in out["callers"]:
+        rows = out["summary"][caller] = summarize(out, caller)
+        extra = FIGURES[caller]
+        headers = ["case", f"PESQ {ours}", f"PESQ {base}", "ratio"]
+        headers += [f"{title} {kind}" for title in extra.values() for kind in (ours, base)]
+        headers += ["lost up/down", "FEC", "concealed", "hold ms", "failed+silent"]
+        table = []
+        for r in rows:
+            line: list[object] = [r["case"], r[f"{ours}_pesq"], r[f"{base}_pesq"]]
+            line.append(r[f"{ours}_pesq"] / r[f"{base}_pesq"])
+            for key in extra:
+                scale = 1e3 if key == "echo_delay" else 100 if key == "concealed_share" else 1
+                line += [r[f"{kind}_{key}"] * scale for kind in (ours, base)]
+            line += [
+                f"{r[f'{ours}_lost_up']:.0f}/{r[f'{ours}_lost_down']:.0f}",
+                r[f"{ours}_fec_server"],
+                r[f"{ours}_concealed_server"],
+                r[f"{ours}_hold_ms"],
+                " ".join(f"{r[f'{k}_failed']}+{r[f'{k}_silent']}" for k in out["servers"]),
+            ]
+            table.append(line)
+        who = "Chromium" if caller == "chromium" else "the synthetic caller"
+        print(f"\n# {who} -> {' / '.join(out['servers'])}, wideband PESQ of the echo")
+        print_table(headers, table)
+    calls = max(c["call"] for c in out["calls"]) + 1
+    print(f"(medians of {calls} call(s) per case; ratio = PESQ {ours} / PESQ {base}; FEC, "
+          f"concealed (frames) and hold are {ours}'s own; lost = the link's drops toward the "
+          "server / back; failed+silent per server; NetEq ms and concealed % are Chromium's "
+          "getStats for the echo it received)")  # fmt: skip
 
 
 def plot(out: dict[str, Any], path: Path) -> None:
@@ -236,19 +315,20 @@ def plot(out: dict[str, Any], path: Path) -> None:
     except ImportError:
         print("matplotlib is not installed (./dev bench installs it): no plot")
         return
-    rows = out["summary"]
-    fig, (quality, delay) = plt.subplots(1, 2, figsize=(12, 4.4))
+    callers = out["callers"]
+    fig, axes = plt.subplots(1, len(callers), figsize=(6.5 * len(callers), 4.4), squeeze=False)
     width = 0.8 / len(out["servers"])
-    positions = range(len(rows))
-    for n, kind in enumerate(out["servers"]):
-        xs = [p + (n - (len(out["servers"]) - 1) / 2) * width for p in positions]
-        quality.bar(xs, [r[f"{kind}_pesq"] for r in rows], width, label=kind)
-        delay.bar(xs, [r[f"{kind}_echo_delay"] * 1e3 for r in rows], width, label=kind)
-    for ax in (quality, delay):
+    for ax, caller in zip(axes[0], callers, strict=True):
+        rows = out["summary"][caller]
+        positions = range(len(rows))
+        for n, kind in enumerate(out["servers"]):
+            xs = [p + (n - (len(out["servers"]) - 1) / 2) * width for p in positions]
+            ax.bar(xs, [r[f"{kind}_pesq"] for r in rows], width, label=kind)
         ax.set_xticks(list(positions), [r["case"] for r in rows], rotation=30, ha="right")
         ax.legend(fontsize=8)
-    quality.set(ylabel="PESQ (wideband, P.862.2)", title="echoed speech quality", ylim=(1, 4.6))
-    delay.set(ylabel="ms", title="echo delay: speaking to hearing it back")
+        who = "Chromium" if caller == "chromium" else "synthetic caller"
+        ax.set(ylabel="PESQ (wideband, P.862.2)", ylim=(1, 4.6),
+               title=f"echoed speech quality ({who})")  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path}")
@@ -284,6 +364,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="seed of the link's random draws")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="output folder")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    parser.add_argument(
+        "--chromium",
+        action="store_true",
+        help="also call from Debian's Chromium (its own Opus, FEC, NetEq); ~15 s per call",
+    )
     args = parser.parse_args(argv)  # fmt: skip
     for case in args.cases:
         if case not in CASES:
