@@ -13,6 +13,17 @@ Opus spends few bytes on silence and many on a tone, so the first large packet a
 ones is the echoed burst. A caller therefore costs no Opus work per frame at all (the probe
 packets are encoded once per process), which keeps the load generator from being the
 bottleneck of what it measures.
+
+Two options make it the impolite caller real stacks can be (both off by default):
+
+* ``start_burst=N``: the caller's stack holds its microphone until DTLS is up, then sends
+  the ``N`` frames it captured meanwhile all at once, and live frames after them;
+* ``stall_at=T, stall=S``: ``T`` seconds after DTLS the caller's sender stops for ``S``
+  seconds (a paused process, a busy event loop), then sends everything it owes at once
+  (``stall_backlog=True``) or skips it, as :class:`voice.opus.FramePacer` does.
+
+With ``record=True`` it also keeps every payload it receives, with its arrival time, so a
+test can decode what came back and look for its own tone.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ import trio
 from voice.dtls import Certificate
 from voice.ice import IceControllingClient, generate_password, generate_ufrag
 from voice.opus import FRAME_DURATION, FRAME_SAMPLES, SILENCE, FramePacer, OpusEncoder
+from voice.opus.pacing import DEFAULT_MAX_CATCH_UP
 from voice.peer import Closed, DtlsConnected, IceConnected, PeerConnection, RtpReceived
 from voice.rtp.packet import RtpPacket
 from voice.rtp.sender import RtpSender
@@ -123,6 +135,11 @@ class Caller:
         agent: str = "echo",
         bind_host: str = "127.0.0.1",
         setup_timeout: float = 10.0,
+        start_burst: int = 0,
+        stall_at: float | None = None,
+        stall: float = 0.0,
+        stall_backlog: bool = True,
+        record: bool = False,
         route: Callable[[Address], Address] | None = None,
         payloads: Callable[[int], bytes] | None = None,
         on_rtp: Callable[[RtpPacket, float], None] | None = None,
@@ -131,10 +148,18 @@ class Caller:
         impairment link in between, :mod:`voice.loadgen.impair`); ``payloads`` gives the
         Opus payload of each 20 ms frame by index instead of the probe (speech,
         :mod:`voice.loadgen.speech`); ``on_rtp`` sees every RTP packet received."""
+        if start_burst < 0 or stall < 0:
+            raise ValueError("start_burst and stall cannot be negative")
         self.base_url = base_url.rstrip("/") + "/"
         self.route = route
         self.payloads = payloads
         self.on_rtp = on_rtp
+        self.start_burst = start_burst
+        self.stall_at = stall_at
+        self.stall = stall
+        self.stall_backlog = stall_backlog
+        #: (arrival time, Opus payload) of every RTP packet received, with ``record=True``.
+        self.received: list[tuple[float, bytes]] | None = [] if record else None
         self.agent = agent
         self.bind_host = bind_host
         self.setup_timeout = setup_timeout
@@ -271,6 +296,8 @@ class Caller:
                     self.on_rtp(event.packet, now)
                 if math.isnan(self.result.first_audio_at):
                     self.result.first_audio_at = now
+                if self.received is not None:
+                    self.received.append((now, event.packet.payload))
                 loud = len(event.packet.payload) >= threshold
                 if loud and not self._in_burst and self._burst_sent_at is not None:
                     self.result.round_trips.append(now - self._burst_sent_at)
@@ -298,17 +325,34 @@ class Caller:
     async def _send_loop(self) -> None:
         assert self.peer is not None
         packets, _ = probe_packets()
-        pacer = FramePacer(start=trio.current_time(), frame_duration=FRAME_DURATION)
+        start = trio.current_time()
+        # Catching up on everything owed is what "sending the backlog" means.
+        catch_up = 1 << 30 if self.stall_backlog else DEFAULT_MAX_CATCH_UP
+        pacer = FramePacer(start=start, frame_duration=FRAME_DURATION, max_catch_up=catch_up)
         numbering = RtpSender(self._ssrc, self._payload_type, FRAME_SAMPLES)
+        first = self.start_burst  # frames 0..first-1 were "captured" before DTLS was up
+        stall_at = math.inf if self.stall_at is None else start + self.stall_at
+
+        def send(index: int, now: float) -> None:
+            assert self.peer is not None
+            position = index % CYCLE_FRAMES
+            if position == 0:
+                self._burst_sent_at = now
+            payload = packets[position] if self.payloads is None else self.payloads(index)
+            self.peer.send_rtp(numbering.packet(index, payload), now)
+
+        for index in range(first):
+            send(index, start)
+        await self._flush()
         while True:
             await trio.sleep_until(pacer.get_timer())
             now = trio.current_time()
+            if now >= stall_at:
+                stall_at = math.inf
+                await trio.sleep(self.stall)
+                now = trio.current_time()
             for index in pacer.poll(now):
-                position = index % CYCLE_FRAMES
-                if position == 0:
-                    self._burst_sent_at = now
-                payload = packets[position] if self.payloads is None else self.payloads(index)
-                self.peer.send_rtp(numbering.packet(index, payload), now)
+                send(first + index, now)
             await self._flush()
 
     def _collect(self) -> None:

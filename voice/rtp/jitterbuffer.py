@@ -1,9 +1,12 @@
 """An adaptive jitter buffer for one incoming RTP audio stream, sans-IO.
 
 Packets leave the sender evenly spaced and arrive unevenly: late, early, out of order, twice,
-or never. The jitter buffer holds each one until its *playout time*, hands them to the
-decoder in sequence order, and says which ones are missing so the decoder can conceal them.
-It owns no clock: the driver passes ``now`` (seconds, any monotonic origin) to every call.
+or never; and sometimes in a heap, when a sender flushes the audio it captured before the
+call was up, or a stalled path (or a paused process) lets go of what it held. The jitter
+buffer holds each frame until its *playout time*, hands the frames to the decoder in sequence
+order at the pace they were captured, and says which ones are missing so the decoder can
+conceal them. It owns no clock: the driver passes ``now`` (seconds, any monotonic origin) to
+every call.
 
 Driving it::
 
@@ -16,35 +19,83 @@ Driving it::
 The policy
 ==========
 
+The buffer's one promise is that it *converges*: whatever arrived before, it comes back to a
+small hold (how long a frame waits between arriving and playing), about the jitter it has
+measured plus at most one frame, and it never stops playing while packets arrive.
+
 **Time.** Each packet gets a *nominal arrival time* on the local clock: the time it would have
 arrived with no jitter, derived from its RTP timestamp (RFC 3550 §5.1: the timestamp counts
-sampling instants, so the difference of two timestamps over the clock rate is the time
-between them at the sender). It is computed relative to the newest packet, so the 32-bit
-timestamp may wrap any number of times over a long call. The *transit* of a packet is its
-real arrival time minus its nominal one: a constant for a perfect network, varying with the
-jitter otherwise.
+sampling instants and keeps advancing across silence, so the difference of two timestamps
+over the clock rate is the time between them at the sender). It is computed relative to the
+newest packet, so the 32-bit timestamp may wrap any number of times over a long call. The
+*transit* of a packet is its real arrival time minus its nominal one: a constant for a
+perfect network, varying with the jitter otherwise. A frame plays at ``nominal + P``; the
+playout offset ``P`` is the only thing the policy moves, and a frame's hold is ``P`` minus
+its transit.
 
-**Jitter.** The interarrival jitter ``J`` is the estimator of RFC 3550 §A.8: a running mean,
-with gain 1/16, of how much the transit of each packet differs from the previous one's. A
-running mean of the transit itself, ``T`` (same gain), follows slow changes such as the
-sender's clock running a little fast or slow.
+**Start: at once.** The first packet plays as soon as it arrives (``initial_delay``, 0 by
+default): there is nothing to protect yet, and every millisecond before the first frame is
+heard is a millisecond of set-up the caller notices.
 
-**Delay.** A packet plays at ``nominal + P``. The *target* is ``P* = T + clamp(4 * J,
-min_delay, max_delay)``: wait four times the jitter beyond the mean transit, which lets
-nearly every packet arrive in time, but never less than ``min_delay`` nor more than
-``max_delay``. ``P`` starts at ``initial_delay`` (the first packet defines transit 0) and
-follows the target asymmetrically:
-it grows at once when the target rises (jitter got worse: protect the next packets), and
-shrinks by only 0.5 ms per frame played (25 ms per second at 20 ms frames) when it falls,
-so a momentary calm does not empty the buffer just before the next burst, and shrinking
-never shortens a frame by more than a sliver.
+**Up: when a packet demands it.** A packet that arrives after its playout time, while its
+slot is still open (nothing later was buffered, so it was not declared lost), raises ``P`` at
+once so that it plays now, plus a margin of ``min_delay`` (one frame by default); the frames
+after it keep their spacing. A packet whose slot has already passed (declared lost) raises
+``P`` by its lateness and the margin too, if that lateness is at most ``max_delay``, so the
+next one like it is in time. A loss found only when the packet after it arrives (the hold
+was shorter than a frame) moves the frames after it by as much, so that the output never
+carries two frames at once. The buffer grows as much as the network showed it must.
+
+Why a one-frame margin: with a hold under a frame, a lost packet is noticed only when the
+next one arrives, a frame after the loss should have played; with a frame of margin the
+next packet is already there, so the loss is concealed on time, from that packet's FEC.
+
+**Down: when a whole second says it may.** The buffer remembers the transits of the packets
+of the last second (``WINDOW``; the highest and lowest, with two monotonic queues, O(1) per
+packet). The *spread* between them is the measured jitter. If even the slowest packet of
+that second would still have waited the margin plus a whole frame, the hold is a frame
+longer than the network needs, and the buffer *drops one frame* (counted as *trimmed*) and
+lowers ``P`` by its duration, so that the frame after it plays in its place. Dropping whole
+frames, never playing faster, keeps the output at exactly one frame per frame duration:
+whatever consumes it (an agent, a sender paced at 20 ms) never sees a backlog it would have
+to hold. A missing frame whose slot comes while the hold is too long is skipped the same way
+instead of being concealed. Trims are spread out, one in every ``TRIM_SPACING + 1`` frames
+(at most 20 ms removed per 120 ms played), and wait ``STRAGGLER_MEMORY`` after a packet that
+came later than packets sent after it (reordering is a property of the path, and comes
+back). An excess of ``max_delay`` or more is not jitter protection but stale audio (a
+backlog): it is dropped at once, all of it. The hold therefore settles between the spread
+plus the margin and one frame more, the spread counted up to ``max_delay``: about the
+measured jitter plus one frame.
+
+Figures, with 20 ms frames and the defaults (``min_delay`` 20 ms, ``max_delay`` 200 ms,
+``WINDOW`` 1 s), from the scenarios of ``tests/rtp/test_jitterbuffer.py`` (the hold read as
+``P`` minus the mean transit):
+
+* a steady network: every frame plays the moment it arrives, hold 0;
+* a start-up burst of 30, 60 or 200 packets (0.6-4 s of audio captured before the call was
+  up, delivered within 3-10 ms), then live audio: the first frame plays on arrival, the
+  backlog plays for one window, then the excess is dropped in one go, and the hold is
+  30-40 ms from 1.05 s after the burst on (200 packets: 130 dropped at once as overflow,
+  68 trimmed); 602 frames played in 12 s, nothing concealed;
+* a stall of 0.1-3 s with its backlog delivered at once: the first late frame plays on
+  arrival, the backlog is dropped a window later, hold under 80 ms 1.05-1.15 s after the
+  stall (a stall over a second is a jump of the timeline: one resync); without a backlog
+  (the path lost it) the missing frames are counted lost, at most one is concealed, and the
+  hold does not change;
+* a sender clock 1 % fast: 28 frames trimmed in a minute, hold 37 ms; 1 % slow: ``P``
+  follows the packets up, nothing trimmed or lost, hold under 25 ms;
+* uniform jitter of 0-60 ms: hold about 50 ms, 2 packets late in 3000.
+
+The RFC 3550 §A.8 interarrival jitter (a running mean, gain 1/16, of how much the transit
+of each packet differs from the previous one's) is estimated too, for reports; the policy
+uses the spread, which sees a rare long delay that a mean would smooth away.
 
 **Order and loss.** Frames play in sequence order (the 16-bit sequence number is extended
 across wrap-around, RFC 3550 §A.1). When the next frame is missing but a later one is
-already here, the missing one is declared :class:`Lost` at its estimated playout time,
-carrying the payload of the frame after it when that one is buffered, so an Opus decoder
-can recover it from in-band FEC. Nothing is declared lost while the buffer is empty: the
-sender may just be silent (DTX), and an empty buffer yields ``None``.
+already here, the missing one is declared :class:`Lost` at its playout time, carrying the
+payload of the frame after it when that one is buffered, so an Opus decoder can recover it
+from in-band FEC. Nothing is declared lost while the buffer is empty: the sender may just be
+silent (DTX), and an empty buffer yields ``None``.
 
 **What is dropped, and counted** (in :attr:`JitterBuffer.stats`):
 
@@ -52,11 +103,13 @@ sender may just be silent (DTX), and an empty buffer yields ``None``.
   and a frame found more than ``max_delay`` past its playout time (the driver fell behind),
   which is dropped rather than played stale;
 * *duplicate*: a packet already buffered, or a copy of one recently played;
-* *overflow*: the oldest frame, when more than ``capacity`` are held (a burst of packets
-  far ahead of playout); playout skips ahead to the next one;
-* *skipped losses*: a missing frame discovered more than one frame duration after its
-  playout time (the sender came back after an outage) is counted lost but not handed out:
-  concealing it now would delay every later frame by the length of the outage;
+* *trimmed*: a frame dropped to bring the hold down (above);
+* *overflow*: the oldest frame, when more than ``capacity`` are held (a heap of packets far
+  ahead of playout); it lowers ``P`` like a trim;
+* *skipped losses*: a missing frame not concealed, either because it was discovered more
+  than one frame duration after its playout time (the sender came back after an outage;
+  concealing it now would delay every later frame by the length of the outage), or because
+  the hold was too long anyway;
 * *stray*: a packet whose sequence number is far from the stream's (RFC 3550 §A.1's
   ``MAX_DROPOUT`` ahead or ``MAX_MISORDER`` behind) and was not followed by its successor.
 
@@ -69,8 +122,11 @@ the stream:
   frames already played (same number, same timestamp), spread over at least two frame
   durations with nothing fresh in between, means the sender restarted its numbering
   slightly behind ours (stragglers come in bursts or between fresh packets): splice too;
-* a packet whose transit differs from the mean by more than ``max(1 s, 5 * max_delay)`` means
-  the sender's timestamps jumped: re-anchor so that it counts as arriving on time.
+* a packet whose transit differs from the previous packet's by more than
+  ``max(1 s, 5 * max_delay)`` means the sender's timestamps jumped, or our clock did (a
+  suspended host): re-anchor so that it counts as arriving like the packet before it. The
+  previous packet, not a mean: in a heap of packets each one's transit is a frame below the
+  last, which is no jump, however long the heap.
 
 And a sequence gap with no time gap behind it (the numbering jumped forward by less than
 ``MAX_DROPOUT``) is stepped over without declaring the numbers lost (counted in *skipped*).
@@ -79,6 +135,7 @@ And a sequence gap with no time gap behind it (the numbering jumped forward by l
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -90,8 +147,15 @@ MAX_MISORDER = 100
 RESTART_RUN = 4
 #: RFC 3550 §A.8: the gain of the jitter estimator (and of the mean transit).
 GAIN = 1 / 16
-#: The target waits this many times the jitter beyond the mean transit.
-JITTER_MULTIPLIER = 4
+#: Seconds of arrivals whose transits decide how short the hold may be.
+WINDOW = 1.0
+#: Frames played between two trims while the excess hold is under ``max_delay``.
+TRIM_SPACING = 5
+#: Seconds after a straggler (a packet later than the packets behind it) without small
+#: trims: reordering is a property of the path, and comes back.
+STRAGGLER_MEMORY = 10.0
+#: Lateness below this (a microsecond) is rounding, not the network.
+_EPSILON = 1e-6
 #: How many played frames are remembered to tell a copy ("duplicate") from a straggler.
 _HISTORY = 128
 
@@ -157,8 +221,15 @@ class JitterStats:
     stray: int = 0
     resyncs: int = 0
     skipped: int = 0
-    #: Losses found more than a frame after their playout time, skipped instead of concealed.
+    #: Losses not concealed: found more than a frame late, or skipped to shorten the hold.
     skipped_losses: int = 0
+    #: Frames dropped to bring the hold down to what the network needs.
+    trimmed: int = 0
+
+    @property
+    def concealed(self) -> int:
+        """Losses handed out as :class:`Lost`, for the decoder to conceal (or rebuild)."""
+        return self.lost - self.skipped_losses
 
 
 @dataclass(slots=True)
@@ -191,8 +262,10 @@ class JitterBuffer:
     """Reorders, times and thins one RTP stream for playout; see the module docstring.
 
     ``clock_rate`` is the RTP clock (48 000 for Opus), ``frame_samples`` the usual samples per
-    packet (960: 20 ms). Delays are in seconds. ``capacity`` bounds the frames held (default:
-    three times ``max_delay`` worth).
+    packet (960: 20 ms). Delays are in seconds: ``min_delay`` is the least a frame of the
+    slowest recent packets waits, ``max_delay`` the most jitter the hold covers,
+    ``initial_delay`` the wait of the very first frame. ``capacity`` bounds the frames held
+    (default: a window and twice ``max_delay`` worth, 70 frames).
     """
 
     def __init__(
@@ -200,23 +273,27 @@ class JitterBuffer:
         *,
         clock_rate: int = 48_000,
         frame_samples: int = 960,
-        min_delay: float = 0.02,
+        min_delay: float | None = None,
         max_delay: float = 0.2,
-        initial_delay: float = 0.04,
+        initial_delay: float = 0.0,
         capacity: int | None = None,
     ) -> None:
         if clock_rate <= 0 or frame_samples <= 0:
             raise ValueError("clock_rate and frame_samples must be positive")
-        if not 0 <= min_delay <= max_delay:
-            raise ValueError(f"need 0 <= min_delay <= max_delay, got {min_delay}, {max_delay}")
         self.clock_rate = clock_rate
         self.frame_samples = frame_samples
         self.frame_duration = frame_samples / clock_rate
+        if min_delay is None:
+            min_delay = min(self.frame_duration, max_delay)
+        if not 0 <= min_delay <= max_delay:
+            raise ValueError(f"need 0 <= min_delay <= max_delay, got {min_delay}, {max_delay}")
         self.min_delay = min_delay
         self.max_delay = max_delay
-        self.initial_delay = min(max(initial_delay, min_delay), max_delay)
-        self.capacity = capacity or max(4, math.ceil(3 * max_delay / self.frame_duration))
-        #: Transit deviation beyond which the sender's timestamps are taken to have jumped.
+        self.initial_delay = min(max(initial_delay, 0.0), max_delay)
+        self.capacity = capacity or max(
+            4, math.ceil((WINDOW + 2 * max_delay) / self.frame_duration)
+        )
+        #: Transit change beyond which the sender's timestamps (or our clock) jumped.
         self.jump_threshold = max(1.0, 5 * max_delay)
         self.stats = JitterStats()
         self.reset()
@@ -240,7 +317,16 @@ class JitterBuffer:
         self._transit = 0.0  # T: mean transit
         self._prev_transit: float | None = None
         self._jitter = 0.0  # J, in seconds
-        self._offset = self.initial_delay  # P: playout time = nominal + P
+        self._offset = 0.0  # P: playout time = nominal + P
+        # Arrivals of the last WINDOW: (arrival, transit), transits decreasing in _highs
+        # and increasing in _lows, so the first of each is the window's extreme.
+        self._highs: deque[tuple[float, float]] = deque()
+        self._lows: deque[tuple[float, float]] = deque()
+        self._history_start = 0.0  # first arrival since the start or since a long gap
+        self._last_arrival = -math.inf
+        self._since_trim = TRIM_SPACING
+        self._straggler_at = -math.inf
+        self._flushing = False
 
     # -- what the driver reads -------------------------------------------------------------
 
@@ -250,14 +336,29 @@ class JitterBuffer:
         return self._jitter
 
     @property
+    def spread(self) -> float:
+        """The measured jitter the hold covers: highest minus lowest transit of the packets
+        of the last ``WINDOW`` (as of the last push or pop)."""
+        if not self._highs:
+            return 0.0
+        return self._highs[0][1] - self._lows[0][1]
+
+    @property
     def target_delay(self) -> float:
-        """How long the policy wants an average packet to wait: ``4 * J`` within bounds."""
-        return min(max(JITTER_MULTIPLIER * self._jitter, self.min_delay), self.max_delay)
+        """How long the fastest recent packets should wait: the spread (at most
+        ``max_delay``) plus ``min_delay``; the hold settles up to one frame above it."""
+        return min(self.spread, self.max_delay) + self.min_delay
+
+    @property
+    def hold(self) -> float:
+        """How long an average packet waits now, between arriving and playing (``P`` minus
+        the mean transit)."""
+        return self._offset - self._transit
 
     @property
     def delay(self) -> float:
-        """How long an average packet waits now (``P`` minus the mean transit)."""
-        return self._offset - self._transit
+        """The same as :attr:`hold`."""
+        return self.hold
 
     @property
     def in_probation(self) -> bool:
@@ -280,7 +381,10 @@ class JitterBuffer:
         if self._max_ext is None:
             self._max_ext, self._max_seq = sequence_number, sequence_number
             self._ref_ts, self._ref_nominal = timestamp, now
-            self._prev_transit = 0.0  # the first packet defines transit 0
+            self._prev_transit = 0.0  # the first packet defines transit 0...
+            self._offset = self.initial_delay  # ...and plays after the initial delay
+            self._history_start = now
+            self._remember_arrival(now, 0.0)
             self._buffer[sequence_number] = _Entry(sequence_number, timestamp, payload, now)
             return
         delta = _sdiff16(sequence_number, self._max_seq)
@@ -316,10 +420,17 @@ class JitterBuffer:
         else:
             self.stats.reordered += 1
         self._buffer[ext] = _Entry(seq, timestamp, payload, nominal)
-        # Grow the delay at once when the target rises.
-        self._offset = max(self._offset, self._transit + self.target_delay)
+        self._catch_up(ext, nominal, now)
         while len(self._buffer) > self.capacity:
             self._overflow()
+
+    def _catch_up(self, ext: int, nominal: float, now: float, *, margin: bool = True) -> None:
+        """Up: a frame arriving after its playout time, with its slot still open, plays now
+        and the frames after it keep their spacing; beyond ``max_delay`` only when it is the
+        first frame waiting, so that the stream always goes on."""
+        lateness = now - (nominal + self._offset)
+        if lateness > _EPSILON and (lateness <= self.max_delay or ext == min(self._buffer)):
+            self._offset += lateness + (self.min_delay if margin else 0.0)
 
     def _observe(self, timestamp: int, now: float) -> float:
         """Returns the packet's nominal arrival time and feeds the estimators."""
@@ -327,18 +438,40 @@ class JitterBuffer:
         # the clock rate is the time between the packets at the sender.
         nominal = self._ref_nominal + _sdiff32(timestamp, self._ref_ts) / self.clock_rate
         transit = now - nominal
-        if abs(transit - self._transit) > self.jump_threshold:
-            # The sender's timestamps jumped (restart, or silence without advancing them):
-            # re-anchor so this packet counts as on time, and keep the jump out of J.
+        previous = self._prev_transit if self._prev_transit is not None else self._transit
+        if abs(transit - previous) > self.jump_threshold:
+            # The sender's timestamps jumped (restart, or silence without advancing them),
+            # or our clock did: re-anchor so this packet arrives like the one before it, and
+            # keep the jump out of J.
             self.stats.resyncs += 1
-            self._prev_transit = self._transit
-            return now - self._transit
-        # RFC 3550 §A.8: J += (|D(i-1, i)| - J) / 16, with D the difference of transits.
-        if self._prev_transit is not None:
-            self._jitter += (abs(transit - self._prev_transit) - self._jitter) * GAIN
+            transit = previous
+            nominal = now - transit
+        else:
+            # RFC 3550 §A.8: J += (|D(i-1, i)| - J) / 16, with D the difference of transits.
+            self._jitter += (abs(transit - previous) - self._jitter) * GAIN
         self._prev_transit = transit
         self._transit += (transit - self._transit) * GAIN
+        self._remember_arrival(now, transit)
         return nominal
+
+    def _remember_arrival(self, now: float, transit: float) -> None:
+        """Adds an arrival to the window of transits that decides how short the hold may
+        be; after a silence longer than the window, the history starts afresh."""
+        if now - self._last_arrival > WINDOW:
+            self._history_start = now
+        self._last_arrival = max(self._last_arrival, now)
+        while self._highs and self._highs[-1][1] <= transit:
+            self._highs.pop()
+        self._highs.append((now, transit))
+        while self._lows and self._lows[-1][1] >= transit:
+            self._lows.pop()
+        self._lows.append((now, transit))
+        self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        for window in (self._highs, self._lows):
+            while len(window) > 1 and window[0][0] < now - WINDOW:
+                window.popleft()
 
     def _on_jump(self, seq: int, timestamp: int, payload: bytes, now: float) -> None:
         probe = self._probe
@@ -348,6 +481,9 @@ class JitterBuffer:
             self._probe = None
             self._splice(probe.sequence_number, probe.timestamp, probe.payload, probe.arrival)
             assert self._max_ext is not None
+            # The probe waited for this packet, not for the network: it plays now, and the
+            # hold grows by that wait alone.
+            self._catch_up(self._max_ext, self._buffer[self._max_ext].nominal, now, margin=False)
             self._insert(self._max_ext + 1, seq, timestamp, payload, now)
             return
         if probe is not None:
@@ -369,27 +505,37 @@ class JitterBuffer:
             # in bursts or between fresh packets. Follow it.
             self._late_run = 0
             self._splice(seq, timestamp, payload, now)
-        else:
-            self.stats.late += 1
+            return
+        self.stats.late += 1
+        # A straggler: its slot is gone, but it shows how late packets come now. Up by its
+        # lateness (within max_delay) so that the next one like it is in time.
+        lateness = now - (self._observe(timestamp, now) + self._offset)
+        if _EPSILON < lateness <= self.max_delay:
+            self._offset += lateness + self.min_delay
+            self._straggler_at = now
 
     def _splice(self, seq: int, timestamp: int, payload: bytes, arrival: float) -> None:
         """Continues the stream with a packet of a new numbering and timeline."""
         assert self._max_ext is not None
         self.stats.resyncs += 1
         ext = self._max_ext + 1
-        nominal = arrival - self._transit  # the new timeline: this packet is on time
+        transit = self._prev_transit if self._prev_transit is not None else self._transit
+        nominal = arrival - transit  # the new timeline: this packet arrives like the last
         self._max_ext, self._max_seq = ext, seq
         self._ref_ts, self._ref_nominal = timestamp, nominal
-        self._prev_transit = self._transit
+        self._remember_arrival(arrival, transit)
         self._buffer[ext] = _Entry(seq, timestamp, payload, nominal)
         while len(self._buffer) > self.capacity:
             self._overflow()
 
     def _overflow(self) -> None:
-        """Drops the oldest held frame; playout continues after it."""
+        """Drops the oldest held frame; playout continues after it, in its place when it
+        was the next to play."""
         oldest = min(self._buffer)
         entry = self._buffer.pop(oldest)
         self.stats.overflow += 1
+        if self._next is None or self._next == oldest:
+            self._offset -= self._packet_samples / self.clock_rate
         if self._next is not None:
             self._next = oldest + 1
             self._last_nominal = entry.nominal
@@ -406,36 +552,69 @@ class JitterBuffer:
     def pop(self, now: float) -> JitterOutput | None:
         """The next frame to play, or the next loss to conceal, if its time has come;
         otherwise None. Call it until it returns None."""
+        self._expire(now)
         while True:
             slot = self._next_slot()
             if slot is None or slot[1] > now:
                 return None
             ext, deadline, entry = slot
-            stale = now - deadline > self.max_delay
             if entry is not None:
                 del self._buffer[ext]
                 self._next = ext + 1
                 self._remember(ext, entry.timestamp)
                 self._last_nominal = entry.nominal
-                if stale:
-                    self.stats.late += 1
+                if now - deadline > self.max_delay:
+                    self.stats.late += 1  # the driver fell behind: not played stale
+                    continue
+                after = self._buffer.get(ext + 1)
+                if after is not None and self._trim_due(now):
+                    # Down: the frame after this one plays in its place.
+                    self.stats.trimmed += 1
+                    self._offset -= after.nominal - entry.nominal
                     continue
                 self.stats.played += 1
-                # Shrink the delay slowly towards a lower target.
-                target = self._transit + self.target_delay
-                self._offset = max(target, self._offset - self.frame_duration / 40)
+                self._since_trim += 1
                 return Frame(entry.sequence_number, entry.timestamp, entry.payload)
             lost = self._lost(ext)
             self._next = ext + 1
             self._last_nominal = deadline - self._offset
             self.stats.lost += 1
+            if self._trim_due(now):
+                # Down, for free: the hold is too long, so the gap closes instead of being
+                # concealed.
+                self.stats.skipped_losses += 1
+                self._offset -= lost.samples / self.clock_rate
+                continue
             # Concealment is for the present: a loss found more than a frame after its
             # playout time (the sender resumed after an outage) is skipped, not played
             # late, or every frame after it would be late by as much, for the rest of
             # the call.
-            if now - deadline <= self.frame_duration:
+            if now - deadline <= self.frame_duration + _EPSILON:
+                # Found late (the hold was shorter than a frame, so only the next packet
+                # showed it): the frames after it move by as much, so that the output keeps
+                # one frame per frame duration. The loss demanded that much hold.
+                self._offset += max(0.0, now - deadline)
                 return lost
             self.stats.skipped_losses += 1
+
+    def _trim_due(self, now: float) -> bool:
+        """Whether the hold is a frame longer than a whole window of arrivals needed (and a
+        trim is allowed now); counts the trim's spacing when it is."""
+        if not self._highs or now - self._history_start < WINDOW:
+            return False
+        needed = min(self._highs[0][1], self._lows[0][1] + self.max_delay) + self.min_delay
+        spare = self._offset - needed
+        if spare < self.frame_duration:
+            self._flushing = False
+            return False
+        # An excess of max_delay or more is dropped at once, all of it.
+        self._flushing = self._flushing or spare >= self.max_delay
+        if not self._flushing and (
+            self._since_trim < TRIM_SPACING or now - self._straggler_at < STRAGGLER_MEMORY
+        ):
+            return False
+        self._since_trim = 0
+        return True
 
     def _next_slot(self) -> tuple[int, float, _Entry | None] | None:
         """(extended sequence number, playout time, entry or None if missing) of the next

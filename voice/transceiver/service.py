@@ -26,6 +26,7 @@ from voice.relay.networks import NetworkAllowlist
 from voice.sdp import analyze_offer, build_answer, parse
 from voice.transceiver.agents import SessionInfo, create_agent
 from voice.transceiver.endpoint import Endpoint, SessionTable
+from voice.transceiver.media_metrics import MediaMetrics
 from voice.transceiver.session import Session, SessionLimits
 from voice.types import Address
 
@@ -78,6 +79,8 @@ class Transceiver:
         self.m_drops = r.counter("voice_packets_dropped_total", "Datagrams dropped, by reason.")
         self.m_setup = r.summary("voice_dtls_connected_seconds", "Offer to DTLS connected.")
         self.endpoint = Endpoint(self.table, self.m_packets, self.m_drops)
+        self.media = MediaMetrics(self.sessions.values)
+        r.add_collector(self.media.render)
         self.bound: Address | None = None
         self.relay_input: Address | None = None
         self._nursery: trio.Nursery | None = None
@@ -210,13 +213,15 @@ class Transceiver:
             self.m_ended.inc(reason=_reason_label(session.end_reason))
             if session.connected_at is not None:
                 self.m_setup.observe(session.connected_at - session.created_at)
+            self.media.session_ended(session)
             log.info(
-                "session %s: ended (%s) after %.1f s; frames played %d sent %d; counters %s",
+                "session %s: ended (%s) after %.1f s; frames played %d sent %d; %s; counters %s",
                 session.id,
                 session.end_reason,
                 trio.current_time() - session.created_at,
                 session.frames_played,
                 session.frames_sent,
+                session.media_summary(),
                 session.peer.counters,
             )
             if session.decoder is not None:
@@ -225,7 +230,7 @@ class Transceiver:
                     session.id,
                     session.decoder.fec_recovered,
                     session.decoder.concealed,
-                    session.jitter.delay * 1e3,
+                    session.jitter.hold * 1e3,
                 )
 
     async def end_all(self, reason: str, *, grace: float) -> None:

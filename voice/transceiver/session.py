@@ -22,6 +22,7 @@ from the table and logs its figures.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Callable
@@ -68,6 +69,10 @@ class SessionLimits:
 class Session:
     """A call between one client and one agent."""
 
+    #: Numbers calls in the order they were created: a label for metrics that, unlike the
+    #: session id (which names the resource signaling deletes), reveals nothing.
+    _serials = itertools.count(1)
+
     def __init__(
         self,
         *,
@@ -82,6 +87,7 @@ class Session:
         local_ssrc: int,
     ) -> None:
         self.id = info.session_id
+        self.serial = next(Session._serials)
         self.ufrag = ufrag
         self.peer = peer
         self.info = info
@@ -109,6 +115,7 @@ class Session:
         self.frames_dropped = 0
         self.frames_malformed = 0
         self.frames_sent = 0
+        self.pacer: FramePacer | None = None  # the send loop's, once it runs
         #: The decoder of the caller's audio, once playing: its FEC and concealment counts.
         self.decoder: OpusDecoder | None = None
 
@@ -265,6 +272,7 @@ class Session:
             bitrate=self._limits.opus_bitrate, complexity=self._limits.opus_complexity
         )
         pacer = FramePacer(start=trio.current_time(), frame_duration=FRAME_DURATION)
+        self.pacer = pacer
         numbering = RtpSender(self._ssrc, self._payload_type, FRAME_SAMPLES)
 
         def send_frame(index: int) -> None:
@@ -281,6 +289,20 @@ class Session:
             self._rearm()
 
         await run_pacer(pacer, send_frame)
+
+    @property
+    def pacer_skipped(self) -> int:
+        """Frames the send loop skipped because it was held up (see FramePacer)."""
+        return 0 if self.pacer is None else self.pacer.skipped
+
+    def media_summary(self) -> str:
+        """The call's playout and sending figures, for its end-of-call log line."""
+        s = self.jitter.stats
+        return (
+            f"jitter buffer played {s.played} concealed {s.concealed} late {s.late} "
+            f"overflow {s.overflow} trimmed {s.trimmed} hold {1000 * self.jitter.hold:.0f} ms; "
+            f"pacer skipped {self.pacer_skipped}"
+        )
 
     async def _run_agent(
         self, agent_in: trio.MemoryReceiveChannel[bytes], agent_out: trio.MemorySendChannel[bytes]
