@@ -233,3 +233,31 @@ async def test_link_delays_on_the_trio_clock(autojump_clock: trio.abc.Clock) -> 
             # Both directions hold it 250 ms: the round trip is at least half a second.
             assert trio.current_time() - sent >= 0.5
             nursery.cancel_scope.cancel()
+
+
+async def test_link_outlives_a_server_that_went_away() -> None:
+    """Datagrams to a closed port vanish (the link's socket is unconnected, so no ICMP error
+    comes back to it as a failed receive); the link carries on and forwards again once the
+    server is back."""
+    link = ImpairmentLink(Impairment(), seed=1)
+    with (
+        trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as server,
+        trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as client,
+    ):
+        await server.bind(("127.0.0.1", 0))
+        await client.bind(("127.0.0.1", 0))
+        with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as gone:
+            await gone.bind(("127.0.0.1", 0))
+            closed_port = gone.getsockname()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(_echo_server, server, b"back:")
+            address = await nursery.start(link.run)
+            link.route(closed_port)
+            for n in range(5):
+                await client.sendto(b"lost %d" % n, address)
+                await trio.testing.wait_all_tasks_blocked()
+            link.route(server.getsockname())
+            await client.sendto(b"again", address)
+            data, _ = await client.recvfrom(2048)
+            assert data == b"back:again"
+            nursery.cancel_scope.cancel()
