@@ -19,9 +19,13 @@ one's FEC or concealed by libopus): differences are the servers'.
 Columns: PESQ (1 to ~4.6; this speech through two Opus encodings scores ~2.6 on a clean
 path), the echo's delay (speaking to hearing), packets the link lost (to the server /
 back), and, for ``voice``, the frames its decoder rebuilt from FEC, the frames it concealed,
-and the jitter buffer's hold at the end of the call (from its end-of-call log line).
-Medians over ``--calls`` calls per case. Output: the table, ``impair.json`` and
-``impair.png`` in ``--out``.
+the jitter buffer's hold at the end of the call, and the frames it dropped (late, overflow,
+trimmed) or its pacer skipped ("retimed": each one shifts the rest of the echo by 20 ms,
+which PESQ punishes hard), from its end-of-call log lines. Chromium adds its getStats for
+the echo: the share of samples it concealed and its NetEq jitter-buffer delay. A silent
+echo counts as PESQ 1.0 in the medians. Medians over ``--calls`` calls per case (one call
+varies: take 5 or more for figures). Output: the tables, ``impair.json`` and ``impair.png``
+in ``--out``.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ SERVERS = {
 }
 URL = re.compile(r"(?:open|listening on) (http://\S+)")
 MEDIA = re.compile(r"media: fec recovered (\d+), concealed (\d+), jitter hold (\d+) ms")
+#: The jitter buffer's and pacer's own end-of-call figures, where the server logs them: frames
+#: dropped late, trimmed to shorten the hold, and skipped by the send loop re-time the audio.
+RETIMED = re.compile(r"late (\d+) overflow (\d+) trimmed (\d+) .*pacer skipped (\d+)")
 
 #: The matrix of the issue: random loss, bursty loss, jitter, reordering.
 CASES: dict[str, Impairment] = {
@@ -80,17 +87,21 @@ class Server:
     url: str
     lines: queue.Queue[str]
 
-    def next_media_line(self, timeout: float) -> re.Match[str] | None:
-        """The next end-of-call media figures ``voice`` logs (None from aiortc, or late)."""
+    def next_media_line(self, timeout: float) -> tuple[re.Match[str] | None, int]:
+        """The next end-of-call media figures ``voice`` logs (None from aiortc, or late),
+        and the frames its jitter buffer and pacer dropped or skipped in that call."""
         deadline = time.monotonic() + timeout
+        retimed = 0
         while (left := deadline - time.monotonic()) > 0:
             try:
                 line = self.lines.get(timeout=left)
             except queue.Empty:
-                return None
+                break
+            if m := RETIMED.search(line):
+                retimed = sum(int(g) for g in m.groups())
             if m := MEDIA.search(line):
-                return m
-        return None
+                return m, retimed
+        return None, retimed
 
     def drain(self) -> None:
         while True:
@@ -144,7 +155,7 @@ def one_call(
 
     server.drain()
     report = trio.run(partial(speech_echo_call, server.url, source, impairment, seed=seed))
-    media = server.next_media_line(timeout=5.0) if kind == "voice" else None
+    media, retimed = server.next_media_line(timeout=5.0) if kind == "voice" else (None, 0)
     score = report.score
     return {
         "failed": report.call.failed,
@@ -156,6 +167,7 @@ def one_call(
         "sent_up": report.up.submitted,
         "received": score.decoded.received,
         **_media_figures(media),
+        "retimed": retimed if media else math.nan,
     }
 
 
@@ -227,8 +239,8 @@ def chromium_call(
         impairment=CASES[case],
         seed=seed,
     )
-    media = server.next_media_line(timeout=5.0) if kind == "voice" else None
-    figures.update(_media_figures(media))
+    media, retimed = server.next_media_line(timeout=5.0) if kind == "voice" else (None, 0)
+    figures.update(_media_figures(media), retimed=retimed if media else math.nan)
     return figures
 
 
@@ -245,7 +257,7 @@ FIGURES = {
     "caller": {"echo_delay": "echo ms"},
     "chromium": {"concealed_share": "concealed %", "chromium_jb_ms": "NetEq ms"},
 }
-COMMON = ("lost_up", "lost_down", "fec_server", "concealed_server", "hold_ms", "level")
+COMMON = ("lost_up", "lost_down", "fec_server", "concealed_server", "hold_ms", "retimed", "level")
 
 
 def summarize(out: dict[str, Any], caller: str) -> list[dict[str, Any]]:
@@ -280,7 +292,7 @@ def report(out: dict[str, Any]) -> None:
         extra = FIGURES[caller]
         headers = ["case", f"PESQ {ours}", f"PESQ {base}", "ratio"]
         headers += [f"{title} {kind}" for title in extra.values() for kind in (ours, base)]
-        headers += ["lost up/down", "FEC", "concealed", "hold ms", "failed+silent"]
+        headers += ["lost up/down", "FEC", "concealed", "hold ms", "retimed", "failed+silent"]
         table = []
         for r in rows:
             line: list[object] = [r["case"], r[f"{ours}_pesq"], r[f"{base}_pesq"]]
@@ -293,6 +305,7 @@ def report(out: dict[str, Any]) -> None:
                 r[f"{ours}_fec_server"],
                 r[f"{ours}_concealed_server"],
                 r[f"{ours}_hold_ms"],
+                r[f"{ours}_retimed"],
                 " ".join(f"{r[f'{k}_failed']}+{r[f'{k}_silent']}" for k in out["servers"]),
             ]
             table.append(line)
@@ -302,8 +315,9 @@ def report(out: dict[str, Any]) -> None:
     calls = max(c["call"] for c in out["calls"]) + 1
     print(f"(medians of {calls} call(s) per case; ratio = PESQ {ours} / PESQ {base}; FEC, "
           f"concealed (frames) and hold are {ours}'s own; lost = the link's drops toward the "
-          "server / back; failed+silent per server; NetEq ms and concealed % are Chromium's "
-          "getStats for the echo it received)")  # fmt: skip
+          "server / back; retimed = frames its jitter buffer dropped late, overflowed or "
+          "trimmed and its pacer skipped; failed+silent per server; NetEq ms and concealed % "
+          "are Chromium's getStats for the echo it received)")  # fmt: skip
 
 
 def plot(out: dict[str, Any], path: Path) -> None:
