@@ -59,6 +59,11 @@ def test_echo_call_returns_the_callers_audio(browser: Any, mode: str) -> None:
         )
         stats = page.evaluate("voice.inboundStats()")
         assert stats["packetsReceived"] > 0
+        # The page timed the moment it first heard its own tone come back.
+        page.wait_for_function("voice.timings.firstEcho !== undefined", timeout=5_000)
+        assert page.evaluate("voice.micFrequency") == pytest.approx(MIC_HZ, abs=25)
+        timings = page.evaluate("voice.timings")
+        assert timings["dtls"] <= timings["firstEcho"]
         print(f"set-up timings via {mode} (ms):", json.dumps(page.evaluate("voice.timings")))
         if mode == "relay":
             # Every datagram crossed the relay: the browser's checking addresses were admitted

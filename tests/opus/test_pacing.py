@@ -62,3 +62,14 @@ def test_settings_are_checked() -> None:
         FramePacer(start=0.0, frame_duration=0.0)
     with pytest.raises(ValueError):
         FramePacer(start=0.0, max_catch_up=0)
+
+
+def test_the_schedule_can_be_brought_forward_once_by_less_than_a_frame() -> None:
+    pacer = FramePacer(start=10.0)
+    assert list(pacer.poll(10.0)) == [0]
+    pacer.due_now(10.007)  # the next frame was due at 10.02: it is due now
+    assert list(pacer.poll(10.007)) == [1]
+    assert pacer.get_timer() == pytest.approx(10.027)  # and the phase stays
+    pacer.due_now(10.0)  # never later, and never by more than a frame
+    pacer.due_now(9.9)
+    assert pacer.get_timer() == pytest.approx(10.027)

@@ -746,3 +746,105 @@ def test_sequence_wrap_in_the_middle_of_a_stall_backlog() -> None:
     assert accounted(jb) == 800 and jb.stats.lost == jb.stats.resyncs == 0
     assert 0 in result.played_seqs()
     assert at_2s < NORMAL_HOLD and at_10s < NORMAL_HOLD
+
+
+@pytest.mark.parametrize("stall", [0.5, 1.5, 3.0])
+def test_a_live_packet_overtaking_a_stall_backlog_still_converges(stall: float) -> None:
+    """The worst order after a stall: the first live packet arrives before the backlog it
+    should follow. Some of the backlog is then late; playing goes on, and the hold comes
+    back within a few seconds (after STRAGGLER_MEMORY at most)."""
+    start, frames = 5.0, int(16.0 / FRAME)
+    held = range(round(start / FRAME), round((start + stall) / FRAME))
+    arrivals = []
+    for i in range(frames):
+        at = i * FRAME + NET
+        if i in held:  # after the first live packet, not before it
+            at = start + stall + NET + (i - held.start + 1) * 0.00005
+        arrivals.append(sent(i, at))
+    end = start + stall + NET
+    jb = JitterBuffer()
+    result, (at_5s,) = run_with_holds(jb, arrivals, [end + 5.0], until=16.5)
+    assert accounted(jb) == len(arrivals)
+    assert at_5s < NORMAL_HOLD
+    # After a pause of at most max_delay (the late backlog raised the hold), one frame
+    # every 20 ms to the end.
+    times = [t for t, o in result.outputs if isinstance(o, Frame) and t > end]
+    assert times[0] - end <= jb.max_delay + 2 * FRAME
+    assert len(times) >= (16.0 - times[0]) / FRAME - 5
+    assert max(b - a for a, b in itertools.pairwise(times)) <= FRAME + 0.001
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [(5.0, 0.0), (0.0, 30.0), (0.0, -2.0), (0.0, -600.0)])
+def test_a_clock_jump_on_either_side_is_followed_with_no_lasting_hold(
+    ours: float, theirs: float
+) -> None:
+    """Our host is suspended for ``ours`` seconds mid-call, or the sender's timestamps jump
+    by ``theirs`` seconds (a restarted capture clock)."""
+    jump = theirs * 48_000
+    arrivals = [
+        Arrival(
+            i * FRAME + NET + (ours if i >= 250 else 0.0),
+            1000 + i,
+            round(50_000 + i * SAMPLES + (jump if i >= 250 else 0)) & 0xFFFF_FFFF,
+            b"x",
+        )
+        for i in range(1000)
+    ]
+    jb = JitterBuffer()
+    after = 250 * FRAME + NET + ours
+    result, (at_2s, at_10s) = run_with_holds(jb, arrivals, [after + 2, after + 10], until=30)
+    s = jb.stats
+    assert s.resyncs == 1
+    assert s.played == 1000 and s.lost == s.late == s.trimmed == 0
+    assert result.played_seqs() == [1000 + i for i in range(1000)]
+    assert at_2s < NORMAL_HOLD and at_10s < NORMAL_HOLD
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("jitter"), st.floats(0, 0.3)),
+            st.tuples(st.just("stall"), st.floats(0, 3.0)),
+            st.tuples(st.just("lose"), st.floats(0, 1.0)),
+            st.tuples(st.just("copy"), st.floats(0, 0.5)),
+        ),
+        max_size=8,
+    ),
+    st.integers(0, 0xFFFF),
+    st.integers(0, 200),
+)
+def test_whatever_happened_a_calm_network_brings_the_hold_back(
+    troubles: list[tuple[str, float]], seq0: int, burst: int
+) -> None:
+    """A start-up burst, then a few seconds of trouble of any kind, then ten calm seconds:
+    by the end of those the buffer plays every frame and holds no more than normal."""
+    rng = random.Random(seq0)
+    up = burst * FRAME
+    arrivals = [sent(i, up + NET - (burst - i) * 0.00005, seq0=seq0) for i in range(burst)]
+    i, t = burst, up
+    for kind, size in troubles:  # each trouble lasts a second of the sender's time
+        for _ in range(50):
+            at = i * FRAME + NET
+            if kind == "jitter":
+                at += rng.uniform(0, size)
+            elif kind == "stall":
+                at = max(at, t + size + NET)
+            if not (kind == "lose" and rng.random() < size):
+                arrivals.append(sent(i, at, seq0=seq0))
+            if kind == "copy":
+                arrivals.append(sent(i, at + rng.uniform(0, size), seq0=seq0))
+            i += 1
+        t = i * FRAME
+    calm_from = i
+    arrivals += [sent(n, n * FRAME + NET, seq0=seq0) for n in range(i, i + 500)]
+    end = (i + 500) * FRAME + NET
+    jb = JitterBuffer()
+    result, (hold,) = run_with_holds(jb, arrivals, [end - 0.01], until=end + 1)
+    assert accounted(jb) == len(arrivals) - int(jb.in_probation)
+    last = [o for t, o in result.outputs if t > end - 2.0]
+    calm = {(seq0 + n) & 0xFFFF for n in range(calm_from, calm_from + 500)}
+    # The last two seconds: every frame played, in order, nothing concealed.
+    assert all(isinstance(o, Frame) and o.sequence_number in calm for o in last)
+    assert len(last) >= 2.0 / FRAME - 1
+    assert hold < NORMAL_HOLD

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 
 from tests.support.audio import rms, tone_share
 from voice.opus import FRAME_BYTES, SILENCE
@@ -40,6 +41,31 @@ async def test_echo_delay_holds_frames_back() -> None:
     # 0.1 s is five frames: the first frame comes out once the sixth has gone in.
     got = await run_agent("echo", {"delay": "0.1"}, frames, 5)
     assert got == frames[:5]
+
+
+async def test_echo_drops_a_frame_to_end_a_standing_backlog() -> None:
+    """Frames in and out at the same pace, but one frame always waiting in between: after
+    a second of that, the echo drops one, and from then on nothing waits."""
+    agent = create_agent("echo", {})
+    in_send, in_recv = trio.open_memory_channel[bytes](8)
+    out_send, out_recv = trio.open_memory_channel[bytes](2)
+    frames = [n.to_bytes(2, "little") * (FRAME_BYTES // 2) for n in range(200)]
+    got: list[bytes] = []
+    waiting = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(agent, INFO, in_recv, out_send)
+        in_send.send_nowait(frames[0])  # the playout hands over two at once, once
+        for frame in frames[1:]:
+            in_send.send_nowait(frame)
+            await trio.testing.wait_all_tasks_blocked()
+            waiting.append(out_recv.statistics().current_buffer_used)
+            got.append(out_recv.receive_nowait())  # the sender takes one per tick
+        nursery.cancel_scope.cancel()
+    dropped = [f for f in frames if f not in got]
+    assert len(dropped) == 1
+    assert got == [f for f in frames if f not in dropped]
+    assert waiting[:49] == [2] * 49  # the backlog: a frame always waiting behind the next
+    assert set(waiting[60:]) == {1}  # gone: only the frame about to be taken
 
 
 async def test_tone_is_a_steady_sine_at_its_frequency() -> None:

@@ -103,6 +103,19 @@ class FramePacer:
         self.sent += last + 1 - first
         return range(first, last + 1)
 
+    def due_now(self, now: float) -> None:
+        """Moves the whole schedule earlier so that the next frame is due at ``now``.
+
+        For the moment a sender has something to say after a stretch of filler (the first
+        frame of an agent's answer, after the silence sent while the call came up): sent at
+        once, it is heard up to a frame sooner, and every frame after it keeps that phase.
+        The schedule moves by less than a frame, earlier only; the receiver sees it as the
+        path getting that much faster, once.
+        """
+        early = self.deadline(self._next) - now
+        if 0 < early <= self.frame_duration:
+            self.start -= early
+
     def frames_due(self, now: float) -> int:
         """How many frames to send now: ``len(self.poll(now))``, for a caller that counts
         frames rather than using their indices."""

@@ -52,7 +52,9 @@ next packet is already there, so the loss is concealed on time, from that packet
 
 **Down: when a whole second says it may.** The buffer remembers the transits of the packets
 of the last second (``WINDOW``; the highest and lowest, with two monotonic queues, O(1) per
-packet). The *spread* between them is the measured jitter. If even the slowest packet of
+packet). A second holds 50 packets: enough to see the jitter of a path, short enough that
+a backlog is gone about a second after it arrived. The *spread* between the highest and
+lowest transit is the measured jitter. If even the slowest packet of
 that second would still have waited the margin plus a whole frame, the hold is a frame
 longer than the network needs, and the buffer *drops one frame* (counted as *trimmed*) and
 lowers ``P`` by its duration, so that the frame after it plays in its place. Dropping whole
@@ -84,7 +86,10 @@ Figures, with 20 ms frames and the defaults (``min_delay`` 20 ms, ``max_delay`` 
   hold does not change;
 * a sender clock 1 % fast: 28 frames trimmed in a minute, hold 37 ms; 1 % slow: ``P``
   follows the packets up, nothing trimmed or lost, hold under 25 ms;
-* uniform jitter of 0-60 ms: hold about 50 ms, 2 packets late in 3000.
+* uniform jitter of 0-60 ms: hold about 50 ms, 2 packets late in 3000;
+* the worst order after a stall, the first live packet ahead of the backlog: part of the
+  backlog is late, playing goes on after a pause of at most ``max_delay``, and the hold is
+  back within ``STRAGGLER_MEMORY`` (3 s).
 
 The RFC 3550 §A.8 interarrival jitter (a running mean, gain 1/16, of how much the transit
 of each packet differs from the previous one's) is estimated too, for reports; the policy
@@ -153,7 +158,7 @@ WINDOW = 1.0
 TRIM_SPACING = 5
 #: Seconds after a straggler (a packet later than the packets behind it) without small
 #: trims: reordering is a property of the path, and comes back.
-STRAGGLER_MEMORY = 10.0
+STRAGGLER_MEMORY = 3.0
 #: Lateness below this (a microsecond) is rounding, not the network.
 _EPSILON = 1e-6
 #: How many played frames are remembered to tell a copy ("duplicate") from a straggler.

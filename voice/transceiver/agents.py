@@ -62,8 +62,19 @@ def _float_param(
     return value
 
 
+#: Frames in a row that found the outgoing queue already holding one: a standing backlog.
+ECHO_BACKLOG_FRAMES = 50
+
+
 def make_echo(params: Mapping[str, str]) -> AgentFunction:
-    """``echo``: sends back each frame it receives, ``delay`` seconds later (0 to 5 s)."""
+    """``echo``: sends back each frame it receives, ``delay`` seconds later (0 to 5 s).
+
+    It keeps pace with the caller. Frames come in and go out at one per 20 ms, so whatever
+    waits in the outgoing queue waits for the rest of the call: every moment the session
+    hands over two frames at once (its playout woke late) would add 20 ms to the echo for
+    good. So when a whole second of frames (``ECHO_BACKLOG_FRAMES``) has each found a frame
+    already waiting, one frame is dropped and the backlog is gone.
+    """
     delay = _float_param(params, "delay", 0.0, 0.0, 5.0)
     delay_frames = round(delay * SAMPLE_RATE / FRAME_SAMPLES)
 
@@ -73,11 +84,18 @@ def make_echo(params: Mapping[str, str]) -> AgentFunction:
         audio_out: trio.MemorySendChannel[bytes],
     ) -> None:
         held: deque[bytes] = deque()
+        backlogged = 0
         async with audio_out:
-            async for frame in audio_in:
-                held.append(frame)
+            async for received in audio_in:
+                held.append(received)
                 if len(held) > delay_frames:
-                    await audio_out.send(held.popleft())
+                    frame = held.popleft()
+                    waiting = audio_out.statistics().current_buffer_used
+                    backlogged = backlogged + 1 if waiting else 0
+                    if backlogged >= ECHO_BACKLOG_FRAMES:
+                        backlogged = 0
+                        continue
+                    await audio_out.send(frame)
 
     return echo
 

@@ -275,11 +275,12 @@ class Session:
         self.pacer = pacer
         numbering = RtpSender(self._ssrc, self._payload_type, FRAME_SAMPLES)
 
-        def send_frame(index: int) -> None:
-            try:
-                pcm = agent_out.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                pcm = SILENCE
+        def send_frame(index: int, pcm: bytes | None = None) -> None:
+            if pcm is None:
+                try:
+                    pcm = agent_out.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    pcm = SILENCE
             packet = numbering.packet(index, encoder.encode(pcm))
             if self.peer.send_rtp(packet, trio.current_time()):
                 self.frames_sent += 1
@@ -288,6 +289,23 @@ class Session:
             self._flush()
             self._rearm()
 
+        # Silence until the agent's first frame, which goes out the moment it is ready
+        # rather than at the next tick (up to a frame later): the start of the answer is
+        # what the caller waits for. The schedule keeps that phase from then on.
+        first: bytes | None = None
+        while first is None:
+            with trio.move_on_at(pacer.get_timer()):
+                try:
+                    first = await agent_out.receive()
+                except trio.EndOfChannel:
+                    break
+            now = trio.current_time()
+            if first is not None:
+                pacer.due_now(now)
+                now = max(now, pacer.get_timer())  # due now, to the last rounding bit
+            due = pacer.poll(now)
+            for index in due:
+                send_frame(index, first if index == due[-1] else SILENCE)
         await run_pacer(pacer, send_frame)
 
     @property

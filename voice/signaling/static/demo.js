@@ -4,6 +4,12 @@
 // trickles candidates: the server learns the browser's address from its first check.
 // Everything the tests need is on window.voice: the state, the set-up timings, and the
 // level and dominant frequency of the audio coming back from the agent.
+//
+// Two set-up marks tell "the call is up" from "the caller hears it": firstAudio is the first
+// RTP packet received (the server sends silence from the moment DTLS is up, so it says
+// little), firstEcho the moment the page hears its own microphone come back: the returned
+// audio carries the microphone's dominant frequency (measured on the microphone itself, or
+// given as ?tone=HZ), loud enough to hear.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -13,6 +19,8 @@ const raw = params.get("raw") === "1";
 // ?whip=URL posts the offer to another WHIP-shaped endpoint (the benchmarks use it to time
 // the same page against a baseline server); by default, this server's own.
 const whip = new URL(params.get("whip") || "/v1/sessions", location.href);
+// ?tone=HZ: the microphone's tone, when known; otherwise the page measures it.
+const givenTone = Number(params.get("tone")) || null;
 
 const voice = {
   state: "idle",
@@ -20,8 +28,11 @@ const voice = {
   dtls: "-",
   error: null,
   sessionUrl: null,
-  timings: {},        // milliseconds from the POST: answer, ice, dtls, firstAudio
+  timings: {},        // milliseconds from the POST: answer, ice, dtls, firstAudio, firstEcho
   analyser: null,
+  echoAnalyser: null, // a short window on the returned audio, to time the first echo
+  micFrequency: givenTone,
+  context: null,
   pc: null,
   start,
   hangup,
@@ -31,10 +42,20 @@ const voice = {
 };
 window.voice = voice;
 
+const MARK_LABELS = {
+  answer: "answer",
+  ice: "ICE connected",
+  dtls: "DTLS connected",
+  firstAudio: "first packet",
+  firstEcho: "first audible echo",
+};
+
 function mark(name) {
   if (voice.timings[name] === undefined && voice.t0 !== undefined) {
     voice.timings[name] = Math.round(performance.now() - voice.t0);
-    $("timings").textContent = Object.entries(voice.timings).map(([k, v]) => `${k} ${v} ms`).join(", ");
+    $("timings").textContent = Object.entries(voice.timings)
+      .map(([k, v]) => `${MARK_LABELS[k] || k} ${v} ms`)
+      .join(", ");
   }
 }
 
@@ -71,6 +92,8 @@ async function start() {
     const stream = await navigator.mediaDevices.getUserMedia({
       audio: raw ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false } : true,
     });
+    voice.context = voice.context || new AudioContext();
+    if (!voice.micFrequency) measureMicrophone(stream);
     const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
     voice.pc = pc;
     pc.addTransceiver(stream.getAudioTracks()[0], { direction: "sendrecv", streams: [stream] });
@@ -107,6 +130,7 @@ async function start() {
     mark("answer");
     await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
     watchFirstAudio(pc);
+    watchFirstEcho(pc);
   } catch (error) {
     fail(error);
   }
@@ -115,12 +139,17 @@ async function start() {
 function listen(stream) {
   // Chromium only feeds a remote stream into Web Audio while a media element plays it.
   $("remote").srcObject = stream;
-  const context = new AudioContext();
+  const context = voice.context || new AudioContext();
   const source = context.createMediaStreamSource(stream);
   const analyser = context.createAnalyser();
   analyser.fftSize = 8192;
   source.connect(analyser);
   voice.analyser = analyser;
+  // 1024 samples (21 ms): long enough to tell a tone, short enough to time its arrival.
+  const echo = context.createAnalyser();
+  echo.fftSize = 1024;
+  source.connect(echo);
+  voice.echoAnalyser = echo;
   const tick = () => {
     if (!voice.analyser) return;
     $("level").value = level();
@@ -137,6 +166,66 @@ async function watchFirstAudio(pc) {
   }
 }
 
+// The microphone's dominant frequency, once it makes a sound: what the echo must carry.
+function measureMicrophone(stream) {
+  const analyser = voice.context.createAnalyser();
+  analyser.fftSize = 8192;
+  voice.context.createMediaStreamSource(stream).connect(analyser);
+  const look = () => {
+    if (voice.micFrequency) return;
+    const samples = new Float32Array(analyser.fftSize);
+    analyser.getFloatTimeDomainData(samples);
+    // The spectrum lags the samples by a window: wait until it shows a real frequency.
+    const frequency = rmsOf(samples) > 0.01 ? strongestFrequency(analyser) : 0;
+    if (frequency > 20) voice.micFrequency = frequency;
+    else setTimeout(look, 20);
+  };
+  look();
+}
+
+// Polls the returned audio every 5 ms until the microphone's tone is heard in it.
+function watchFirstEcho(pc) {
+  const timer = setInterval(() => {
+    if (voice.pc !== pc || voice.timings.firstEcho !== undefined) {
+      clearInterval(timer);
+      return;
+    }
+    if (!voice.echoAnalyser || !voice.micFrequency) return;
+    const samples = new Float32Array(voice.echoAnalyser.fftSize);
+    voice.echoAnalyser.getFloatTimeDomainData(samples);
+    const rate = voice.echoAnalyser.context.sampleRate;
+    if (rmsOf(samples) > 0.02 && toneShare(samples, voice.micFrequency, rate) > 0.5) mark("firstEcho");
+  }, 5);
+}
+
+function rmsOf(samples) {
+  let sum = 0;
+  for (const s of samples) sum += s * s;
+  return Math.sqrt(sum / samples.length);
+}
+
+// The share of the window's power at `frequency` (Goertzel): near 1 for a clean tone.
+function toneShare(samples, frequency, rate) {
+  const coeff = 2 * Math.cos((2 * Math.PI * frequency) / rate);
+  let s1 = 0, s2 = 0, total = 0;
+  for (const v of samples) {
+    const s0 = v + coeff * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+    total += v * v;
+  }
+  const power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+  return total ? Math.min(1, power / ((total * samples.length) / 2)) : 0;
+}
+
+function strongestFrequency(analyser) {
+  const bins = new Float32Array(analyser.frequencyBinCount);
+  analyser.getFloatFrequencyData(bins);
+  let best = 0;
+  for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+  return (best * analyser.context.sampleRate) / analyser.fftSize;
+}
+
 async function inboundStats() {
   if (!voice.pc) return null;
   const report = await voice.pc.getStats();
@@ -151,19 +240,12 @@ function level() {
   if (!voice.analyser) return 0;
   const samples = new Float32Array(voice.analyser.fftSize);
   voice.analyser.getFloatTimeDomainData(samples);
-  let sum = 0;
-  for (const s of samples) sum += s * s;
-  return Math.sqrt(sum / samples.length);
+  return rmsOf(samples);
 }
 
 // The frequency (Hz) of the strongest bin of the incoming audio's spectrum.
 function dominantFrequency() {
-  if (!voice.analyser) return 0;
-  const bins = new Float32Array(voice.analyser.frequencyBinCount);
-  voice.analyser.getFloatFrequencyData(bins);
-  let best = 0;
-  for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-  return (best * voice.analyser.context.sampleRate) / voice.analyser.fftSize;
+  return voice.analyser ? strongestFrequency(voice.analyser) : 0;
 }
 
 async function hangup() {
@@ -171,6 +253,7 @@ async function hangup() {
   const url = voice.sessionUrl;
   voice.pc = null;
   voice.analyser = null;
+  voice.echoAnalyser = null;
   voice.sessionUrl = null;
   // DELETE first (RFC 9725 §4.2): the server ends the session and says goodbye with RTCP
   // BYE and close_notify; closing our side first would race it.
