@@ -180,13 +180,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from voice.loadgen.speech import SpeechSource, synthesize
 
     source = SpeechSource(synthesize(args.text))
-    callers = ["caller", "chromium"] if args.chromium else ["caller"]
+    callers = ["chromium"] if args.chromium_only else ["caller"]
+    callers += ["chromium"] if args.chromium and not args.chromium_only else []
     print(f"speech: {source.duration:.1f} s, {len(args.cases)} cases x {args.calls} calls "
           f"x {len(args.servers)} servers x {len(callers)} callers")  # fmt: skip
     calls: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         servers = {kind: stack.enter_context(server_process(kind)) for kind in args.servers}
-        browser = stack.enter_context(open_chromium(source)) if args.chromium else None
+        browser = stack.enter_context(open_chromium(source)) if "chromium" in callers else None
         for caller in callers:
             for n in range(args.calls):
                 for case in args.cases:
@@ -382,6 +383,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--chromium",
         action="store_true",
         help="also call from Debian's Chromium (its own Opus, FEC, NetEq); ~15 s per call",
+    )
+    parser.add_argument(
+        "--chromium-only", action="store_true", help="call from Chromium, not the synthetic caller"
     )
     args = parser.parse_args(argv)  # fmt: skip
     for case in args.cases:
