@@ -50,6 +50,8 @@ async def test_drain_refuses_new_calls_and_waits_for_the_others(nursery: trio.Nu
     health = await client.get("/healthz")
     assert health.status_code == 503
     assert json.loads(await health.get_data(as_text=True))["status"] == "draining"
+    alive = await client.get("/healthz?probe=liveness")  # draining is not being stuck
+    assert alive.status_code == 200
     assert outcome == []  # the call is still up, so the drain goes on
 
     session.end("caller hung up")
