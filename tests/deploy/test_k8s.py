@@ -40,7 +40,7 @@ K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = {"region-a": 1, "region-b": 2}
 #: The oldest Kubernetes the manifests are for (policy/v1, autoscaling/v2 with behavior) and
 #: the newest kubernetes-validate knows.
-VERSIONS = ("1.25.0", kubernetes_validate.latest_version() + ".0")
+VERSIONS = ("1.25.0", kubernetes_validate.latest_version())
 #: The secret holding the fleet keys (created by the operator, never in git).
 KEYS_SECRET = "voice-fleet-keys"
 #: What ``voice.server.run_server`` gives calls to say goodbye after a drain, in seconds.
@@ -128,8 +128,22 @@ def expand(args: list[str], env: dict[str, str]) -> list[str]:
     return [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", value, arg) for arg in args]
 
 
+def known_flags(command: str) -> set[str]:
+    """Every option string ``voice <command> --help`` lists."""
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return set(commands.choices[command]._option_string_actions)
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
-    """``voice <argv>`` parsed by the real parser; an unknown flag fails the test."""
+    """``voice <argv>`` parsed by the real parser; an unknown flag fails the test, and so
+    does an abbreviated one (argparse would accept a unique prefix): manifests spell each
+    flag out, as ``--flag=value``."""
+    command, *flags = argv
+    known = known_flags(command)
+    for flag in flags:
+        name = flag.partition("=")[0]
+        assert name in known, f"voice {command} has no flag {name} (in {flag!r})"
     errors = io.StringIO()
     with contextlib.redirect_stderr(errors):
         try:
