@@ -173,6 +173,10 @@ def start_relay(
             f"--internal-port={internal}",
             f"--transceiver=1={sink[0]}:{sink[1]}",
             "--log-interval=0",
+            # A flow here is far faster than any call: lift the per-client budget
+            # (VOICE-RELAY §10), whose bucket is still charged for every datagram.
+            "--client-rate=1e12",
+            "--client-burst=1e12",
         ],
         stderr=subprocess.PIPE,
         text=True,

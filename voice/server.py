@@ -61,14 +61,22 @@ async def run_server(
     config: ServerConfig, *, task_status: trio.TaskStatus[ServerInfo] = trio.TASK_STATUS_IGNORED
 ) -> None:
     tconfig = config.transceiver
-    if config.relay is not None:
+    relay_config = config.relay
+    if relay_config is not None:
         minter = TokenMinter(
-            config.relay.keys[0], cluster=config.relay.cluster, transceiver=EMBEDDED_TRANSCEIVER_ID
+            relay_config.keys[0], cluster=relay_config.cluster, transceiver=EMBEDDED_TRANSCEIVER_ID
         )
+        # VOICE-RELAY §9: the embedded relay and transceiver are one host, so their shim
+        # link is loopback whatever the public address. On an interface address, or on a
+        # wildcard, each side would otherwise see the other's datagrams come from an
+        # address it was not told to trust (VOICE-SHIM §7) and drop them all.
+        link = _loopback_for(relay_config.public[0])
+        relay_config = dataclasses.replace(relay_config, internal=(link, 0))
         tconfig = dataclasses.replace(
             tconfig,
             ufrag_factory=lambda: minter.mint(time.time()),
-            relay_input=(tconfig.udp_host, 0),
+            relay_input=(link, 0),
+            relay_networks=(f"{link}/{32 if link == '127.0.0.1' else 128}",),
         )
     transceiver = Transceiver(tconfig)
     app = create_app(transceiver, config.signaling)
@@ -83,11 +91,11 @@ async def run_server(
     relay: RelayWorker | None = None
     async with trio.open_nursery() as nursery:
         media = await nursery.start(transceiver.run)
-        if config.relay is not None:
+        if relay_config is not None:
             assert transceiver.relay_input is not None
             relay = RelayWorker(
                 dataclasses.replace(
-                    config.relay,
+                    relay_config,
                     static_directory={EMBEDDED_TRANSCEIVER_ID: transceiver.relay_input},
                 )
             )
@@ -107,3 +115,8 @@ async def run_server(
         # close_notify); then everything else.
         await transceiver.end_all("shutdown", grace=2.0)
         nursery.cancel_scope.cancel()
+
+
+def _loopback_for(host: str) -> str:
+    """The loopback address of ``host``'s family: the embedded shim link's address."""
+    return "::1" if ":" in host else "127.0.0.1"

@@ -8,10 +8,13 @@ import secrets
 import time
 from functools import partial
 
+import pytest
 import trio
 
+from tests.support.netns import VETH, can_bind, extra_addresses
 from voice.loadgen.caller import Caller
 from voice.relay.config import RelayConfig
+from voice.relay.counters import DropReason
 from voice.relay.token import TokenKey, TokenMinter
 from voice.relay.worker import RelayWorker
 from voice.server import ServerConfig, ServerInfo, run_server
@@ -113,3 +116,61 @@ async def test_two_transceivers_behind_one_relay(nursery: trio.Nursery) -> None:
     for server in servers:
         assert server.transceiver.m_packets.get(direction="in", path="relay") > 0
         assert server.transceiver.m_drops.get(reason="no_session") == 0
+
+
+needs_veth = pytest.mark.skipif(not can_bind(VETH), reason=f"no interface with {VETH}")
+
+
+@needs_veth
+@pytest.mark.parametrize("host", [VETH, "0.0.0.0"])
+async def test_embedded_relay_on_a_real_interface_address(nursery: trio.Nursery, host: str) -> None:
+    """Issue 11 §5: `voice serve --host <interface address>` (and `--host 0.0.0.0`) carries
+    calls through its relay. The relay and the transceiver of one process talk over
+    loopback whatever the public address, so neither drops the other's datagrams."""
+    config = ServerConfig(
+        http_host=VETH,
+        http_port=0,
+        transceiver=TransceiverConfig(udp_host=host, udp_port=None),
+        # As `voice serve --host HOST` configures it (voice/serve_cli.py).
+        relay=RelayConfig(keys=(KEY,), log_interval=0, public=(host, 0), internal=(host, 0)),
+    )
+    info: ServerInfo = await nursery.start(run_server, config)
+    assert info.relay is not None and info.relay.public_address is not None
+    info.transceiver.config.advertised = ((VETH, info.relay.public_address[1]),)
+    caller = Caller(info.url, bind_host=VETH)
+    result = await caller.run(duration=1.2)
+    assert result.failed is None
+    assert len(result.round_trips) >= 1
+    drops = info.transceiver.m_drops
+    assert drops.get(reason="shim_from_unknown_host") == 0
+    assert info.relay.counters.drops[DropReason.SHIM_SOURCE] == 0
+
+
+#: A unique-local IPv6 address the test adds to the namespace's veth.
+VETH6 = "fd00:77::1"
+
+
+async def test_embedded_relay_on_a_real_ipv6_address() -> None:
+    """Issue 11 §5, IPv6: the relay's public socket on a (non-loopback) IPv6 address, the
+    shim link on ::1, the call end to end."""
+    with extra_addresses(f"{VETH6}/64"):
+        async with trio.open_nursery() as nursery:
+            await ipv6_call(nursery, VETH6)
+            nursery.cancel_scope.cancel()
+
+
+async def ipv6_call(nursery: trio.Nursery, veth6: str) -> None:
+    config = ServerConfig(
+        http_host=VETH,
+        http_port=0,
+        transceiver=TransceiverConfig(udp_host=veth6, udp_port=None),
+        relay=RelayConfig(keys=(KEY,), log_interval=0, public=(veth6, 0), internal=(veth6, 0)),
+    )
+    info: ServerInfo = await nursery.start(run_server, config)
+    assert info.relay is not None and info.relay.public_address is not None
+    assert info.relay.public_address[0] == veth6
+    caller = Caller(info.url, bind_host=veth6)
+    result = await caller.run(duration=1.2)
+    assert result.failed is None
+    assert len(result.round_trips) >= 1
+    assert info.relay.counters.admissions == 1

@@ -47,3 +47,10 @@ def test_bad_arguments() -> None:
         AdmissionLimiter(rate=0)
     with pytest.raises(ValueError):
         AdmissionLimiter(burst=0.5)
+
+
+def test_global_bucket_bounds_all_sources_together() -> None:
+    limiter = AdmissionLimiter(rate=100, burst=100, global_rate=10, global_burst=5)
+    assert [limiter.allow_global(100.0) for _ in range(7)] == [True] * 5 + [False] * 2
+    assert limiter.allow_global(100.15)  # one and a half tokens back
+    assert not limiter.allow_global(100.15)

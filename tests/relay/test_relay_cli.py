@@ -122,3 +122,19 @@ def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--cluster",
     ):
         assert flag in text, flag
+
+
+def test_budget_flags_reach_the_router(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEYS_ENV, KEYS)
+    config = build_config(
+        parse(
+            "--transceiver=1=10.0.0.1:4000",
+            "--admission-global-rate=7",
+            "--admission-global-burst=8",
+            "--client-rate=9",
+            "--client-burst=11",
+        )
+    )
+    router = config.build_router()
+    assert (router.limiter.global_rate, router.limiter.global_burst) == (7, 8)
+    assert (router.client_rate, router.client_burst, router.table.burst) == (9, 11, 11)

@@ -11,6 +11,7 @@ from voice.relay.directory import Directory, DnsPattern
 from voice.relay.networks import NetworkAllowlist
 from voice.relay.router import Router
 from voice.relay.shim import decode_shim, encode_shim, shim_header
+from voice.relay.table import RouteTable
 from voice.relay.testing import binding_request
 from voice.relay.token import TokenKey, TokenMinter, TokenVerifier
 
@@ -218,3 +219,51 @@ def test_never_answers_a_client_and_never_raises(data: bytes, as_stun: bool) -> 
     assert out is None or out[1] in (T1, T2)
     out = router.from_transceiver(data, T1, now=1)
     assert out is None or out[1] != T1
+
+
+def test_a_known_client_sends_within_its_budget_and_others_are_untouched() -> None:
+    """VOICE-RELAY §10: an admitted source flooding is cut to its budget; another client's
+    datagrams at the same moment all pass."""
+    router = make_router(client_rate=10.0, client_burst=5.0)
+    router.table.burst = 5.0
+    router.from_client(check(1), CLIENT, now=1)
+    router.from_client(check(1), OTHER, now=1)
+    flood = [router.from_client(b"\x00\x01 flood", CLIENT, now=1) for _ in range(1000)]
+    assert sum(out is not None for out in flood) == 5  # the burst
+    assert router.counters.drops[DropReason.RATE_LIMIT] == 995
+    assert all(router.from_client(b"\x80 audio", OTHER, now=1 + n / 50) for n in range(1, 4))
+    # The budget refills at the rate: a second later, ten more.
+    later = [router.from_client(b"\x80", CLIENT, now=2) for _ in range(20)]
+    assert sum(out is not None for out in later) == 5  # capped by the burst
+    assert CLIENT in router.table  # rate limiting never removes an entry
+
+
+def test_admissions_are_bounded_for_the_worker_as_a_whole() -> None:
+    """VOICE-RELAY §5: many source IPs, each within its own bucket, still cannot admit
+    faster than the worker's bucket allows."""
+    limiter = AdmissionLimiter(rate=1, burst=2, global_rate=2, global_burst=3)
+    router = make_router(limiter=limiter)
+    clients = [(f"198.51.100.{n}", 5000) for n in range(1, 11)]
+    admitted = [router.from_client(check(1), c, now=1) is not None for c in clients]
+    assert admitted == [True] * 3 + [False] * 7
+    assert router.counters.drops[DropReason.ADMISSION_GLOBAL] == 7
+    assert router.from_client(check(1), clients[3], now=1.5) is not None  # refilled by one
+
+
+def test_spoofed_admissions_cannot_evict_a_live_call() -> None:
+    """VOICE-RELAY §5: admissions from any number of sources come at most at the worker's
+    rate; a live call touches its entry every 20 ms, so the table would have to fill
+    within 20 ms to push it out, and the global bucket is far smaller than the table."""
+    limiter = AdmissionLimiter(rate=20, burst=40, global_rate=1000, global_burst=40)
+    router = make_router(limiter=limiter, table=RouteTable(max_entries=50))
+    router.from_client(check(1), CLIENT, now=0.0)
+    now, spoofed = 0.0, 0
+    for tick in range(1, 500):  # ten seconds of 20 ms frames
+        now = tick * 0.02
+        for _ in range(400):  # 20 000 forged admissions a second, each from a new source
+            spoofed += 1
+            source = (f"10.{spoofed >> 16 & 255}.{spoofed >> 8 & 255}.{spoofed & 255}", 9)
+            router.from_client(check(1), source, now)
+        assert router.from_client(b"\x80 audio", CLIENT, now) is not None
+    assert router.table.evicted > 0  # the attack did fill the table...
+    assert CLIENT in router.table  # ...and the call's entry was never the one to go

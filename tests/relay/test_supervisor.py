@@ -18,8 +18,11 @@ import time
 from functools import partial
 from pathlib import Path
 
+import pytest
 import trio
 
+from tests.support.netns import extra_addresses
+from tests.support.rawudp import raw_udp_available, send_raw_udp
 from voice.relay.steering import steering_index
 from voice.relay.testing import FakeTransceiver
 from voice.types import Address
@@ -218,3 +221,76 @@ async def test_workers_steering_respawn_and_full_restart(nursery: trio.Nursery) 
             "after ready"
         )
         await restarted.kill()
+
+
+async def test_wildcard_relay_process_answers_from_the_address_written_to(
+    nursery: trio.Nursery,
+) -> None:
+    """Issue 11 §5b as measured: `voice relay --workers 2` on its default wildcard host, on
+    a machine with loopback and an interface of two addresses. Each client, writing to any
+    of them, is answered from that address, by whichever worker steering picks."""
+    fake = FakeTransceiver()
+    await nursery.start(fake.run)
+    assert fake.address is not None
+    with extra_addresses("10.77.0.2/24"):
+        relay = RelayProcess(
+            [
+                "--workers=2",
+                "--port=0",
+                "--internal-host=127.0.0.1",
+                f"--internal-port={free_port_pair()}",
+                f"--transceiver=1=127.0.0.1:{fake.address[1]}",
+                "--log-interval=0",
+            ]
+        )
+        with trio.fail_after(STARTUP):
+            ready = await relay.start(nursery)
+            assert ready.group(1) == "0.0.0.0"
+            port = int(ready.group(2))
+            for target in ("127.0.0.1", "10.77.0.2", "10.77.0.1"):
+                for source in ("127.0.0.1", "10.77.0.1", "10.77.0.1", "10.77.0.1"):
+                    client = await Client(source).open()
+                    request = check(1)
+                    await client.send(request, (target, port))
+                    assert (await fake.next()).client == client.address
+                    answer, answered_from = await client.receive()
+                    assert answer == b"\x01\x01" + request[2:]
+                    assert answered_from == (target, port)
+                    client.close()
+        await relay.kill()
+
+
+@pytest.mark.skipif(not raw_udp_available(), reason="raw sockets need root")
+async def test_port_zero_datagrams_do_not_crash_loop_the_workers(nursery: trio.Nursery) -> None:
+    """Issue 11 §1 as found: checks with a live token from source port 0 sent to
+    `voice relay` put its workers into a crash loop. Now no worker exits, and every
+    worker keeps forwarding."""
+    fake = FakeTransceiver()
+    await nursery.start(fake.run)
+    assert fake.address is not None
+    relay = RelayProcess(
+        [
+            "--workers=2",
+            "--host=127.0.0.1",
+            "--port=0",
+            "--internal-host=127.0.0.1",
+            f"--internal-port={free_port_pair()}",
+            f"--transceiver=1=127.0.0.1:{fake.address[1]}",
+            "--log-interval=0",
+        ]
+    )
+    with trio.fail_after(STARTUP):
+        ready = await relay.start(nursery)
+        public = (ready.group(1), int(ready.group(2)))
+        for _ in range(20):  # the hash of (ip, 0) names one worker: all of these reach it
+            send_raw_udp(("127.0.0.1", 0), public, check(1))
+            send_raw_udp(("127.0.0.2", 0), public, check(1))
+        clients = [await Client().open() for _ in range(8)]
+        for client in clients:
+            await client.send(check(1), public)
+            assert (await fake.next()).client == client.address
+            await client.receive()
+            await exchange(client, fake, public, b"\x80 still forwarding")
+        assert {steering_index(c.address, 2) for c in clients} == {0, 1}
+        assert not [line for line in relay.lines if "exited" in line or "respawned" in line]
+    await relay.kill()

@@ -7,11 +7,15 @@ order, so once the good one has arrived the bad ones were already dropped.
 
 from __future__ import annotations
 
+import pytest
 import trio
 
+from tests.support.netns import extra_addresses
+from tests.support.rawudp import raw_udp_available, send_raw_udp
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason
 from voice.relay.directory import DnsPattern
+from voice.relay.router import Outgoing
 from voice.relay.shim import encode_shim
 from voice.relay.testing import FakeTransceiver, binding_request
 from voice.relay.token import TokenKey
@@ -267,3 +271,101 @@ async def test_ipv6_on_both_sides(nursery: trio.Nursery) -> None:
         assert (await client.receive())[0] == b"\x01\x01" + request[2:]
         await client.send(b"\x80 v6 media", relay.public_address)
         assert await client.receive() == (b"\x80 v6 media", relay.public_address)
+
+
+needs_raw = pytest.mark.skipif(not raw_udp_available(), reason="raw sockets need root")
+
+
+@needs_raw
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_source_port_zero_with_a_valid_token_is_dropped(
+    nursery: trio.Nursery, host: str
+) -> None:
+    """A check from port 0 carrying a live token once ended the worker (and `voice serve`
+    with it): no shim header can name port 0. Now it is counted and dropped, and the worker
+    goes on forwarding."""
+    with trio.fail_after(HANG):
+        t1 = FakeTransceiver(host)
+        await nursery.start(t1.run)
+        assert t1.address is not None
+        cfg = config(static_directory={1: t1.address}, public=(host, 0), internal=(host, 0))
+        relay = await start(nursery, cfg)
+        assert relay.public_address is not None
+        for _ in range(3):
+            send_raw_udp((host, 0), relay.public_address, check(1))
+        client = await Client(host).open()
+        good = check(1)
+        await client.send(good, relay.public_address)
+        assert (await t1.next()).payload == good
+        assert (await client.receive())[0] == b"\x01\x01" + good[2:]
+        assert [r.client for r in t1.received] == [client.address]
+        assert relay.counters.drops[DropReason.BAD_SOURCE] == 3
+        assert not relay.stopped.is_set()
+
+
+async def test_a_failing_datagram_is_counted_and_the_pumps_go_on(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever bug the router may still have, one datagram cannot end the worker: each
+    pump counts an exception as `internal-error`, drops the datagram and goes on."""
+    with trio.fail_after(HANG):
+        [t1] = await transceivers(nursery, 1)
+        relay = RelayWorker(config(static_directory=directory([t1])))
+        poison = b"\x00\x01poison"
+        from_client, from_transceiver = relay.router.from_client, relay.router.from_transceiver
+
+        def client_side(data: bytes, client: Address, now: float) -> Outgoing | None:
+            if poison in data:
+                raise RuntimeError("a bug")
+            return from_client(data, client, now)
+
+        def transceiver_side(data: bytes, source: Address, now: float) -> Outgoing | None:
+            if poison in data:
+                raise RuntimeError("a bug")
+            return from_transceiver(data, source, now)
+
+        monkeypatch.setattr(relay.router, "from_client", client_side)
+        monkeypatch.setattr(relay.router, "from_transceiver", transceiver_side)
+        await nursery.start(relay.run)
+        assert relay.public_address is not None
+        client = await Client().open()
+        await client.send(poison, relay.public_address)
+        good = check(1)
+        await client.send(good, relay.public_address)
+        assert (await t1.next()).payload == good
+        await client.receive()
+        await t1.send(client.address, poison)
+        await t1.send(client.address, b"\x80 after")
+        assert await client.receive() == (b"\x80 after", relay.public_address)
+        assert relay.counters.drops[DropReason.INTERNAL_ERROR] == 2
+
+
+@pytest.mark.parametrize(
+    ("wildcard", "first", "second", "cidrs"),
+    [
+        ("0.0.0.0", "10.77.0.1", "10.77.0.2", ["10.77.0.2/24"]),
+        ("::", "fd00:77::1", "fd00:77::2", ["fd00:77::1/64", "fd00:77::2/64"]),
+    ],
+)
+async def test_wildcard_relay_answers_from_the_address_the_client_wrote_to(
+    nursery: trio.Nursery, wildcard: str, first: str, second: str, cidrs: list[str]
+) -> None:
+    """Issue 11 §5b (VOICE-RELAY §11): on a host whose interface has two addresses, a relay
+    bound to the wildcard answers each client from the address that client sent to, not
+    from the kernel's choice, which the client's ICE agent would ignore."""
+    with extra_addresses(*cidrs), trio.fail_after(HANG):
+        [t1] = await transceivers(nursery, 1)
+        relay = await start(nursery, config(static_directory=directory([t1]), public=(wildcard, 0)))
+        assert relay.public_address is not None
+        port = relay.public_address[1]
+        for target in (second, first):
+            client = await Client(first).open()
+            request = check(1)
+            await client.send(request, (target, port))
+            assert (await t1.next()).payload == request
+            answer, source = await client.receive()
+            assert answer == b"\x01\x01" + request[2:]
+            assert source == (target, port)
+            # Media the transceiver sends later leaves from the same address.
+            await t1.send(client.address, b"\x80 later")
+            assert await client.receive() == (b"\x80 later", (target, port))

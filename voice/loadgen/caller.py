@@ -173,7 +173,8 @@ class Caller:
         this caller's tasks end.
         """
         try:
-            with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as sock:
+            family = trio.socket.AF_INET6 if ":" in self.bind_host else trio.socket.AF_INET
+            with trio.socket.socket(family, trio.socket.SOCK_DGRAM) as sock:
                 await sock.bind((self.bind_host, 0))
                 self._sock = sock
                 async with trio.open_nursery() as nursery:

@@ -12,6 +12,9 @@ bucket with garbage; not charging them costs the relay one HMAC per forged packe
 cheap. The defaults leave room for ICE (a browser checks from a handful of local candidates)
 and for many users behind one carrier-grade NAT.
 
+Per-IP buckets cannot stop many sources: a second, global bucket bounds the admissions of
+the whole worker (:meth:`AdmissionLimiter.allow_global`).
+
 The buckets themselves are bounded: beyond ``max_sources`` IPs the least recently charged is
 forgotten, which only ever makes the limiter more lenient (a forgotten IP starts with a full
 bucket), never blocks anyone it should not. Time is passed in; nothing reads a clock.
@@ -21,16 +24,30 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from voice.relay.ratelimit import TokenBucket
+
 
 class AdmissionLimiter:
     """Token buckets of admissions per source IP."""
 
-    def __init__(self, rate: float = 20.0, burst: float = 40.0, max_sources: int = 65536) -> None:
-        if rate <= 0 or burst < 1 or max_sources < 1:
-            raise ValueError("rate must be positive, burst at least 1, max_sources at least 1")
+    def __init__(
+        self,
+        rate: float = 20.0,
+        burst: float = 40.0,
+        max_sources: int = 65536,
+        *,
+        global_rate: float = 1000.0,
+        global_burst: float = 2000.0,
+    ) -> None:
+        if rate <= 0 or burst < 1 or max_sources < 1 or global_rate <= 0 or global_burst < 1:
+            raise ValueError("rates must be positive, bursts at least 1, max_sources at least 1")
         self.rate = rate
         self.burst = burst
         self.max_sources = max_sources
+        self.global_rate = global_rate
+        self.global_burst = global_burst
+        self._global = TokenBucket(global_burst, 0.0)
+        self._global_started = False
         # ip -> (tokens left, time they were counted); least recently charged first.
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
@@ -52,6 +69,19 @@ class AdmissionLimiter:
         if len(self._buckets) > self.max_sources:
             self._buckets.popitem(last=False)
         return allowed
+
+    def allow_global(self, now: float) -> bool:
+        """Charges one admission to the worker as a whole; False when that bucket is empty.
+
+        Per-IP buckets do nothing against many source addresses (a botnet, spoofed sources
+        on a network that does not filter them): this bucket bounds how fast the table can
+        be filled at all (VOICE-RELAY §5). Asked only after the source's own bucket agreed,
+        so one source cannot spend everyone's budget.
+        """
+        bucket = self._global
+        if not self._global_started:
+            bucket.stamp, self._global_started = now, True
+        return bucket.take(now, self.global_rate, self.global_burst)
 
     def forget_idle(self, now: float) -> int:
         """Drops buckets that have refilled completely (same as absent); returns how many."""

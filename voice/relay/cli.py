@@ -52,8 +52,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     public.add_argument(
         "--host",
         default="0.0.0.0",
-        help="address to receive client traffic on; bind a specific address on a multi-homed "
-        "host so replies leave from the address clients sent to (default: %(default)s)",
+        help="address to receive client traffic on; on a wildcard (0.0.0.0, ::) each reply "
+        "leaves from the address the client sent to (default: %(default)s)",
     )
     public.add_argument(
         "--port", type=int, default=50000, help="the public UDP port (default: %(default)s)"
@@ -171,6 +171,31 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=40.0,
         help="admissions a source IP may make at once (default: %(default)s)",
     )
+    table.add_argument(
+        "--admission-global-rate",
+        type=float,
+        default=1000.0,
+        help="new client addresses admitted per second per worker, from all sources "
+        "(default: %(default)s)",
+    )
+    table.add_argument(
+        "--admission-global-burst",
+        type=float,
+        default=2000.0,
+        help="admissions a worker may make at once (default: %(default)s)",
+    )
+    table.add_argument(
+        "--client-rate",
+        type=float,
+        default=250.0,
+        help="datagrams per second a known client may send; beyond, dropped (default: %(default)s)",
+    )
+    table.add_argument(
+        "--client-burst",
+        type=float,
+        default=500.0,
+        help="datagrams a known client may send at once (default: %(default)s)",
+    )
 
     ops = p.add_argument_group("operations")
     ops.add_argument(
@@ -256,6 +281,10 @@ def build_config(args: argparse.Namespace) -> RelayConfig:
         idle_timeout=args.idle_timeout,
         admission_rate=args.admission_rate,
         admission_burst=args.admission_burst,
+        admission_global_rate=args.admission_global_rate,
+        admission_global_burst=args.admission_global_burst,
+        client_rate=args.client_rate,
+        client_burst=args.client_burst,
         token_max_age=args.token_max_age or None,
         log_interval=args.log_interval,
         workers=args.workers,

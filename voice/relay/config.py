@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from voice.relay.admission import AdmissionLimiter
 from voice.relay.directory import Directory, DnsPattern
 from voice.relay.networks import NetworkAllowlist
+from voice.relay.ratelimit import CLIENT_BURST, CLIENT_RATE
 from voice.relay.router import Router
 from voice.relay.table import RouteTable
 from voice.relay.token import TokenKey, TokenVerifier
@@ -46,6 +47,12 @@ class RelayConfig:
     #: Admissions per second and burst per source IP.
     admission_rate: float = 20.0
     admission_burst: float = 40.0
+    #: Admissions per second and burst of the worker as a whole (VOICE-RELAY §5).
+    admission_global_rate: float = 1000.0
+    admission_global_burst: float = 2000.0
+    #: Datagrams per second and burst each known client may send (VOICE-RELAY §10).
+    client_rate: float = CLIENT_RATE
+    client_burst: float = CLIENT_BURST
     #: Oldest token accepted for a new client address, seconds (None: no limit).
     token_max_age: float | None = 24 * 3600.0
     #: Seconds between counter log lines (0: never).
@@ -67,8 +74,15 @@ class RelayConfig:
             TokenVerifier(self.keys, max_age=self.token_max_age),
             directory,
             cluster=self.cluster,
-            table=RouteTable(self.table_size, self.idle_timeout),
-            limiter=AdmissionLimiter(self.admission_rate, self.admission_burst),
+            table=RouteTable(self.table_size, self.idle_timeout, self.client_burst),
+            limiter=AdmissionLimiter(
+                self.admission_rate,
+                self.admission_burst,
+                global_rate=self.admission_global_rate,
+                global_burst=self.admission_global_burst,
+            ),
+            client_rate=self.client_rate,
+            client_burst=self.client_burst,
             allowlist=NetworkAllowlist(
                 self.transceiver_networks, extra_hosts=directory.known_hosts
             ),

@@ -27,6 +27,10 @@ class DropReason(enum.Enum):
     SHIM_SOURCE = "shim-source"  # a shim datagram from a host that is not a transceiver
     SHIM_MALFORMED = "shim-malformed"  # a shim header VOICE-SHIM §5 says to drop
     SEND_FAILED = "send-failed"  # the kernel refused the send (buffer full, unreachable)
+    BAD_SOURCE = "bad-source"  # a client address no shim header can name (source port 0)
+    INTERNAL_ERROR = "internal-error"  # handling the datagram raised: a bug, counted, not fatal
+    ADMISSION_GLOBAL = "admission-global"  # the worker's admission bucket is empty
+    RATE_LIMIT = "rate-limit"  # a known client sent faster than its packet budget
 
 
 class RelayCounters:

@@ -7,14 +7,14 @@ object. The rules (VOICE-RELAY §2-§4), in the order they are applied:
 From a client (the public socket):
 
 1. A client address in the table is forwarded to its transceiver, shim header in front
-   (VOICE-SHIM §3). Nothing in the datagram is looked at: the relay never decrypts and
-   takes no part in ICE, DTLS or RTP.
+   (VOICE-SHIM §3), within its packet budget (VOICE-RELAY §10). Nothing in the datagram is
+   looked at: the relay never decrypts and takes no part in ICE, DTLS or RTP.
 2. A client address *not* in the table is admitted only by a STUN Binding request (first
    byte per RFC 7983 §7, then the USERNAME peek) whose server ufrag is a valid routing token
    for this relay's cluster. The MAC is checked before any state is created (VOICE-TOKEN §9).
-   Then the source IP's admission bucket is charged, the transceiver's address is looked up
-   in the directory, and the entry is created. Anything else from an unknown address is
-   dropped and counted.
+   Then the source IP's admission bucket is charged, then the worker's, the transceiver's
+   address is looked up in the directory, and the entry is created. Anything else from an
+   unknown address is dropped and counted.
 3. The relay never answers a client itself: the only datagrams it sends to clients are
    payloads a transceiver sent (no reflection, no amplification).
 
@@ -36,6 +36,7 @@ from voice.relay.admission import AdmissionLimiter
 from voice.relay.counters import DropReason, RelayCounters
 from voice.relay.directory import Directory, LookupMiss
 from voice.relay.networks import NetworkAllowlist
+from voice.relay.ratelimit import CLIENT_BURST, CLIENT_RATE
 from voice.relay.shim import ShimError, decode_shim
 from voice.relay.table import RouteTable
 from voice.relay.token import TokenVerifier
@@ -62,6 +63,8 @@ class Router:
         counters: RelayCounters | None = None,
         max_parked: int = 8,
         max_parked_transceivers: int = 64,
+        client_rate: float = CLIENT_RATE,
+        client_burst: float = CLIENT_BURST,
     ) -> None:
         self.verifier = verifier
         self.directory = directory
@@ -79,24 +82,47 @@ class Router:
         #: the monotonic clock. The driver refreshes it with :meth:`tick`.
         self.wall_offset = 0.0
         self.max_parked = max_parked
+        #: VOICE-RELAY §10: each known client's datagrams per second, and burst.
+        self.client_rate = client_rate
+        self.client_burst = client_burst
         self.max_parked_transceivers = max_parked_transceivers
-        self._parked: dict[int, list[tuple[bytes, Address]]] = {}
+        self._parked: dict[int, list[tuple[bytes, Address, str | None]]] = {}
         self._outbox: list[Outgoing] = []
 
     # -- client -> transceiver -------------------------------------------------------------
 
-    def from_client(self, data: bytes, client: Address, now: float) -> Outgoing | None:
-        """A datagram from ``client`` on the public socket: what to send to a transceiver."""
+    def from_client(
+        self, data: bytes, client: Address, now: float, local: str | None = None
+    ) -> Outgoing | None:
+        """A datagram from ``client`` on the public socket: what to send to a transceiver.
+
+        ``local`` is the relay address the client wrote to, when the socket is bound to a
+        wildcard; replies to the client go out from it (VOICE-RELAY §11).
+        """
         counters = self.counters
         counters.client_packets += 1
         counters.client_bytes += len(data)
         route = self.table.lookup(client, now)
         if route is not None:
-            return route.header + data, route.transceiver
-        return self._admit(data, client, now)
+            if local is not None:
+                route.local = local
+            if route.take(now, self.client_rate, self.client_burst):
+                return route.header + data, route.transceiver
+            # VOICE-RELAY §10: an admitted source flooding (its own call, or a check that
+            # found a live token) must not take the transceiver's loop from other calls.
+            counters.drop(DropReason.RATE_LIMIT)
+            return None
+        return self._admit(data, client, now, local)
 
-    def _admit(self, data: bytes, client: Address, now: float) -> Outgoing | None:
+    def _admit(
+        self, data: bytes, client: Address, now: float, local: str | None = None
+    ) -> Outgoing | None:
         counters = self.counters
+        # VOICE-RELAY §3: a source port of 0 cannot be written in a shim header (VOICE-SHIM
+        # §3) nor answered; such a datagram is forged, whatever token it carries.
+        if not 0 < client[1] <= 0xFFFF:
+            counters.drop(DropReason.BAD_SOURCE)
+            return None
         # RFC 7983 §7: only STUN can open a path; DTLS, RTP and the rest need an entry.
         if classify(data) is not PacketKind.STUN:
             counters.drop(DropReason.NOT_STUN)
@@ -121,9 +147,12 @@ class Router:
         if not self.limiter.allow(client[0], now):
             counters.drop(DropReason.ADMISSION_LIMIT)
             return None
+        if not self.limiter.allow_global(now):
+            counters.drop(DropReason.ADMISSION_GLOBAL)
+            return None
         where = self.directory.lookup(target.transceiver, now)
         if where is LookupMiss.PENDING:
-            self._park(target.transceiver, data, client)
+            self._park(target.transceiver, data, client, local)
             return None
         if where is LookupMiss.UNKNOWN:
             counters.drop(DropReason.DIRECTORY_UNKNOWN)
@@ -132,14 +161,17 @@ class Router:
             counters.drop(DropReason.DIRECTORY_FAILED)
             return None
         assert not isinstance(where, LookupMiss)
-        return self._open(data, client, where, now)
+        return self._open(data, client, where, now, local)
 
-    def _open(self, data: bytes, client: Address, transceiver: Address, now: float) -> Outgoing:
+    def _open(
+        self, data: bytes, client: Address, transceiver: Address, now: float, local: str | None
+    ) -> Outgoing:
         route = self.table.update(client, transceiver, now)
+        route.local = local
         self.counters.admissions += 1
         return route.header + data, transceiver
 
-    def _park(self, transceiver: int, data: bytes, client: Address) -> None:
+    def _park(self, transceiver: int, data: bytes, client: Address, local: str | None) -> None:
         # Hold the admitting check while the name resolves, rather than make the client
         # wait for its retransmission. Bounded, so a slow resolver costs bounded memory.
         queue = self._parked.get(transceiver)
@@ -151,7 +183,7 @@ class Router:
         if len(queue) >= self.max_parked:
             self.counters.drop(DropReason.DIRECTORY_BACKLOG)
             return
-        queue.append((data, client))
+        queue.append((data, client, local))
 
     # -- transceiver -> client -------------------------------------------------------------
 
@@ -173,6 +205,11 @@ class Router:
         self.table.update(client, source, now)
         return payload, client
 
+    def local_of(self, client: Address) -> str | None:
+        """The relay address ``client`` last wrote to (on a wildcard socket), or None."""
+        route = self.table.peek(client)
+        return None if route is None else route.local
+
     # -- the driver's side -----------------------------------------------------------------
 
     def resolved(self, transceiver: int, address: Address | None, now: float) -> None:
@@ -181,11 +218,11 @@ class Router:
         self.allowlist.invalidate()
         parked = self._parked.pop(transceiver, [])
         where = self.directory.lookup(transceiver, now)
-        for data, client in parked:
+        for data, client, local in parked:
             if isinstance(where, LookupMiss):
                 self.counters.drop(DropReason.DIRECTORY_FAILED)
             else:
-                self._outbox.append(self._open(data, client, where, now))
+                self._outbox.append(self._open(data, client, where, now, local))
 
     def datagrams_to_send(self) -> list[Outgoing]:
         """Drains datagrams for transceivers that became sendable outside a receive call."""

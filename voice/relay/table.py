@@ -24,19 +24,27 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from voice.relay.ratelimit import CLIENT_BURST, TokenBucket
 from voice.relay.shim import shim_header
 from voice.types import Address
 
 
-class Route:
-    """One entry: where a client's packets go, the client's shim header, when last used."""
+class Route(TokenBucket):
+    """One entry: where a client's packets go, the client's shim header, when last used,
+    and (as a :class:`TokenBucket`) how many more datagrams the client may send now."""
 
-    __slots__ = ("header", "last_seen", "transceiver")
+    __slots__ = ("header", "last_seen", "local", "transceiver")
 
-    def __init__(self, transceiver: Address, header: bytes, last_seen: float) -> None:
+    def __init__(
+        self, transceiver: Address, header: bytes, last_seen: float, burst: float = CLIENT_BURST
+    ) -> None:
+        super().__init__(burst, last_seen)
         self.transceiver = transceiver
         self.header = header
         self.last_seen = last_seen
+        #: The relay address the client last wrote to, on a wildcard-bound socket (the
+        #: source of replies, VOICE-RELAY §11); None: the kernel's choice.
+        self.local: str | None = None
 
     def __repr__(self) -> str:
         return f"Route(transceiver={self.transceiver!r}, last_seen={self.last_seen!r})"
@@ -45,11 +53,15 @@ class Route:
 class RouteTable:
     """A bounded, idle-expiring map from client address to :class:`Route`."""
 
-    def __init__(self, max_entries: int = 100_000, idle_timeout: float = 30.0) -> None:
+    def __init__(
+        self, max_entries: int = 100_000, idle_timeout: float = 30.0, burst: float = CLIENT_BURST
+    ) -> None:
         if max_entries < 1 or idle_timeout <= 0:
             raise ValueError("the table needs room for one entry and a positive idle timeout")
         self.max_entries = max_entries
         self.idle_timeout = idle_timeout
+        #: A new entry's packet budget (VOICE-RELAY §10): full, so a call's first burst passes.
+        self.burst = burst
         self._routes: OrderedDict[Address, Route] = OrderedDict()
         #: Entries removed because they were idle too long / to make room (for counters).
         self.expired = 0
@@ -92,7 +104,7 @@ class RouteTable:
             route.last_seen = now
             self._routes.move_to_end(client)
             return route
-        route = Route(transceiver, shim_header(client), now)
+        route = Route(transceiver, shim_header(client), now, self.burst)
         if len(self._routes) >= self.max_entries:
             self.expire(now)
             while len(self._routes) >= self.max_entries:

@@ -20,6 +20,9 @@ non-blocking socket with plain ``recvfrom`` calls, up to :data:`BATCH` datagrams
 waits (and so yields) again. Under load the scheduler cost is spread over a batch; when idle,
 a datagram is handled as soon as it arrives. A send that the kernel refuses (``EAGAIN`` when
 the buffer is full, or an ICMP error) is counted and the datagram dropped: UDP's contract.
+And a datagram whose handling raises (a bug: the router is meant never to) is counted as
+``internal-error`` and dropped too: one datagram must never end the loop that carries every
+call of the worker.
 
 :func:`serve_relay` runs one worker in the caller's nursery (tests, ``voice serve``);
 :mod:`voice.relay.supervisor` runs N of them in their own processes.
@@ -34,6 +37,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from voice.relay import pktinfo
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason, RelayCounters
 from voice.relay.directory import ResolveRequest
@@ -49,6 +53,9 @@ BATCH = 64
 RECEIVE_SIZE = 2048
 #: Seconds a DNS lookup may take before it counts as failed.
 RESOLVE_TIMEOUT = 2.0
+
+#: Seconds between two logged tracebacks of datagrams that made the router raise.
+ERROR_LOG_INTERVAL = 10.0
 
 #: Resolves ``(host, port)`` to an address, or None; the default uses getaddrinfo.
 Resolver = Callable[[str, int], Awaitable[Address | None]]
@@ -83,6 +90,7 @@ class RelayWorker:
         self.internal_address: Address | None = None
         #: Set once :meth:`run` has returned and the worker's own sockets are closed.
         self.stopped = trio.Event()
+        self._next_error_log = 0.0
 
     def stop(self) -> None:
         """Ends :meth:`run` (as a crash would, but cleanly); wait on :attr:`stopped`."""
@@ -105,13 +113,18 @@ class RelayWorker:
             self._public, self._internal = given_public, given_internal
             for sock in (given_public, given_internal):
                 sock.setblocking(False)
+            # VOICE-RELAY §11: on a wildcard address, learn where each client wrote to, so
+            # that its replies come from there.
+            wildcard = pktinfo.is_wildcard(given_public)
+            if wildcard:
+                pktinfo.enable(given_public)
             self.public_address = given_public.getsockname()[:2]
             self.internal_address = given_internal.getsockname()[:2]
             self.router.tick(trio.current_time(), time.time())  # token expiry needs wall time
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._pump_public)
-                nursery.start_soon(self._pump_internal)
+                nursery.start_soon(self._pump_public_wildcard if wildcard else self._pump_public)
+                nursery.start_soon(self._pump_internal, wildcard)
                 nursery.start_soon(self._housekeeping)
                 log.info(
                     "relay worker %d ready: public %s, internal %s",
@@ -149,7 +162,11 @@ class RelayWorker:
                     continue  # an ICMP error queued on the socket; nothing to receive
                 if ipv6:
                     client = client[:2]
-                outgoing = forward(data, client, now)
+                try:
+                    outgoing = forward(data, client, now)
+                except Exception:
+                    self._failed("client", client)
+                    continue
                 if outgoing is None:
                     continue
                 try:
@@ -162,10 +179,54 @@ class RelayWorker:
             if directory.wants_resolution:
                 self._start_lookups()
 
-    async def _pump_internal(self) -> None:
+    async def _pump_public_wildcard(self) -> None:
+        """:meth:`_pump_public` for a socket bound to a wildcard address: ``recvmsg`` gives
+        the address each client wrote to, which the router keeps for the replies."""
+        assert self._public is not None and self._internal is not None
+        sock, out = self._public, self._internal
+        receive, sendto = pktinfo.receive, out.sendto
+        forward = self.router.from_client
+        counters = self.counters
+        directory = self.router.directory
+        wait_readable, clock = trio.lowlevel.wait_readable, trio.current_time
+        while True:
+            await wait_readable(sock)
+            now = clock()
+            for _ in range(BATCH):
+                try:
+                    data, client, local = receive(sock, RECEIVE_SIZE)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    continue
+                try:
+                    outgoing = forward(data, client, now, local)
+                except Exception:
+                    self._failed("client", client)
+                    continue
+                if outgoing is None:
+                    continue
+                try:
+                    sendto(outgoing[0], outgoing[1])
+                except OSError:
+                    counters.drop(DropReason.SEND_FAILED)
+                else:
+                    counters.to_transceiver_packets += 1
+                    counters.to_transceiver_bytes += len(outgoing[0])
+            if directory.wants_resolution:
+                self._start_lookups()
+
+    async def _pump_internal(self, wildcard: bool) -> None:
         assert self._public is not None and self._internal is not None
         sock, out = self._internal, self._public
-        recvfrom, sendto = sock.recvfrom, out.sendto
+        recvfrom = sock.recvfrom
+        sendto: Callable[[bytes, Address], object] = out.sendto
+        if wildcard:
+            local_of, send_from = self.router.local_of, pktinfo.send
+
+            def sendto(data: bytes, client: Address) -> None:
+                send_from(out, data, client, local_of(client))
+
         forward = self.router.from_transceiver
         counters = self.counters
         wait_readable, clock = trio.lowlevel.wait_readable, trio.current_time
@@ -182,7 +243,11 @@ class RelayWorker:
                     continue
                 if ipv6:
                     source = source[:2]
-                outgoing = forward(data, source, now)
+                try:
+                    outgoing = forward(data, source, now)
+                except Exception:
+                    self._failed("transceiver", source)
+                    continue
                 if outgoing is None:
                     continue
                 try:
@@ -192,6 +257,17 @@ class RelayWorker:
                 else:
                     counters.to_client_packets += 1
                     counters.to_client_bytes += len(outgoing[0])
+
+    def _failed(self, side: str, source: Address) -> None:
+        """A datagram made the router raise: a bug of ours, not the peer's fault, but the
+        peer chose the bytes. It is counted and dropped (VOICE-RELAY §7) so that no datagram
+        can end the worker and every call it carries; the traceback is logged at most once
+        per :data:`ERROR_LOG_INTERVAL`, so a flood of such datagrams cannot flood the log."""
+        self.counters.drop(DropReason.INTERNAL_ERROR)
+        now = time.monotonic()
+        if now >= self._next_error_log:
+            self._next_error_log = now + ERROR_LOG_INTERVAL
+            log.exception("relay worker %d: datagram from %s %s failed", self.index, side, source)
 
     def _start_lookups(self) -> None:
         assert self._nursery is not None
@@ -207,7 +283,11 @@ class RelayWorker:
                 address = None
         if address is None:
             log.warning("relay worker %d: cannot resolve %s", self.index, request.host)
-        self.router.resolved(request.transceiver, address, trio.current_time())
+        try:
+            self.router.resolved(request.transceiver, address, trio.current_time())
+        except Exception:
+            self._failed("directory", (request.host, request.port))
+            return
         self._send_internal(self.router.datagrams_to_send())
 
     def _send_internal(self, datagrams: list[tuple[bytes, Address]]) -> None:
