@@ -257,7 +257,8 @@ def test_the_transceivers_agree_with_voice_transceiver_and_the_relays(
     # Answers advertise the relays' public address: the port they listen on.
     (advertised,) = args.advertise
     assert advertised[1] == relay_args.port
-    assert advertised[0] == relay_args.host  # relays bind it, so replies leave from it
+    # Relays bind the wildcard: each reply leaves from the address its caller sent to.
+    assert relay_args.host == "0.0.0.0"
 
     # The signaling Service reaches the transceivers' HTTP port.
     signaling = one(objects, "Service", "signaling")

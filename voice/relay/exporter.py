@@ -4,6 +4,8 @@
 relay on its own (``voice relay``) is N worker processes and a supervisor, so something has
 to gather N sets of counters in one place. The pieces:
 
+VOICE-RELAY §7: one exposition for all workers, counters that never go backwards.
+
 * :class:`SharedCounters`, a block of shared memory the supervisor maps before it forks,
   one row per worker index. Each worker copies its counters into its row once a second
   (:func:`publish_forever`); the hot loop keeps bumping plain integers and never touches
