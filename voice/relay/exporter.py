@@ -37,11 +37,14 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import TYPE_CHECKING
 
 from voice.metrics import Registry
 from voice.relay.counters import DropReason, RelayCounters, prometheus_text
 from voice.types import Address
+
+if TYPE_CHECKING:
+    from http.server import BaseHTTPRequestHandler, HTTPServer
 
 #: Seconds between two copies of a worker's counters into its row.
 PUBLISH_INTERVAL = 1.0
@@ -145,8 +148,7 @@ class MetricsServer:
             "voice_relay_worker_restarts_total", "Worker processes started again after an exit."
         )
         self.registry.add_collector(self._workers_text)
-        server_class = _QuietServer6 if ":" in address[0] else _QuietServer
-        self._httpd = server_class(address, _handler(self))
+        self._httpd = _server(address, _handler(self))
         self._thread: threading.Thread | None = None
 
     @property
@@ -192,16 +194,23 @@ class MetricsServer:
         self._httpd.server_close()
 
 
-class _QuietServer(HTTPServer):
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A request that failed (a scraper gone mid-reply) is not worth a traceback."""
+def _server(address: Address, handler: type[BaseHTTPRequestHandler]) -> HTTPServer:
+    """A one-thread HTTP server bound to ``address`` (http.server is imported only by a
+    relay that serves metrics: it is a tenth of the supervisor's start-up imports)."""
+    from http.server import HTTPServer
 
+    class QuietServer(HTTPServer):
+        address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
 
-class _QuietServer6(_QuietServer):
-    address_family = socket.AF_INET6
+        def handle_error(self, request: object, client_address: object) -> None:
+            """A request that failed (a scraper gone mid-reply) is not worth a traceback."""
+
+    return QuietServer(address, handler)
 
 
 def _handler(server: MetricsServer) -> type[BaseHTTPRequestHandler]:
+    from http.server import BaseHTTPRequestHandler
+
     class Handler(BaseHTTPRequestHandler):
         timeout = REQUEST_TIMEOUT
         server_version = "voice-relay"
