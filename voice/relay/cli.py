@@ -309,7 +309,10 @@ def run(args: argparse.Namespace) -> int:
         import trio
 
         if args.metrics_port:
-            print("voice relay: --metrics-port needs the supervisor (no --single-process)")
+            print(
+                "voice relay: --metrics-port needs the supervisor (no --single-process)",
+                file=sys.stderr,
+            )
             return 2
 
         from voice.relay.worker import serve_relay
