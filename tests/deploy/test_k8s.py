@@ -323,14 +323,18 @@ def _flag(workload: Obj, flag: str) -> str:
 
 
 def containerfile() -> dict[str, str]:
-    """The Containerfile's instructions (the last of each kind), continuation lines joined."""
+    """The Containerfile's instructions (the last of each kind; every RUN, joined by ``;``),
+    continuation lines joined."""
     text = (ROOT / "Containerfile").read_text().replace("\\\n", " ")
     lines = [line.strip() for line in text.splitlines()]
     instructions: dict[str, str] = {}
     for line in lines:
         if line and not line.startswith("#"):
             keyword, _, rest = line.partition(" ")
-            instructions[keyword.upper()] = rest.strip()
+            keyword = keyword.upper()
+            if keyword == "RUN" and keyword in instructions:
+                rest = instructions[keyword] + "; " + rest
+            instructions[keyword] = rest.strip()
     return instructions
 
 
@@ -341,7 +345,8 @@ def test_the_image_is_debian_python_non_root_and_runs_voice() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert base.group(1) == pyproject["tool"]["mypy"]["python_version"]
     assert image["ENTRYPOINT"] == '["voice"]'
-    assert "-c requirements/constraints.txt ." in image["RUN"]
+    assert "pip install -c requirements/constraints.txt ." in image["RUN"]
+    assert "espeak-ng" in image["RUN"]  # the talk agent's voice
     user, _, group = image["USER"].partition(":")
     assert user.isdigit() and int(user) != 0 and group.isdigit() and int(group) != 0
     for overlay in OVERLAYS:
