@@ -32,6 +32,8 @@ transceiver speaks for that client (rule 5), and transceivers are trusted.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from voice.relay.admission import AdmissionLimiter
 from voice.relay.counters import DropReason, RelayCounters
 from voice.relay.directory import Directory, LookupMiss
@@ -43,6 +45,9 @@ from voice.relay.token import TokenVerifier
 from voice.stun.demux import PacketKind, classify
 from voice.stun.peek import peek_username
 from voice.types import Address
+
+if TYPE_CHECKING:
+    from voice.trace import Tracer
 
 #: A datagram to send and where to: ``(data, address)``.
 Outgoing = tuple[bytes, Address]
@@ -88,6 +93,8 @@ class Router:
         self.max_parked_transceivers = max_parked_transceivers
         self._parked: dict[int, list[tuple[bytes, Address, str | None]]] = {}
         self._outbox: list[Outgoing] = []
+        #: Records each admission decision when set (see :mod:`voice.trace`).
+        self.tracer: Tracer | None = None
 
     # -- client -> transceiver -------------------------------------------------------------
 
@@ -112,7 +119,14 @@ class Router:
             # found a live token) must not take the transceiver's loop from other calls.
             counters.drop(DropReason.RATE_LIMIT)
             return None
-        return self._admit(data, client, now, local)
+        if self.tracer is None:
+            return self._admit(data, client, now, local)
+        before = dict(self.counters.drops)
+        out = self._admit(data, client, now, local)
+        why = [r.value for r, n in self.counters.drops.items() if n != before.get(r, 0)]
+        decision = "admitted" if out else f"dropped: {why[0]}" if why else "parked"
+        self.tracer.route(now, client, decision, out[1] if out else None)
+        return out
 
     def _admit(
         self, data: bytes, client: Address, now: float, local: str | None = None
