@@ -55,7 +55,7 @@ def test_voice_serve_takes_the_tracing_options() -> None:
 
 
 def test_voice_serve_builds_the_tracer_its_options_ask_for(tmp_path: Path) -> None:
-    from voice.trace_cli import build_tracer
+    from voice.cli.trace import build_tracer
 
     def parsed(*extra: str) -> argparse.Namespace:
         return build_parser().parse_args(["serve", *extra])

@@ -28,10 +28,10 @@ import yaml
 
 from tests.conftest import require_program
 from voice.cli import build_parser
-from voice.relay import cli as relay_cli
-from voice.relay.cli import build_config as relay_config
-from voice.transceiver import cli as transceiver_cli
-from voice.transceiver.cli import build_config as transceiver_config
+from voice.cli import relay as relay_cli
+from voice.cli import transceiver as transceiver_cli
+from voice.cli.relay import build_config as relay_config
+from voice.cli.transceiver import build_config as transceiver_config
 from voice.transceiver.service import Transceiver, TransceiverConfig
 
 ROOT = Path(__file__).resolve().parents[2]

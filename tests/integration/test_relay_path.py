@@ -131,7 +131,7 @@ async def test_embedded_relay_on_a_real_interface_address(nursery: trio.Nursery,
         http_host=VETH,
         http_port=0,
         transceiver=TransceiverConfig(udp_host=host, udp_port=None),
-        # As `voice serve --host HOST` configures it (voice/serve_cli.py).
+        # As `voice serve --host HOST` configures it (voice/cli/serve.py).
         relay=RelayConfig(keys=(KEY,), log_interval=0, public=(host, 0), internal=(host, 0)),
     )
     info: ServerInfo = await nursery.start(run_server, config)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from voice.cli import build_parser
-from voice.relay.cli import KEYS_ENV, build_config
+from voice.cli.relay import KEYS_ENV, build_config
 
 KEYS = "1:" + "ab" * 16 + ",0:" + "cd" * 16
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from voice.cli import build_parser
-from voice.relay.cli import KEYS_ENV
+from voice.cli.relay import KEYS_ENV
+from voice.cli.transceiver import build_config
 from voice.relay.token import TokenKey, TokenVerifier
-from voice.transceiver.cli import build_config
 
 CURRENT = TokenKey(2, bytes.fromhex("ab" * 16))
 PREVIOUS = TokenKey(1, bytes.fromhex("cd" * 16))

@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from voice.cli import build_parser
-from voice.transceiver.options import (
+from voice.cli.options import (
     check_session_options,
     hostport,
     signaling_config,

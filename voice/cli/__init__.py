@@ -1,10 +1,13 @@
-"""The ``voice`` command line.
+"""The ``voice`` command line: this package holds every sub-command.
 
-Each sub-command lives in its own small module that exposes ``add_parser(subparsers)``; the
-module registers its arguments and sets ``run`` (a function taking the parsed namespace and
-returning an exit code) as the parser default. Those modules import only :mod:`argparse` at
-the top, so ``voice --help`` stays fast; the heavy imports (Trio, PyAV, ...) happen inside
-``run``.
+Each sub-command lives in its own small module of this package that exposes
+``add_parser(subparsers)``; the module registers its arguments and sets ``run`` (a function
+taking the parsed namespace and returning an exit code) as the parser default. Those modules
+import only :mod:`argparse` at the top, so ``voice --help`` stays fast; the heavy imports
+(Trio, PyAV, ...) happen inside ``run``. What several commands share is written once, here:
+:mod:`voice.cli.options` (the transceiver's session, agent and signaling options, and how a
+server runs until a signal), :mod:`voice.cli.keys` (fleet keys: ``--key-file`` or
+``$VOICE_FLEET_KEYS``) and :mod:`voice.cli.logs` (``--log-level`` and the one log format).
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from voice import __version__
 
 #: Modules that contribute a sub-command, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "voice.serve_cli",
-    "voice.transceiver.cli",
-    "voice.relay.cli",
-    "voice.bench_cli",
-    "voice.trace_cli",
+    "voice.cli.serve",
+    "voice.cli.transceiver",
+    "voice.cli.relay",
+    "voice.cli.bench",
+    "voice.cli.trace",
 )
 
 

@@ -17,6 +17,10 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from voice.cli.logs import add_log_option, configure_logging
+
+__all__ = ["configure_logging"]  # re-exported: the commands import their set-up from here
+
 if TYPE_CHECKING:
     from voice.server import ServerConfig, ServerInfo
     from voice.signaling.app import SignalingConfig
@@ -111,12 +115,7 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         help="seconds a client has to send a request body (408 beyond, connection closed)",
     )
-    parser.add_argument(
-        "--log-level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-        help="logging level",
-    )
+    add_log_option(parser)
 
 
 def check_session_options(args: argparse.Namespace) -> str | None:
@@ -184,14 +183,6 @@ def signaling_config(args: argparse.Namespace) -> SignalingConfig:
         global_burst=args.global_burst,
         body_timeout=args.body_timeout,
         cors_origins=tuple(args.cors_origin or ()),
-    )
-
-
-def configure_logging(args: argparse.Namespace) -> None:
-    import logging
-
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from typing import TYPE_CHECKING
 
+from voice.cli.keys import KEYS_ENV, KEYS_HELP, add_key_option, load_fleet_keys
+from voice.cli.logs import add_log_option, configure_logging
+
 if TYPE_CHECKING:
     from voice.relay.config import RelayConfig
-    from voice.relay.token import TokenKey
 
-KEYS_ENV = "VOICE_FLEET_KEYS"
+__all__ = ["KEYS_ENV", "build_config"]
 
 DESCRIPTION = """\
 Run the relay: one public UDP port for the whole fleet. A new client address is admitted
@@ -23,12 +24,9 @@ the client their shim header names. The relay never decrypts and never answers a
 by itself. See spec/voice-relay.md, spec/voice-token.md and spec/voice-shim.md.
 """
 
-EPILOG = f"""\
-fleet keys: written as ID:HEXSECRET (key id 0-3, secret at least 16 bytes), separated
-by commas, spaces or new lines; the relay accepts every key given (the current and the
-previous one during a rotation). Read from --key-file, else from ${KEYS_ENV}.
-Keys are never logged.
-
+EPILOG = (
+    KEYS_HELP
+    + f"""
 directory file (JSON or TOML by extension):
   {{"transceivers": {{"1": "10.0.0.5:4000", "2": "[fd00::2]:4000"}}}}
   [transceivers]
@@ -38,6 +36,7 @@ example: {KEYS_ENV}=1:00112233445566778899aabbccddeeff voice relay --port 50000 
   --transceiver-dns 'transceiver-{{id}}.transceivers.voice.svc.cluster.local:4000' \\
   --transceiver-network 10.244.0.0/16
 """
+)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,7 +99,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
     tokens = p.add_argument_group("routing tokens")
-    add_key_file_argument(tokens)
+    add_key_option(tokens)
     tokens.add_argument(
         "--cluster",
         type=int,
@@ -205,7 +204,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="SECONDS",
         help="log each worker's counters this often; 0 = never (default: %(default)s)",
     )
-    ops.add_argument("--log-level", default="INFO", help="logging level (default: %(default)s)")
+    add_log_option(ops)
     ops.add_argument(
         "--metrics-port",
         type=int,
@@ -222,28 +221,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "(default: %(default)s)",
     )
     p.set_defaults(run=run)
-
-
-def add_key_file_argument(group: argparse._ActionsContainer) -> None:
-    """``--key-file``, shared by every command that mints or verifies routing tokens."""
-    group.add_argument(
-        "--key-file",
-        help=f"file with the fleet keys (default: the {KEYS_ENV} environment variable)",
-    )
-
-
-def load_fleet_keys(key_file: str | None) -> list[TokenKey]:
-    """The fleet keys from ``key_file``, else from ``$VOICE_FLEET_KEYS``; the first is the
-    current key (the one tokens are minted with). ValueError (naming no secret) if neither
-    gives a key, OSError if the file cannot be read."""
-    from voice.relay.token import parse_keys
-
-    if key_file:
-        with open(key_file, encoding="utf-8") as f:
-            return parse_keys(f.read())
-    if os.environ.get(KEYS_ENV):
-        return parse_keys(os.environ[KEYS_ENV])
-    raise ValueError(f"no fleet key: give --key-file or set {KEYS_ENV}")
 
 
 def build_config(args: argparse.Namespace) -> RelayConfig:
@@ -293,13 +270,7 @@ def build_config(args: argparse.Namespace) -> RelayConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args)
     try:
         config = build_config(args)
     except (OSError, ValueError) as exc:

@@ -1,7 +1,7 @@
 """``voice serve``: the whole edge on one machine, for a person with a browser.
 
 The options it shares with ``voice transceiver`` (calls, agents, signaling, logging) and the
-way both run live in :mod:`voice.transceiver.options`. Only :mod:`argparse` is imported at
+way both run live in :mod:`voice.cli.options`. Only :mod:`argparse` is imported at
 the top so that ``voice --help`` stays fast.
 """
 
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 
-from voice.trace_cli import add_serve_options, build_tracer
-from voice.transceiver.options import (
+from voice.cli.keys import add_key_option, load_fleet_keys
+from voice.cli.options import (
     HelpFormatter,
     add_session_options,
     check_session_options,
@@ -22,6 +21,7 @@ from voice.transceiver.options import (
     signaling_config,
     transceiver_config,
 )
+from voice.cli.trace import add_serve_options, build_tracer
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,12 +52,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="no relay: the transceiver faces clients on its own socket (direct mode)",
     )
-    p.add_argument(
-        "--fleet-keys-env",
-        default="VOICE_FLEET_KEYS",
-        help="environment variable with the routing-token keys as ID:HEXSECRET items, current "
-        "first (unset: a random key for this process; never logged)",
-    )
+    add_key_option(p, otherwise="neither: a random key for this process")
     p.add_argument(
         "--public-address",
         type=hostport,
@@ -74,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     import secrets
 
     from voice.relay.config import RelayConfig
-    from voice.relay.token import TokenKey, parse_keys
+    from voice.relay.token import TokenKey
     from voice.server import ServerConfig, ServerInfo
 
     configure_logging(args)
@@ -83,13 +78,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     relay: RelayConfig | None = None
     if not args.direct:
-        keys: tuple[TokenKey, ...] = (TokenKey(0, secrets.token_bytes(32)),)
-        if os.environ.get(args.fleet_keys_env):
-            try:
-                keys = tuple(parse_keys(os.environ[args.fleet_keys_env]))
-            except ValueError as exc:
-                print(f"voice serve: ${args.fleet_keys_env}: {exc}")
-                return 2
+        try:
+            given = load_fleet_keys(args.key_file, required=False)
+        except (OSError, ValueError) as exc:
+            print(f"voice serve: {exc}")
+            return 2
+        # Neither --key-file nor $VOICE_FLEET_KEYS: a key of this process's own will do,
+        # since the embedded relay and transceiver are the only ones that need it.
+        keys = tuple(given) or (TokenKey(0, secrets.token_bytes(32)),)
         relay = RelayConfig(
             keys=keys,
             public=(args.host, args.udp_port),

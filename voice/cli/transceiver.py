@@ -17,8 +17,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from voice.relay.cli import KEYS_ENV, add_key_file_argument, load_fleet_keys
-from voice.transceiver.options import (
+from voice.cli.keys import KEYS_ENV, KEYS_HELP, add_key_option, load_fleet_keys
+from voice.cli.options import (
     RawHelpFormatter,
     add_session_options,
     check_session_options,
@@ -41,11 +41,9 @@ caller; replies go back the same way. The relay's directory must map this transc
 id to its relay input, and both must hold the same fleet keys (VOICE-RELAY §9).
 """
 
-EPILOG = f"""\
-fleet keys: ID:HEXSECRET items separated by commas, spaces or new lines, read from
---key-file, else from ${KEYS_ENV} (the same format and sources as `voice relay`).
-The first key is the current one: tokens are minted with it. Keys are never logged.
-
+EPILOG = (
+    KEYS_HELP
+    + f"""
 example, one relay and two transceivers on one machine:
   export {KEYS_ENV}=1:$(openssl rand -hex 32)
   voice relay --workers 2 --port 50000 --internal-port 50100 \\
@@ -55,6 +53,7 @@ example, one relay and two transceivers on one machine:
   voice transceiver --transceiver-id 2 --http-port 8082 \\
       --relay-input 127.0.0.1:4002 --advertise 127.0.0.1:50000
 """
+)
 
 if TYPE_CHECKING:
     from voice.server import ServerConfig, ServerInfo
@@ -113,7 +112,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="the relay's public address, put in every answer as the ICE candidate "
         "(repeatable, e.g. once for IPv4 and once for IPv6)",
     )
-    add_key_file_argument(fleet)
+    add_key_option(fleet)
     fleet.add_argument(
         "--drain-timeout",
         type=float,
