@@ -84,10 +84,6 @@ class CipherSuite(enum.IntEnum):
     TLS_EMPTY_RENEGOTIATION_INFO_SCSV = 0x00FF
 
 
-class CompressionMethod(enum.IntEnum):
-    null = 0
-
-
 class ExtensionType(enum.IntEnum):
     """Hello extensions this implementation understands (IANA "TLS ExtensionType Values")."""
 

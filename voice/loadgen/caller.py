@@ -103,11 +103,6 @@ class CallResult:
     jitter: float = 0.0
     failed: str | None = None
 
-    @property
-    def setup_time(self) -> float:
-        """From the POST to the first audio coming back."""
-        return self.first_audio_at - self.posted_at
-
 
 def http(
     method: str, url: str, body: bytes | None = None, timeout: float = 10.0
