@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however
 from _common import print_table
 
 from voice.loadgen.caller import Caller
+from voice.metrics import sample_value
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason
 from voice.relay.token import TokenKey
@@ -162,7 +163,11 @@ async def one_case(mode: str, attack: str, limited: bool, seconds: float, rate: 
         down_expected = result.packets_received + result.packets_lost
         downlink = result.packets_lost / down_expected if down_expected else math.nan
         drops = {
-            f"tx:{reason}": int(info.transceiver.m_drops.get(reason=reason))
+            f"tx:{reason}": int(
+                sample_value(
+                    info.transceiver.registry, "voice_packets_dropped_total", reason=reason
+                )
+            )
             for reason in ("rate_limited", "unverified_source_limit", "unverified_check_limit")
         }
         if info.relay is not None:

@@ -1,124 +1,53 @@
-"""Counters and gauges with labels, rendered in the Prometheus text exposition format.
+"""Metrics through ``prometheus_client``: one registry per service, the library's exposition.
 
-A deliberately tiny registry (no dependency): the services count what happens (sessions
-started and ended by reason, packets in and out, drops by reason, handshake durations) and
-``GET /metrics`` renders it. Counting is a dict update, cheap enough for every packet.
+Every service instance (a transceiver with its signaling, a relay supervisor's exporter)
+owns a :class:`~prometheus_client.CollectorRegistry` of its own, made by
+:func:`new_registry`, never the library's global default: tests and ``voice serve`` run
+several services in one process, and two of them registering ``voice_sessions_active`` in
+one registry would collide. The exposition (escaping of label values and HELP text included:
+a newline in either must not split a sample line) is the library's
+:func:`~prometheus_client.generate_latest`, not ours.
+
+Durations are Histograms, not Summaries: a summary's quantiles cannot be added across the
+pods of a fleet, a histogram's buckets can (``histogram_quantile(0.99, sum by (le) ...)``).
+
+What is computed only when read (the media figures of the calls in progress, the relay's
+per-worker rows) is a custom collector (:class:`prometheus_client.registry.Collector`)
+registered in the same registry, so that counting on the media path stays a plain attribute
+update and only a scrape formats anything.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TypeVar
+import prometheus_client
+from prometheus_client import CollectorRegistry, generate_latest
 
-Labels = tuple[tuple[str, str], ...]
+__all__ = ["CONTENT_TYPE", "SETUP_BUCKETS", "new_registry", "render", "sample_value"]
 
+#: The Content-Type of :func:`render`'s text (the version the library writes).
+CONTENT_TYPE: str = prometheus_client.CONTENT_TYPE_LATEST
 
-def _labels(labels: dict[str, str] | None) -> Labels:
-    return tuple(sorted((labels or {}).items()))
+#: Buckets, in seconds, for call set-up times (offer to DTLS connected): a browser on a LAN
+#: connects in tens of milliseconds, one across an ocean in a few hundred, and one that
+#: needs retransmitted flights (RFC 6347 §4.2.4, 1 s first timer) in seconds.
+SETUP_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-
-def _render_labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(
-        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for k, v in labels
-    )
-    return "{" + inner + "}"
+# A ``<name>_created`` series beside every counter and histogram would double the series a
+# scrape returns for a timestamp nothing here reads; the process start time says as much.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
-@dataclass
-class Metric:
-    name: str
-    help: str
-    kind: str  # "counter" or "gauge"
-    values: dict[Labels, float] = field(default_factory=dict)
-
-    def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = _labels(labels)
-        self.values[key] = self.values.get(key, 0.0) + float(amount)
-
-    def set(self, value: float, **labels: str) -> None:
-        self.values[_labels(labels)] = float(value)
-
-    def get(self, **labels: str) -> float:
-        return self.values.get(_labels(labels), 0.0)
-
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} {self.kind}"
-        for labels, value in sorted(self.values.items()):
-            text = repr(value) if not value.is_integer() else str(int(value))
-            yield f"{self.name}{_render_labels(labels)} {text}"
+def new_registry() -> CollectorRegistry:
+    """A registry for one service instance (not the library's process-wide default)."""
+    return CollectorRegistry(auto_describe=True)
 
 
-@dataclass
-class Summary:
-    """Observations summarised as count, sum and a few quantiles over the last samples."""
-
-    name: str
-    help: str
-    window: int = 1024
-    samples: list[float] = field(default_factory=list)
-    count: int = 0
-    total: float = 0.0
-
-    def observe(self, value: float) -> None:
-        self.count += 1
-        self.total += value
-        self.samples.append(value)
-        if len(self.samples) > self.window:
-            del self.samples[: len(self.samples) - self.window]
-
-    def quantile(self, q: float) -> float:
-        if not self.samples:
-            return math.nan
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} summary"
-        for q in (0.5, 0.9, 0.99):
-            yield f'{self.name}{{quantile="{q}"}} {self.quantile(q)!r}'
-        yield f"{self.name}_sum {self.total!r}"
-        yield f"{self.name}_count {self.count}"
+def render(registry: CollectorRegistry) -> str:
+    """The text exposition of everything ``registry`` holds."""
+    return generate_latest(registry).decode()
 
 
-_M = TypeVar("_M", "Metric", "Summary")
-
-
-class Registry:
-    """Named metrics, rendered in registration order."""
-
-    def __init__(self) -> None:
-        self._metrics: dict[str, Metric | Summary] = {}
-        self._collectors: list[Callable[[], str]] = []
-
-    def add_collector(self, render: Callable[[], str]) -> None:
-        """Adds text rendered elsewhere (the relay's counters) to every :meth:`render`."""
-        self._collectors.append(render)
-
-    def counter(self, name: str, help: str) -> Metric:
-        return self._add(Metric(name, help, "counter"))
-
-    def gauge(self, name: str, help: str) -> Metric:
-        return self._add(Metric(name, help, "gauge"))
-
-    def summary(self, name: str, help: str) -> Summary:
-        return self._add(Summary(name, help))
-
-    def _add(self, metric: _M) -> _M:
-        if metric.name in self._metrics:
-            raise ValueError(f"metric {metric.name} registered twice")
-        self._metrics[metric.name] = metric
-        return metric
-
-    def render(self) -> str:
-        lines: list[str] = []
-        for metric in self._metrics.values():
-            lines.extend(metric.render())
-        text = "\n".join(lines) + "\n"
-        return text + "".join(render() for render in self._collectors)
+def sample_value(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    """One sample's value now (0 if the series does not exist yet): for tests and logs."""
+    value = registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value

@@ -22,7 +22,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from voice.relay.config import RelayConfig
-from voice.relay.counters import prometheus_text
+from voice.relay.counters import RelayCollector
 from voice.relay.token import TokenMinter
 from voice.relay.worker import RelayWorker
 from voice.signaling.app import SignalingConfig, create_app
@@ -105,7 +105,7 @@ async def run_server(
             if not tconfig.advertised:
                 transceiver.config.advertised = (media,)
             worker = relay
-            transceiver.registry.add_collector(lambda: prometheus_text({0: worker.counters}))
+            transceiver.registry.register(RelayCollector(lambda: {0: worker.counters}))
         binds = await nursery.start(hypercorn_serve, app, hconfig)
         url = binds[0].replace("0.0.0.0", "127.0.0.1") + "/"
         info = ServerInfo(url=url, media=media, transceiver=transceiver, relay=relay)

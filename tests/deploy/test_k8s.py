@@ -32,6 +32,7 @@ from voice.cli import relay as relay_cli
 from voice.cli import transceiver as transceiver_cli
 from voice.cli.relay import build_config as relay_config
 from voice.cli.transceiver import build_config as transceiver_config
+from voice.metrics import render as exposition
 from voice.transceiver.service import Transceiver, TransceiverConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -306,7 +307,7 @@ def test_budgets_and_the_autoscaler_name_what_exists(overlay: str) -> None:
     (metric,) = hpa["spec"]["metrics"]
     assert metric["type"] == "Pods"
     # The metric is a gauge each transceiver serves on /metrics.
-    rendered = Transceiver(TransceiverConfig()).registry.render()
+    rendered = exposition(Transceiver(TransceiverConfig()).registry)
     assert f"# TYPE {metric['pods']['metric']['name']} gauge" in rendered
     assert float(metric["pods"]["target"]["averageValue"]) < float(
         _flag(workloads["transceiver"], "--max-sessions")

@@ -9,7 +9,6 @@ and looks for that tone, frame by frame.
 
 from __future__ import annotations
 
-import re
 import secrets
 import statistics
 from functools import partial
@@ -18,7 +17,9 @@ import pytest
 import trio
 
 from tests.support.audio import rms, tone_share
+from tests.support.server import metric_value, samples
 from voice.loadgen.caller import Caller
+from voice.metrics import render
 from voice.opus import OpusDecoder
 from voice.relay.config import RelayConfig
 from voice.relay.token import TokenKey
@@ -51,10 +52,12 @@ async def echo_call(nursery: trio.Nursery, caller: Caller, duration: float) -> S
             await caller.connected.wait()
             [session] = info.transceiver.sessions.values()
         # The call lasted ``duration``; the session is still up (no hang-up).
-        metrics = info.transceiver.registry.render()
-    played = re.search(r'voice_jitter_frames_total\{outcome="played"\} (\d+)', metrics)
-    assert played is not None and int(played.group(1)) > 100
-    assert f'voice_session_jitter_hold_seconds{{call="{session.serial}"}}' in metrics
+        metrics = render(info.transceiver.registry)
+    assert metric_value(metrics, 'voice_jitter_frames_total{outcome="played"}') > 100
+    assert any(
+        name == "voice_session_jitter_hold_seconds" and labels == {"call": str(session.serial)}
+        for name, labels, _ in samples(metrics)
+    )
     return session
 
 

@@ -13,6 +13,7 @@ import trio
 
 from tests.support.netns import VETH, can_bind, extra_addresses
 from voice.loadgen.caller import Caller
+from voice.metrics import sample_value
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason
 from voice.relay.token import TokenKey, TokenMinter
@@ -34,8 +35,16 @@ async def test_call_through_the_embedded_relay(nursery: trio.Nursery) -> None:
     counters = info.relay.counters
     assert counters.admissions == 1
     assert counters.to_client_packets > 50 and counters.to_transceiver_packets > 50
-    assert info.transceiver.m_packets.get(direction="in", path="relay") > 50
-    assert info.transceiver.m_packets.get(direction="in", path="direct") == 0
+    assert (
+        sample_value(info.transceiver.registry, "voice_packets_total", direction="in", path="relay")
+        > 50
+    )
+    assert (
+        sample_value(
+            info.transceiver.registry, "voice_packets_total", direction="in", path="direct"
+        )
+        == 0
+    )
 
 
 async def test_relay_restart_mid_call_resumes_both_ways_within_100_ms(
@@ -114,8 +123,18 @@ async def test_two_transceivers_behind_one_relay(nursery: trio.Nursery) -> None:
         calls.cancel_scope.cancel()
     assert relay.counters.admissions == 3
     for server in servers:
-        assert server.transceiver.m_packets.get(direction="in", path="relay") > 0
-        assert server.transceiver.m_drops.get(reason="no_session") == 0
+        assert (
+            sample_value(
+                server.transceiver.registry, "voice_packets_total", direction="in", path="relay"
+            )
+            > 0
+        )
+        assert (
+            sample_value(
+                server.transceiver.registry, "voice_packets_dropped_total", reason="no_session"
+            )
+            == 0
+        )
 
 
 needs_veth = pytest.mark.skipif(not can_bind(VETH), reason=f"no interface with {VETH}")
@@ -141,8 +160,10 @@ async def test_embedded_relay_on_a_real_interface_address(nursery: trio.Nursery,
     result = await caller.run(duration=1.2)
     assert result.failed is None
     assert len(result.round_trips) >= 1
-    drops = info.transceiver.m_drops
-    assert drops.get(reason="shim_from_unknown_host") == 0
+    registry = info.transceiver.registry
+    assert (
+        sample_value(registry, "voice_packets_dropped_total", reason="shim_from_unknown_host") == 0
+    )
     assert info.relay.counters.drops[DropReason.SHIM_SOURCE] == 0
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
-from voice.relay.counters import DropReason, RelayCounters, prometheus_text
-
-SAMPLE = re.compile(r'^[a-z_]+\{worker="\d+"(,[a-z]+="[a-z-]+")*\} \d+$')
+from tests.support.server import metric_value, samples
+from voice.metrics import new_registry, render
+from voice.relay.counters import DropReason, RelayCollector, RelayCounters
 
 
 def busy() -> RelayCounters:
@@ -30,26 +28,31 @@ def test_log_line_names_every_nonzero_drop() -> None:
     assert busy().dropped == 3
 
 
-def test_prometheus_lines_are_samples_for_one_worker() -> None:
-    lines = busy().prometheus_lines(1)
-    assert all(SAMPLE.match(line) for line in lines), lines
-    assert 'voice_relay_dropped_packets_total{worker="1",reason="not-stun"} 2' in lines
-    assert 'voice_relay_admissions_total{worker="1"} 2' in lines
-    assert 'voice_relay_table_entries{worker="1"} 2' in lines
-    assert 'voice_relay_received_packets_total{worker="1",side="public"} 10' in lines
+def scrape(workers: dict[int, RelayCounters]) -> str:
+    registry = new_registry()
+    registry.register(RelayCollector(lambda: workers))
+    return render(registry)
 
 
-def test_prometheus_text_groups_each_metric_under_one_header() -> None:
-    text = prometheus_text({0: busy(), 1: RelayCounters()})
-    lines = text.splitlines()
-    names = [line.split()[2] for line in lines if line.startswith("# TYPE")]
+def test_collector_labels_every_sample_with_its_worker() -> None:
+    text = scrape({1: busy()})
+    got = samples(text)  # the library's parser: the exposition is valid
+    assert all(labels["worker"] == "1" for _, labels, _ in got)
+    assert (
+        metric_value(text, 'voice_relay_dropped_packets_total{worker="1",reason="not-stun"}') == 2
+    )
+    assert metric_value(text, 'voice_relay_admissions_total{worker="1"}') == 2
+    assert metric_value(text, 'voice_relay_table_entries{worker="1"}') == 2
+    assert metric_value(text, 'voice_relay_received_packets_total{worker="1",side="public"}') == 10
+
+
+def test_collector_groups_each_metric_under_one_header() -> None:
+    text = scrape({0: busy(), 1: RelayCounters()})
+    names = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
     assert len(names) == len(set(names))
-    current = None
-    for line in lines:
-        if line.startswith("# TYPE"):
-            current = line.split()[2]
-        elif not line.startswith("#"):
-            assert line.startswith(current + "{")  # every sample sits under its own header
-    assert 'voice_relay_admissions_total{worker="0"} 2' in lines
-    assert 'voice_relay_admissions_total{worker="1"} 0' in lines
-    assert prometheus_text({}) == ""
+    assert "# TYPE voice_relay_admissions_total counter" in text
+    assert "# TYPE voice_relay_table_entries gauge" in text
+    assert metric_value(text, 'voice_relay_admissions_total{worker="0"}') == 2
+    assert metric_value(text, 'voice_relay_admissions_total{worker="1"}') == 0
+    assert metric_value(text, "voice_relay_admissions_total") == 2
+    assert samples(scrape({})) == []

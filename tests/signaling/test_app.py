@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import trio
 
+from tests.support.server import metric_value
 from voice.agents.transcript import TRANSCRIPTS, Transcript
+from voice.metrics import CONTENT_TYPE, sample_value
 from voice.sdp import parse
 from voice.signaling.app import SignalingConfig, create_app
 from voice.transceiver.service import Transceiver, TransceiverConfig
@@ -91,7 +93,9 @@ async def test_capacity_is_503_with_retry_after(nursery: trio.Nursery) -> None:
     second = await client.post("/v1/sessions", data=OFFER, headers=SDP)  # type: ignore[attr-defined]
     assert second.status_code == 503
     assert second.headers["Retry-After"] == "5"
-    assert transceiver.m_rejected.get(reason="capacity") == 1
+    assert (
+        sample_value(transceiver.registry, "voice_sessions_rejected_total", reason="capacity") == 1
+    )
 
 
 async def test_bearer_token_protects_session_creation(nursery: trio.Nursery) -> None:
@@ -129,9 +133,12 @@ async def test_health_metrics_and_demo_page(nursery: trio.Nursery) -> None:
     response = await client.get("/metrics")  # type: ignore[attr-defined]
     assert response.status_code == 200
     metrics = await response.get_data(as_text=True)
-    assert "voice_sessions_active 1\n" in metrics
+    assert response.headers["Content-Type"] == CONTENT_TYPE
+    assert metric_value(metrics, "voice_sessions_active") == 1
     assert "# TYPE voice_sessions_active gauge" in metrics
-    assert 'voice_sessions_rejected_total{reason="bad_agent"} 1' in metrics
+    assert metric_value(metrics, 'voice_sessions_rejected_total{reason="bad_agent"}') == 1
+    # Set-up times are a histogram (buckets add up across a fleet), not a summary.
+    assert "# TYPE voice_dtls_connected_seconds histogram" in metrics
     page = await client.get("/")  # type: ignore[attr-defined]
     assert "Talk" in await page.get_data(as_text=True)
     script = await client.get("/static/demo.js")  # type: ignore[attr-defined]
@@ -310,7 +317,10 @@ async def test_requests_over_a_clients_rate_get_429_with_retry_after(
         await client.post("/v1/sessions", data=bad, headers=SDP, **client_at(f"2001:db8::{n + 1}"))  # type: ignore[attr-defined]
     v6 = await client.post("/v1/sessions", data=bad, headers=SDP, **client_at("2001:db8::99"))  # type: ignore[attr-defined]
     assert v6.status_code == 429
-    assert transceiver.m_rejected.get(reason="rate_client") == 3
+    assert (
+        sample_value(transceiver.registry, "voice_sessions_rejected_total", reason="rate_client")
+        == 3
+    )
 
 
 async def test_offers_over_the_global_rate_get_429(nursery: trio.Nursery) -> None:
@@ -325,7 +335,10 @@ async def test_offers_over_the_global_rate_get_429(nursery: trio.Nursery) -> Non
         for n in range(1, 5)
     ]
     assert codes == [400, 400, 429, 429]
-    assert transceiver.m_rejected.get(reason="rate_global") == 2
+    assert (
+        sample_value(transceiver.registry, "voice_sessions_rejected_total", reason="rate_global")
+        == 2
+    )
 
 
 def huge_offer(media: int) -> str:
@@ -377,8 +390,13 @@ async def test_pending_sessions_are_bounded_per_client_and_in_all(
             assert "Retry-After" in response.headers
     assert codes == [201, 201, 429, 201, 503]
     assert len(transceiver.sessions) == 3
-    assert transceiver.m_rejected.get(reason="pending_client") == 1
-    assert transceiver.m_rejected.get(reason="pending") == 1
+    assert (
+        sample_value(transceiver.registry, "voice_sessions_rejected_total", reason="pending_client")
+        == 1
+    )
+    assert (
+        sample_value(transceiver.registry, "voice_sessions_rejected_total", reason="pending") == 1
+    )
 
 
 async def test_an_offer_nobody_follows_up_ends_at_the_check_timeout(

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from prometheus_client.parser import text_string_to_metric_families
+
 
 @dataclass
 class RunningServer:
@@ -59,15 +61,30 @@ class RunningServer:
         return metric_value(text, name)
 
 
+def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Every sample of a Prometheus text exposition, read with ``prometheus_client``'s own
+    parser (so a malformed exposition fails the test): name, labels, value."""
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+
+
 def metric_value(text: str, name: str) -> float:
-    """One sample of Prometheus text. ``name`` may carry labels, in the order the registry
-    sorts them; a bare name sums every labelled sample of the metric."""
-    total = 0.0
-    for line in text.splitlines():
-        sample, _, value = line.rpartition(" ")
-        if sample == name or (("{" not in name) and sample.startswith(name + "{")):
-            total += float(value)
-    return total
+    """One sample of Prometheus text. ``name`` may carry labels (``a="b",c="d"``, in any
+    order); a bare name, or one with some of the labels, sums every sample that matches."""
+    bare, _, rest = name.partition("{")
+    wanted: dict[str, str] = {}
+    if rest:
+        for item in rest.rstrip("}").split(","):
+            key, _, value = item.partition("=")
+            wanted[key.strip()] = value.strip().strip('"')
+    return sum(
+        value
+        for sample, labels, value in samples(text)
+        if sample == bare and all(labels.get(k) == v for k, v in wanted.items())
+    )
 
 
 def _pump(stream: object, sink: queue.Queue[str]) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import trio
 
 from tests.support.processes import URL_LINE, VoiceProcess, http_get
+from voice.metrics import sample_value
 from voice.signaling.app import create_app
 from voice.transceiver.service import Transceiver, TransceiverConfig
 
@@ -46,7 +47,9 @@ async def test_drain_refuses_new_calls_and_waits_for_the_others(nursery: trio.Nu
     refused = await client.post("/v1/sessions", data=OFFER, headers=SDP)
     assert refused.status_code == 503 and "Retry-After" in refused.headers
     assert "shutting down" in await refused.get_data(as_text=True)
-    assert transceiver.m_rejected.get(reason="draining") == 1
+    assert (
+        sample_value(transceiver.registry, "voice_sessions_rejected_total", reason="draining") == 1
+    )
     health = await client.get("/healthz")
     assert health.status_code == 503
     assert json.loads(await health.get_data(as_text=True))["status"] == "draining"

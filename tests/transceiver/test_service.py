@@ -12,6 +12,7 @@ from functools import partial
 import trio
 
 from voice.loadgen.caller import Caller, http
+from voice.metrics import sample_value
 from voice.rtp import RtpPacket
 from voice.sdp import build_offer
 from voice.server import ServerConfig, ServerInfo, run_server
@@ -49,7 +50,12 @@ async def test_echo_call_round_trip_and_hang_up(nursery: trio.Nursery) -> None:
     with trio.fail_after(5):
         await session.ended.wait()
     assert session.end_reason == "deleted by signaling"
-    assert info.transceiver.m_ended.get(reason="deleted_by_signaling") == 1
+    assert (
+        sample_value(
+            info.transceiver.registry, "voice_sessions_ended_total", reason="deleted_by_signaling"
+        )
+        == 1
+    )
 
 
 async def test_session_ends_on_consent_expiry_and_sends_nothing_after(
@@ -86,7 +92,12 @@ async def test_handshake_deadline_ends_a_session_nobody_joins(nursery: trio.Nurs
     with trio.fail_after(5):
         await session.ended.wait()
     assert session.end_reason == "handshake timeout"
-    assert info.transceiver.m_ended.get(reason="handshake_timeout") == 1
+    assert (
+        sample_value(
+            info.transceiver.registry, "voice_sessions_ended_total", reason="handshake_timeout"
+        )
+        == 1
+    )
 
 
 async def test_server_hang_up_reaches_the_caller_as_close_notify(nursery: trio.Nursery) -> None:

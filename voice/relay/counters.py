@@ -1,16 +1,21 @@
-"""Per-worker counters of the relay, as a log line and as Prometheus text.
+"""Per-worker counters of the relay, as a log line and as a ``prometheus_client`` collector.
 
 A relay that drops packets silently is impossible to operate: every packet it does not
 forward is counted under the reason it was dropped (VOICE-RELAY §7), next to the packets and
 bytes it moved in each direction, the admissions it granted, and the size of its table.
 The counters are plain integers bumped by the driver's hot loop; exporting them is the
-only thing that formats strings.
+only thing that formats strings, and ``prometheus_client`` does that (with its escaping):
+:class:`RelayCollector` turns any number of workers' counters into metric families when a
+scrape asks, one family per metric with a ``worker`` label on every sample.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 
 class DropReason(enum.Enum):
@@ -88,21 +93,9 @@ class RelayCounters:
             f"table {self.table_size}, admissions {self.admissions}, drops {drops}"
         )
 
-    def prometheus_lines(self, worker: int) -> list[str]:
-        """The samples of this worker in Prometheus text format, without HELP/TYPE lines.
 
-        Use :func:`prometheus_text` to export several workers: the format wants every
-        sample of one metric grouped under a single HELP/TYPE header.
-        """
-        lines: list[str] = []
-        for name, _, _, samples in _families(self):
-            for labels, value in samples:
-                label_text = ",".join([f'worker="{worker}"', *labels])
-                lines.append(f"{name}{{{label_text}}} {value}")
-        return lines
-
-
-_Sample = tuple[list[str], int]
+#: One sample of a family: its labels (besides ``worker``) and its value.
+_Sample = tuple[dict[str, str], int]
 
 
 def _families(c: RelayCounters) -> list[tuple[str, str, str, list[_Sample]]]:
@@ -111,74 +104,85 @@ def _families(c: RelayCounters) -> list[tuple[str, str, str, list[_Sample]]]:
             "voice_relay_received_packets_total",
             "counter",
             "Datagrams received, by socket (public: from clients; internal: from transceivers).",
-            [(['side="public"'], c.client_packets), (['side="internal"'], c.transceiver_packets)],
+            [({"side": "public"}, c.client_packets), ({"side": "internal"}, c.transceiver_packets)],
         ),
         (
             "voice_relay_received_bytes_total",
             "counter",
             "Bytes received, by socket.",
-            [(['side="public"'], c.client_bytes), (['side="internal"'], c.transceiver_bytes)],
+            [({"side": "public"}, c.client_bytes), ({"side": "internal"}, c.transceiver_bytes)],
         ),
         (
             "voice_relay_sent_packets_total",
             "counter",
             "Datagrams sent, by socket (public: to clients; internal: to transceivers).",
             [
-                (['side="public"'], c.to_client_packets),
-                (['side="internal"'], c.to_transceiver_packets),
+                ({"side": "public"}, c.to_client_packets),
+                ({"side": "internal"}, c.to_transceiver_packets),
             ],
         ),
         (
             "voice_relay_sent_bytes_total",
             "counter",
             "Bytes sent, by socket.",
-            [(['side="public"'], c.to_client_bytes), (['side="internal"'], c.to_transceiver_bytes)],
+            [
+                ({"side": "public"}, c.to_client_bytes),
+                ({"side": "internal"}, c.to_transceiver_bytes),
+            ],
         ),
         (
             "voice_relay_dropped_packets_total",
             "counter",
             "Datagrams not forwarded, by reason.",
-            [([f'reason="{r.value}"'], n) for r, n in c.drops.items()],
+            [({"reason": r.value}, n) for r, n in c.drops.items()],
         ),
         (
             "voice_relay_admissions_total",
             "counter",
             "New client addresses admitted by a verified routing token.",
-            [([], c.admissions)],
+            [({}, c.admissions)],
         ),
         (
             "voice_relay_table_entries",
             "gauge",
             "Entries in the worker's client -> transceiver table.",
-            [([], c.table_size)],
+            [({}, c.table_size)],
         ),
         (
             "voice_relay_table_removed_total",
             "counter",
             "Table entries removed, by cause.",
-            [(['cause="expired"'], c.table_expired), (['cause="evicted"'], c.table_evicted)],
+            [({"cause": "expired"}, c.table_expired), ({"cause": "evicted"}, c.table_evicted)],
         ),
         (
             "voice_relay_dns_lookups_total",
             "counter",
             "Transceiver DNS lookups finished, by result.",
-            [(['result="ok"'], c.dns_resolutions), (['result="failed"'], c.dns_failures)],
+            [({"result": "ok"}, c.dns_resolutions), ({"result": "failed"}, c.dns_failures)],
         ),
     ]
 
 
-def prometheus_text(workers: Mapping[int, RelayCounters]) -> str:
-    """The Prometheus text exposition of several workers' counters, grouped by metric."""
-    out: list[str] = []
-    per_worker = {w: _families(c) for w, c in sorted(workers.items())}
-    if not per_worker:
-        return ""
-    template = next(iter(per_worker.values()))
-    for index, (name, kind, help_text, _) in enumerate(template):
-        out.append(f"# HELP {name} {help_text}")
-        out.append(f"# TYPE {name} {kind}")
-        for worker, families in per_worker.items():
-            for labels, value in families[index][3]:
-                label_text = ",".join([f'worker="{worker}"', *labels])
-                out.append(f"{name}{{{label_text}}} {value}")
-    return "\n".join(out) + "\n"
+class RelayCollector(Collector):
+    """The counters of the workers ``workers()`` returns (index -> counters), read at scrape
+    time: ``voice serve`` passes its one embedded worker, the relay supervisor's exporter the
+    rows of shared memory every worker copies its counters into."""
+
+    def __init__(self, workers: Callable[[], Mapping[int, RelayCounters]]) -> None:
+        self._workers = workers
+
+    def collect(self) -> Iterator[Metric]:
+        per_worker = {w: _families(c) for w, c in sorted(self._workers().items())}
+        for index, (name, kind, help_text, samples) in enumerate(_families(RelayCounters())):
+            labels = ["worker", *samples[0][0]]
+            family = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(
+                name, help_text, labels=labels
+            )
+            for worker, families in per_worker.items():
+                for sample_labels, value in families[index][3]:
+                    family.add_metric([str(worker), *sample_labels.values()], value)
+            yield family
+
+    def describe(self) -> Iterator[Metric]:
+        """Nothing: the registry then calls :meth:`collect` only on a scrape."""
+        return iter(())

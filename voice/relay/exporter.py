@@ -13,9 +13,22 @@ VOICE-RELAY §7: one exposition for all workers, counters that never go backward
   replacement starts from the last copy (:meth:`SharedCounters.restore`) and the counters
   stay monotonic across a respawn, losing at most the last second of counts.
 * :class:`MetricsServer`, a small HTTP server on a thread of the supervisor that renders the
-  rows on ``GET /metrics`` (the Prometheus text format of :mod:`voice.relay.counters`, plus
-  the supervisor's own gauges through :class:`voice.metrics.Registry`) and answers
-  ``GET /healthz`` with 200 while every worker runs, 503 otherwise.
+  rows on ``GET /metrics`` with ``prometheus_client`` (a registry of its own holding a
+  :class:`voice.relay.counters.RelayCollector` over the rows and a collector of the
+  supervisor's own figures) and answers ``GET /healthz`` with 200 while every worker runs,
+  503 otherwise.
+
+Why a custom collector over shared rows, and not ``prometheus_client``'s multiprocess mode:
+that mode wants ``PROMETHEUS_MULTIPROC_DIR`` set before the library is imported in every
+process, writes one file per process id and metric type there, and needs the supervisor to
+call ``mark_process_dead`` for each respawned worker and to empty the directory on every
+start (a stale file from a previous run would be summed in). It would also put a library
+call (a lock and an mmap write) on the hot loop's every datagram, where today a worker bumps
+a plain integer; and its counters of a dead worker's files are summed without a ``worker``
+label, which is the label an operator needs to find the one worker that drops. The rows
+already give what multiprocess mode would: one exposition for every worker, counters that
+never go backwards across a respawn (the replacement continues its index's row), nothing on
+disk to clean up, and a scrape that never waits on a worker.
 
 Why shared memory and not a pipe of reports: a scrape then costs the workers nothing and
 needs no round trip to N processes, and a worker that is stuck or dead cannot make the
@@ -35,12 +48,15 @@ import mmap
 import socket
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from voice.metrics import Registry
-from voice.relay.counters import DropReason, RelayCounters, prometheus_text
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from voice.metrics import CONTENT_TYPE, new_registry, render
+from voice.relay.counters import DropReason, RelayCollector, RelayCounters
 from voice.types import Address
 
 if TYPE_CHECKING:
@@ -128,6 +144,33 @@ class WorkerStatus:
     restarts: int
 
 
+class SupervisorCollector(Collector):
+    """The supervisor's own figures (workers configured, running, restarted), read from
+    ``status()`` when scraped."""
+
+    def __init__(self, status: Callable[[], WorkerStatus]) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[Metric]:
+        status = self._status()
+        yield GaugeMetricFamily(
+            "voice_relay_workers",
+            "Worker processes the supervisor keeps running.",
+            value=status.configured,
+        )
+        yield GaugeMetricFamily(
+            "voice_relay_workers_running", "Worker processes running now.", value=status.running
+        )
+        yield CounterMetricFamily(
+            "voice_relay_worker_restarts_total",
+            "Worker processes started again after an exit.",
+            value=status.restarts,
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
 class MetricsServer:
     """``GET /metrics`` and ``GET /healthz`` on a thread; binds at construction so that a
     port in use is an error before any worker starts."""
@@ -137,17 +180,10 @@ class MetricsServer:
     ) -> None:
         self.shared = shared
         self.status = status
-        self.registry = Registry()
-        self._configured = self.registry.gauge(
-            "voice_relay_workers", "Worker processes the supervisor keeps running."
-        )
-        self._running = self.registry.gauge(
-            "voice_relay_workers_running", "Worker processes running now."
-        )
-        self._restarts = self.registry.counter(
-            "voice_relay_worker_restarts_total", "Worker processes started again after an exit."
-        )
-        self.registry.add_collector(self._workers_text)
+        #: This relay's registry (not the library's global one: see :mod:`voice.metrics`).
+        self.registry = new_registry()
+        self.registry.register(SupervisorCollector(status))
+        self.registry.register(RelayCollector(self._rows))
         self._httpd = _server(address, _handler(self))
         self._thread: threading.Thread | None = None
 
@@ -161,15 +197,11 @@ class MetricsServer:
         """The listening socket (a forked worker closes its copy)."""
         return self._httpd.socket
 
-    def _workers_text(self) -> str:
-        return prometheus_text({i: self.shared.read(i) for i in range(self.shared.workers)})
+    def _rows(self) -> dict[int, RelayCounters]:
+        return {i: self.shared.read(i) for i in range(self.shared.workers)}
 
     def render_metrics(self) -> str:
-        status = self.status()
-        self._configured.set(status.configured)
-        self._running.set(status.running)
-        self._restarts.set(status.restarts)
-        return self.registry.render()
+        return render(self.registry)
 
     def health(self) -> tuple[int, dict[str, object]]:
         status = self.status()
@@ -218,9 +250,7 @@ def _handler(server: MetricsServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = self.path.partition("?")[0]
             if path == "/metrics":
-                self._reply(
-                    200, server.render_metrics(), "text/plain; version=0.0.4; charset=utf-8"
-                )
+                self._reply(200, server.render_metrics(), CONTENT_TYPE)
             elif path == "/healthz":
                 code, body = server.health()
                 self._reply(code, json.dumps(body) + "\n", "application/json")

@@ -46,6 +46,7 @@ from quart_trio import QuartTrio
 
 from voice import __version__
 from voice.agents.transcript import blueprint as transcript_blueprint
+from voice.metrics import CONTENT_TYPE, render
 from voice.sdp import SdpError
 from voice.signaling.ratelimit import ClientBuckets, TokenBucket, client_key
 from voice.transceiver.agents import AgentError
@@ -141,7 +142,7 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
             now = trio.current_time()
             wait = per_client.take(client_key(request.remote_addr), now)
             if wait:
-                transceiver.m_rejected.inc(reason="rate_client")
+                transceiver.m_rejected.labels(reason="rate_client").inc()
                 return too_many(
                     wait,
                     f"too many requests from your address (at most {cfg.client_rate:g} per "
@@ -154,7 +155,7 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
                 if not bearer_ok():
                     return unauthorised()
                 if wait := everyone.take(now):
-                    transceiver.m_rejected.inc(reason="rate_global")
+                    transceiver.m_rejected.labels(reason="rate_global").inc()
                     return too_many(wait, "the server is taking too many new sessions right now")
         return None
 
@@ -216,9 +217,7 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
     async def metrics() -> Response:
         if not bearer_ok():
             return unauthorised()
-        return Response(
-            transceiver.registry.render(), content_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+        return Response(render(transceiver.registry), content_type=CONTENT_TYPE)
 
     @app.post("/v1/sessions")
     async def create_session() -> Response:
@@ -246,10 +245,10 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
         except CapacityError as exc:
             return _text(503, f"{exc}; try again later", **{"Retry-After": str(cfg.retry_after)})
         except SdpError as exc:
-            transceiver.m_rejected.inc(reason="bad_offer")
+            transceiver.m_rejected.labels(reason="bad_offer").inc()
             return _text(400, f"cannot serve this offer: {exc}")
         except AgentError as exc:
-            transceiver.m_rejected.inc(reason="bad_agent")
+            transceiver.m_rejected.labels(reason="bad_agent").inc()
             return _text(400, str(exc))
         key = transceiver.session_key(session.id)
         # RFC 9725 §5: the session URL is unguessable, and it carries the session's own key:

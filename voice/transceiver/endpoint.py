@@ -27,8 +27,8 @@ from functools import partial
 from typing import Protocol
 
 import trio
+from prometheus_client import Counter
 
-from voice.metrics import Metric
 from voice.relay import pktinfo, ratelimit
 from voice.relay.networks import NetworkAllowlist
 from voice.relay.ratelimit import TokenBucket
@@ -181,10 +181,13 @@ class SessionTable:
 class Endpoint:
     """Receives from every path, routes to sessions, sends replies on the right path."""
 
-    def __init__(self, table: SessionTable, packets: Metric, drops: Metric) -> None:
+    def __init__(self, table: SessionTable, packets: Counter, drops: Counter) -> None:
         self.table = table
         self._packets = packets
         self._drops = drops
+        # The per-datagram series, looked up once: ``Counter.labels`` takes a lock and builds
+        # a key on every call, too much for the media path.
+        self._series: dict[tuple[str, str], Counter] = {}
         self.on_unrouted: Callable[[bytes, Address], None] | None = None
         #: The budgets of VOICE-RELAY §10 (attributes, so a benchmark can lift them).
         self.client_rate, self.client_burst = CLIENT_RATE, CLIENT_BURST
@@ -192,13 +195,20 @@ class Endpoint:
         self._sources: dict[Address, TokenBucket] = {}
         self._next_error_log = 0.0
 
+    def _count(self, direction: str, path: Path) -> None:
+        series = self._series.get((direction, path.name))
+        if series is None:
+            series = self._packets.labels(direction=direction, path=path.name)
+            self._series[direction, path.name] = series
+        series.inc()
+
     def dispatch(self, data: bytes, client: Address, path: Path, arrived: float) -> None:
         """Routes one datagram from ``client`` that arrived on ``path`` at ``arrived``
         (Trio clock)."""
-        self._packets.inc(direction="in", path=path.name)
+        self._count("in", path)
         if not 0 < client[1] <= 0xFFFF:
             # Port 0 cannot be answered (nor named in a shim header): the source is forged.
-            self._drops.inc(reason="bad_source")
+            self._drops.labels(reason="bad_source").inc()
             return
         table = self.table
         # The budgets come first, before anything is parsed: a flooding source must cost
@@ -206,10 +216,10 @@ class Endpoint:
         claimed = table.by_address.get(client)
         if claimed is not None:
             if not table.budget_of[client].take(arrived, self.client_rate, self.client_burst):
-                self._drops.inc(reason="rate_limited")
+                self._drops.labels(reason="rate_limited").inc()
                 return
         elif not self._unverified_source(client, arrived):
-            self._drops.inc(reason="unverified_source_limit")
+            self._drops.labels(reason="unverified_source_limit").inc()
             return
         session: Deliverable | None = None
         if classify(data) is PacketKind.STUN:
@@ -220,7 +230,7 @@ class Endpoint:
         if session is None:
             session = claimed
         if session is None:
-            self._drops.inc(reason="no_session")
+            self._drops.labels(reason="no_session").inc()
             return
         if claimed is session:
             # VOICE-SHIM §6: an authenticated client is answered on the path (relay worker)
@@ -232,7 +242,7 @@ class Endpoint:
             # A check from an address the session has not authenticated: the session
             # parses, verifies and answers only so many a second, whatever the number of
             # sources (issue 11 §3).
-            self._drops.inc(reason="unverified_check_limit")
+            self._drops.labels(reason="unverified_check_limit").inc()
             return
         table.arriving = (client, path)
         try:
@@ -241,7 +251,7 @@ class Endpoint:
             table.arriving = None
         if not delivered:
             # The session has ended and is on its way out of the table.
-            self._drops.inc(reason="session_ended")
+            self._drops.labels(reason="session_ended").inc()
 
     def _unverified_source(self, client: Address, arrived: float) -> bool:
         """Charges one datagram to an address no session has authenticated.
@@ -266,14 +276,14 @@ class Endpoint:
             # an error response to a bad check goes back the way the check came.
             path = arriving[1]
         if path is None:
-            self._drops.inc(reason="no_path")
+            self._drops.labels(reason="no_path").inc()
             return
-        self._packets.inc(direction="out", path=path.name)
+        self._count("out", path)
         try:
             path.send(data, client)
         except OSError as exc:
             # An unreachable client must not end the session (ICE consent decides that).
-            self._drops.inc(reason="send_error")
+            self._drops.labels(reason="send_error").inc()
             log.debug("send to %s failed: %s", client, exc)
 
     async def serve_direct(self, sock: socket.socket) -> None:
@@ -315,7 +325,7 @@ class Endpoint:
         """A datagram made routing raise (a bug; sessions guard themselves already): it is
         counted and dropped, because this loop carries every session of the transceiver.
         The traceback is logged at most once per :data:`ERROR_LOG_INTERVAL`."""
-        self._drops.inc(reason="internal_error")
+        self._drops.labels(reason="internal_error").inc()
         now = time.monotonic()
         if now >= self._next_error_log:
             self._next_error_log = now + ERROR_LOG_INTERVAL
@@ -336,12 +346,12 @@ class Endpoint:
         (VOICE-SHIM §5).
         """
         if not relays.allows(relay[0]):
-            self._drops.inc(reason="shim_from_unknown_host")
+            self._drops.labels(reason="shim_from_unknown_host").inc()
             return
         try:
             client, payload = decode_shim(data)
         except ShimError:
-            self._drops.inc(reason="bad_shim")
+            self._drops.labels(reason="bad_shim").inc()
             return
         self.dispatch(payload, client, path_to(relay), arrived)
 

@@ -2,8 +2,8 @@
 
 Each session's jitter buffer and pacer count what they do (frames played, concealed,
 dropped late, dropped because too much was held, the hold itself, frames the sender
-skipped); this module renders them in the Prometheus text format when /metrics is read, so
-that counting stays a plain attribute update on the media path. Two views:
+skipped); this module is a ``prometheus_client`` collector that reads them when /metrics is
+scraped, so that counting stays a plain attribute update on the media path. Two views:
 
 * ``voice_jitter_frames_total{outcome=...}`` and ``voice_pacer_skipped_frames_total``: every
   call so far, ended or not;
@@ -13,10 +13,11 @@ that counting stays a plain attribute update on the media path. Two views:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from voice.metrics import Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from voice.transceiver.session import Session
@@ -36,8 +37,8 @@ def _outcomes(session: Session) -> dict[str, int]:
     }
 
 
-class MediaMetrics:
-    """Renders the media figures of the calls ``sessions()`` returns, plus those ended."""
+class MediaMetrics(Collector):
+    """Collects the media figures of the calls ``sessions()`` returns, plus those ended."""
 
     def __init__(self, sessions: Callable[[], Iterable[Session]]) -> None:
         self._sessions = sessions
@@ -50,44 +51,49 @@ class MediaMetrics:
             self._ended[outcome] += count
         self._ended_skipped += session.pacer_skipped
 
-    def render(self) -> str:
-        frames = Metric(
-            "voice_jitter_frames_total",
+    def collect(self) -> Iterator[Metric]:
+        """The families, read from the sessions now (called by the registry on a scrape)."""
+        frames = CounterMetricFamily(
+            "voice_jitter_frames",
             "Frames out of the jitter buffers of all calls, by outcome: played, concealed "
             "(lost, handed to the decoder), late, overflow and trimmed (dropped to shorten "
             "the hold).",
-            "counter",
+            labels=["outcome"],
         )
-        skipped = Metric(
-            "voice_pacer_skipped_frames_total",
+        skipped = CounterMetricFamily(
+            "voice_pacer_skipped_frames",
             "Frames the send loops skipped because they were held up longer than a frame.",
-            "counter",
         )
-        per_frames = Metric(
-            "voice_session_jitter_frames", "Jitter-buffer frames of a call in progress.", "gauge"
+        per_frames = GaugeMetricFamily(
+            "voice_session_jitter_frames",
+            "Jitter-buffer frames of a call in progress.",
+            labels=["call", "outcome"],
         )
-        per_hold = Metric(
+        per_hold = GaugeMetricFamily(
             "voice_session_jitter_hold_seconds",
             "How long a frame of a call in progress waits in its jitter buffer now.",
-            "gauge",
+            labels=["call"],
         )
-        per_skipped = Metric(
+        per_skipped = GaugeMetricFamily(
             "voice_session_pacer_skipped_frames",
             "Frames the send loop of a call in progress skipped.",
-            "gauge",
+            labels=["call"],
         )
-        for outcome, count in self._ended.items():
-            frames.inc(count, outcome=outcome)
-        skipped.inc(self._ended_skipped)
+        totals = {outcome: int(count) for outcome, count in self._ended.items()}
+        total_skipped = self._ended_skipped
         for session in list(self._sessions()):
             call = str(session.serial)
             for outcome, count in _outcomes(session).items():
-                frames.inc(count, outcome=outcome)
-                per_frames.set(count, call=call, outcome=outcome)
-            per_hold.set(round(session.jitter.hold, 4), call=call)
-            skipped.inc(session.pacer_skipped)
-            per_skipped.set(session.pacer_skipped, call=call)
-        lines: list[str] = []
-        for metric in (frames, skipped, per_frames, per_hold, per_skipped):
-            lines.extend(metric.render())
-        return "\n".join(lines) + "\n"
+                totals[outcome] += count
+                per_frames.add_metric([call, outcome], count)
+            per_hold.add_metric([call], round(session.jitter.hold, 4))
+            total_skipped += session.pacer_skipped
+            per_skipped.add_metric([call], session.pacer_skipped)
+        for outcome, count in totals.items():
+            frames.add_metric([outcome], count)
+        skipped.add_metric([], total_skipped)
+        yield from (frames, skipped, per_frames, per_hold, per_skipped)
+
+    def describe(self) -> Iterator[Metric]:
+        """Nothing: the registry then asks :meth:`collect` only when it is scraped."""
+        return iter(())

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import trio
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from voice.dtls import Certificate
 from voice.ice import IceLiteAgent, generate_password, generate_ufrag, host_candidate
-from voice.metrics import Registry
+from voice.metrics import SETUP_BUCKETS, new_registry
 from voice.peer import PeerConnection
 from voice.relay.networks import NetworkAllowlist
 from voice.sdp import OfferLimits, analyze_offer, build_answer, check_offer_limits, parse
@@ -99,30 +100,48 @@ class TransceiverConfig:
 
 
 class Transceiver:
-    def __init__(self, config: TransceiverConfig, registry: Registry | None = None) -> None:
+    def __init__(
+        self, config: TransceiverConfig, registry: CollectorRegistry | None = None
+    ) -> None:
         self.config = config
         self.certificate = Certificate.generate()
         self.fingerprint = ("sha-256", self.certificate.fingerprint("sha-256"))
         self.table = SessionTable()
         self.sessions: dict[str, Session] = {}
         self._owners: dict[str, _Owner] = {}
-        self.registry = registry or Registry()
-        r = self.registry
-        self.m_active = r.gauge("voice_sessions_active", "Sessions in progress.")
-        self.m_started = r.counter("voice_sessions_started_total", "Sessions created.")
-        self.m_ended = r.counter("voice_sessions_ended_total", "Sessions ended, by reason.")
-        self.m_rejected = r.counter(
+        #: This transceiver's metrics (its own registry: see :mod:`voice.metrics`).
+        self.registry = r = new_registry() if registry is None else registry
+        self.m_active = Gauge("voice_sessions_active", "Sessions in progress.", registry=r)
+        self.m_started = Counter("voice_sessions_started_total", "Sessions created.", registry=r)
+        self.m_ended = Counter(
+            "voice_sessions_ended_total", "Sessions ended, by reason.", ["reason"], registry=r
+        )
+        self.m_rejected = Counter(
             "voice_sessions_rejected_total",
             "Offers refused, by reason (capacity, pending, pending_client, bad_offer, "
-            "bad_agent, rate_client, rate_global).",
+            "bad_agent, rate_client, rate_global, draining).",
+            ["reason"],
+            registry=r,
         )
-        self.m_packets = r.counter("voice_packets_total", "Datagrams by direction and path.")
-        self.m_drops = r.counter("voice_packets_dropped_total", "Datagrams dropped, by reason.")
-        self.m_setup = r.summary("voice_dtls_connected_seconds", "Offer to DTLS connected.")
+        self.m_packets = Counter(
+            "voice_packets_total",
+            "Datagrams by direction and path.",
+            ["direction", "path"],
+            registry=r,
+        )
+        self.m_drops = Counter(
+            "voice_packets_dropped_total", "Datagrams dropped, by reason.", ["reason"], registry=r
+        )
+        self.m_setup = Histogram(
+            "voice_dtls_connected_seconds",
+            "Offer to DTLS connected, of every call that connected.",
+            buckets=SETUP_BUCKETS,
+            registry=r,
+        )
         self.endpoint = Endpoint(self.table, self.m_packets, self.m_drops)
         self.watchers = TraceWatchers()
         self.media = MediaMetrics(self.sessions.values)
-        r.add_collector(self.media.render)
+        r.register(self.media)
         self.bound: Address | None = None
         self.relay_input: Address | None = None
         #: Set by :meth:`drain`: no new sessions, and /healthz says so (readiness fails).
@@ -209,19 +228,19 @@ class Transceiver:
             raise RuntimeError("the transceiver is not running")
         cfg = self.config
         if self.draining:
-            self.m_rejected.inc(reason="draining")
+            self.m_rejected.labels(reason="draining").inc()
             raise DrainingError("this transceiver is shutting down and takes no new calls")
         if len(self.sessions) >= cfg.max_sessions:
-            self.m_rejected.inc(reason="capacity")
+            self.m_rejected.labels(reason="capacity").inc()
             raise CapacityError(f"at capacity ({cfg.max_sessions} sessions)")
         if self.pending(client) >= cfg.max_pending_per_client:
-            self.m_rejected.inc(reason="pending_client")
+            self.m_rejected.labels(reason="pending_client").inc()
             raise ClientLimitError(
                 f"you already have {cfg.max_pending_per_client} sessions waiting for their "
                 "first ICE check; connect or DELETE them first"
             )
         if self.pending() >= cfg.max_pending:
-            self.m_rejected.inc(reason="pending")
+            self.m_rejected.labels(reason="pending").inc()
             raise CapacityError(f"{cfg.max_pending} sessions are already waiting to connect")
         check_offer_limits(offer_sdp, cfg.offer_limits)
         offer = parse(offer_sdp)
@@ -326,7 +345,7 @@ class Transceiver:
             self.sessions.pop(session.id, None)
             self._owners.pop(session.id, None)
             self.m_active.set(len(self.sessions))
-            self.m_ended.inc(reason=_reason_label(session.end_reason))
+            self.m_ended.labels(reason=_reason_label(session.end_reason)).inc()
             if session.connected_at is not None:
                 self.m_setup.observe(session.connected_at - session.created_at)
             self.media.session_ended(session)
