@@ -314,8 +314,13 @@ def build_config(args: argparse.Namespace) -> RelayConfig:
     fleet_pattern = FleetPattern.parse(args.fleet_dns) if args.fleet_dns else None
     if args.fleet_refresh <= 0:
         raise ValueError("--fleet-refresh must be positive")
-    if not static and pattern is None:
-        raise ValueError("no transceivers: give --directory, --transceiver or --transceiver-dns")
+    if not static and pattern is None and not (args.fleet or fleet_static or fleet_pattern):
+        # A relay with no transceivers of its own is an ingress only (VOICE-RELAY §12),
+        # which needs a fleet view; with neither it could forward nothing.
+        raise ValueError(
+            "no transceivers and no fleet view: give --directory, --transceiver or "
+            "--transceiver-dns, or --fleet, --cluster-relay or --fleet-dns"
+        )
     return RelayConfig(
         keys=tuple(keys),
         public=(args.host, args.port),
