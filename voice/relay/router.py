@@ -358,6 +358,10 @@ class Router:
             if not self.backbone.allows(source[0]):
                 counters.drop(DropReason.BACKBONE_SOURCE)
                 return None
+            if not 0 < source[1] <= 0xFFFF:
+                # The source becomes the via, which cannot name port 0 (VOICE-SHIM §10).
+                counters.drop(DropReason.BAD_SOURCE)
+                return None
             if forward.cluster != self.cluster:
                 # One backbone hop, never two: a peer's mistake must not loop.
                 counters.drop(DropReason.OTHER_CLUSTER)
