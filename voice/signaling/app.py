@@ -44,6 +44,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from voice import __version__
+from voice.agents.transcript import blueprint as transcript_blueprint
 from voice.sdp import SdpError
 from voice.signaling.ratelimit import ClientBuckets, TokenBucket, client_key
 from voice.transceiver.agents import AgentError
@@ -275,6 +276,10 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
     def no_session() -> Response:
         # One answer for "no such session" and "wrong key": a guess learns nothing.
         return _text(404, "no session at this URL (it ended, or the id or key is wrong)")
+
+    # GET /v1/sessions/<id>/transcript?key=...: a conversing call's turns, for the same
+    # holders as the session itself.
+    app.register_blueprint(transcript_blueprint(session_refusal))
 
     @app.delete("/v1/sessions/<session_id>")
     async def delete_session(session_id: str) -> Response:

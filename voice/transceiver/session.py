@@ -159,7 +159,10 @@ class Session:
                     nursery.start_soon(self._watchdog)
                     await self._dtls_up.wait()
                     agent_in_send, agent_in = trio.open_memory_channel[bytes](8)
-                    agent_out_send, agent_out = trio.open_memory_channel[bytes](2)
+                    # An agent that keeps its own output queue (voice.agents.conversation)
+                    # asks for an unbuffered channel, so that it can drop all of it at once.
+                    out_frames: int = getattr(self._agent, "output_frames", 2)
+                    agent_out_send, agent_out = trio.open_memory_channel[bytes](out_frames)
                     nursery.start_soon(self._playout_loop, agent_in_send)
                     nursery.start_soon(self._send_loop, agent_out)
                     nursery.start_soon(self._run_agent, agent_in, agent_out_send)
