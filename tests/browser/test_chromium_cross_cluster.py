@@ -57,6 +57,12 @@ def voice(*args: str, ready: str) -> Iterator[tuple[RunningServer, re.Match[str]
     running = RunningServer(process=process, url="", lines=lines)
     try:
         yield running, running.wait_for_log(ready, timeout=30)
+    except BaseException:
+        # For the report of a failure: what this program said.
+        while not lines.empty():
+            running.seen.append(lines.get_nowait())
+        print(f"--- voice {args[0]}:", *running.seen[-40:], sep="\n")
+        raise
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -106,7 +112,7 @@ def test_chromium_call_through_another_clusters_ingress_is_heard(tmp_path: Path)
         page.goto(f"{transceiver.url}?raw=1&agent=echo")
         page.evaluate("voice.start()")
         page.wait_for_function("voice.dtls === 'connected' || voice.error", timeout=20_000)
-        assert page.evaluate("voice.error") is None
+        assert page.evaluate("voice.error") is None, page.evaluate("voice.error")
         page.wait_for_function(
             f"voice.level() > 0.05 && Math.abs(voice.dominantFrequency() - {MIC_HZ}) < 25",
             timeout=15_000,
