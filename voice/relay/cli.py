@@ -20,7 +20,10 @@ only by a STUN Binding request whose server ufrag is a valid routing token (HMAC
 fleet key); its packets then go, with a small shim header naming the client, to the
 transceiver the token names. Packets from transceivers go back out of the public port to
 the client their shim header names. The relay never decrypts and never answers a client
-by itself. See spec/voice-relay.md, spec/voice-token.md and spec/voice-shim.md.
+by itself. A valid token of another cluster is carried over the backbone to one of that
+cluster's relays (the fleet view), and its replies come back the same way, so a caller
+keeps one address whichever cluster owns its call. See spec/voice-relay.md,
+spec/voice-token.md and spec/voice-shim.md.
 """
 
 EPILOG = f"""\
