@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "voice.transceiver.cli",
     "voice.relay.cli",
     "voice.bench_cli",
+    "voice.trace_cli",
 )
 
 

@@ -32,9 +32,10 @@ and without a token configured they still need the key. The demo page, its stati
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,11 +199,18 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
         return Response(index_html, content_type="text/html")
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, object]:
-        health: dict[str, object] = {"status": "ok", "version": __version__}
+    async def healthz() -> Response:
+        # A draining transceiver answers 503, so that a readiness probe takes it out of the
+        # signaling Service while its calls finish (voice transceiver --drain-timeout); a
+        # liveness probe (?probe=liveness) still gets 200: draining is not being stuck.
+        status = "draining" if transceiver.draining else "ok"
+        health: dict[str, object] = {"status": status, "version": __version__}
         if expected_bearer is None or bearer_ok():
             health["sessions"] = len(transceiver.sessions)
-        return health
+        refuse = transceiver.draining and request.args.get("probe") != "liveness"
+        return Response(
+            json.dumps(health), status=503 if refuse else 200, content_type="application/json"
+        )
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -296,6 +304,30 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
         # RFC 9725 §4.3.1: a server without trickle ICE answers PATCH with 405. An ICE-lite
         # server never needs the client's candidates: the client's checks reveal them.
         return _text(405, "trickle ICE is not needed: this server is ICE-lite", Allow="DELETE")
+
+    @app.get("/v1/sessions/<session_id>/trace")
+    async def session_trace(session_id: str) -> Response:
+        """The session's trace as server-sent events from now until the call ends, each
+        datagram decoded (:mod:`voice.trace`): what the demo page's ladder is drawn from.
+        Like DELETE it needs the session's key, since it shows the call's handshake."""
+        if (refusal := session_refusal(session_id)) is not None:
+            return refusal
+        feed = transceiver.watch(session_id)
+        if feed is None:
+            return _text(409, "this session cannot be watched (it ended, or has enough watchers)")
+
+        async def events() -> AsyncIterator[bytes]:
+            yield b"event: ready\ndata: {}\n\n"
+            async with feed:
+                async for record in feed:
+                    yield b"data: " + json.dumps(record, separators=(",", ":")).encode() + b"\n\n"
+            yield b"event: end\ndata: {}\n\n"
+
+        response = Response(
+            events(), content_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
+        response.timeout = None  # a call lasts as long as it lasts
+        return response
 
     @app.errorhandler(413)
     async def too_large(_: Exception) -> Response:

@@ -128,6 +128,7 @@ async function start() {
     }
     voice.sessionUrl = new URL(response.headers.get("Location"), whip).href;
     mark("answer");
+    if (window.voiceLadder) await window.voiceLadder.attach(voice.sessionUrl);
     await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
     watchFirstAudio(pc);
     watchFirstEcho(pc);
