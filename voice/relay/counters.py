@@ -168,7 +168,7 @@ def _families(c: RelayCounters) -> list[tuple[str, str, str, list[_Sample]]]:
             "voice_relay_fleet_repointed_total",
             "counter",
             "Calls moved to another relay of their cluster after the fleet view changed.",
-            [([], c.fleet_repointed)],
+            [({}, c.fleet_repointed)],
         ),
     ]
 

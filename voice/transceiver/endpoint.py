@@ -380,10 +380,10 @@ class Endpoint:
         try:
             forward = decode_forward(data)
         except ShimError:
-            self._drops.inc(reason="bad_shim")
+            self._drops.labels(reason="bad_shim").inc()
             return
         if forward.direction != INBOUND or forward.via is None:
-            self._drops.inc(reason="bad_shim")
+            self._drops.labels(reason="bad_shim").inc()
             return
         path = path_to(relay)
         if isinstance(path, RelayPath):
