@@ -24,6 +24,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
 from voice.agents.bridge import SUBPROTOCOL
+from voice.cli.logs import add_log_option, configure_logging
 from voice.opus import FRAME_BYTES
 from voice.transceiver.agents import tone_frames
 
@@ -165,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--mode", choices=["repeat", "tone"], default="repeat")
     parser.add_argument("--think", type=float, default=0.0)
+    add_log_option(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(args)
     backend = ReferenceBackend(BackendSettings(mode=args.mode, think=args.think))
     trio.run(backend.serve, args.host, args.port)
     return 0
