@@ -143,6 +143,7 @@ class Caller:
         stall: float = 0.0,
         stall_backlog: bool = True,
         record: bool = False,
+        query: str = "",
     ) -> None:
         if start_burst < 0 or stall < 0:
             raise ValueError("start_burst and stall cannot be negative")
@@ -154,6 +155,8 @@ class Caller:
         #: (arrival time, Opus payload) of every RTP packet received, with ``record=True``.
         self.received: list[tuple[float, bytes]] | None = [] if record else None
         self.agent = agent
+        #: More query parameters for the POST (``name=value&...``), e.g. ``ingress=b``.
+        self.query = query
         self.bind_host = bind_host
         self.setup_timeout = setup_timeout
         self.result = CallResult()
@@ -233,7 +236,9 @@ class Caller:
             cname=secrets.token_urlsafe(9),
         )
         self.result.posted_at = trio.current_time()
-        url = f"{self.base_url}v1/sessions?agent={self.agent}"
+        url = f"{self.base_url}v1/sessions?agent={self.agent}" + (
+            f"&{self.query}" if self.query else ""
+        )
         for _ in range(MAX_REDIRECTS + 1):
             status, headers, body = await trio.to_thread.run_sync(http, "POST", url, offer.encode())
             # RFC 9725 §4.5: a WHIP client follows a 307 (a steering front's) with the same
