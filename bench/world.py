@@ -20,33 +20,16 @@ namespaces); prints why not otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.processes import VoiceProcess
-from tests.support.world import World, can_build, open_world
-
-
-async def calls_from(
-    world: World, site_index: int, url: str, calls: int, duration: float, query: str = ""
-) -> list[dict[str, Any]]:
-    site = world.callers[site_index]
-    runner = VoiceProcess("caller")
-    runner.argv = [
-        "ip", "netns", "exec", site.namespace, sys.executable, "-m", "tests.support.world_caller",
-        f"--url={url}", f"--bind={site.address}", f"--calls={calls}", f"--duration={duration}", f"--query={query}",
-    ]  # fmt: skip
-    async with trio.open_nursery() as nursery:
-        await runner.start(nursery, r"^done$", timeout=120)
-    return [json.loads(line) for line in runner.lines if line.startswith("{")]
+from tests.support.world import can_build, open_world, place_calls
 
 
 def median(values: list[float]) -> float:
@@ -74,7 +57,9 @@ async def measure(args: argparse.Namespace) -> int:
             }
             rows = []
             for name, (url, query) in cases.items():
-                results = await calls_from(world, 0, url, args.calls, args.duration, query)
+                results = await place_calls(
+                    ca, url, calls=args.calls, duration=args.duration, query=query
+                )
                 ok = [r for r in results if r.get("failed") is None]
                 failed = [r["failed"] for r in results if r.get("failed")]
                 rows.append(

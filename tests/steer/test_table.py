@@ -51,6 +51,20 @@ def test_healthy_nearest_region_gets_the_call_with_nearest_ingresses_first() -> 
     assert url == "http://10.1.0.2:8080/v1/sessions?agent=echo&ingress=eu%2Cus"
 
 
+def test_entries_sharing_an_ingress_name_it_once() -> None:
+    table = parse_table(
+        {
+            "region": [
+                {"name": "a1", "signaling": "http://10.1.0.2:8081", "ingress": "a"},
+                {"name": "a2", "signaling": "http://10.1.0.2:8082", "ingress": "a"},
+                {"name": "b1", "signaling": "http://10.2.0.2:8081", "ingress": "b"},
+            ]
+        }
+    )
+    decision = choose(table, "10.1.0.9", {"a1": UP, "a2": UP, "b1": UP})
+    assert decision is not None and decision.ingresses == ("a", "b")
+
+
 def test_region_down_or_full_is_skipped_and_a_dead_ingress_is_not_named() -> None:
     table = parse_table(TABLE)
     down = RegionHealth(signaling_up=False, ingress_up=False)

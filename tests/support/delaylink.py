@@ -14,6 +14,7 @@ prints ``link up`` once both are attached, and runs until killed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import fcntl
 import heapq
@@ -64,10 +65,9 @@ async def pump(src: int, dst: int, delay: float, loss: float, rng: random.Random
                     wake = trio.Event()
                 continue
             _, _, data = heapq.heappop(queue)
-            try:
+            # The far device down or its queue full: the packet is lost, as on a wire.
+            with contextlib.suppress(OSError):
                 os.write(dst, data)
-            except OSError:
-                pass  # the far device is down or its queue full: lost, as on a wire
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(sender)

@@ -24,6 +24,7 @@ Root only: without it (or without ``ip netns``), :func:`require_root` skips the 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -33,6 +34,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -42,7 +44,14 @@ from voice.relay.token import TokenKey
 ROOT = Path(__file__).resolve().parents[2]
 REGIONS = ("a", "b")
 RELAY_PORT = 3478
+RELAY_HEALTH_PORT = 9100
 STEER_PORT = 8000
+
+
+def relay_has_health() -> bool:
+    """True when ``voice relay`` serves /healthz (``--metrics-port``): the front then probes
+    each relay as part of its region's health."""
+    return '"--metrics-port"' in (ROOT / "voice" / "relay" / "cli.py").read_text()
 
 
 def region_address(index: int) -> str:
@@ -60,6 +69,33 @@ def can_build() -> str | None:
     if shutil.which("ip") is None or not os.path.exists("/dev/net/tun"):
         return "needs iproute2 and /dev/net/tun"
     return None
+
+
+async def place_calls(
+    site: CallerSite, url: str, *, calls: int = 1, duration: float = 3.0, query: str = ""
+) -> list[dict[str, Any]]:
+    """Echo calls from ``site``, run in its namespace (:mod:`tests.support.world_caller`);
+    one dict per call."""
+    runner = VoiceProcess("caller")
+    runner.argv = [
+        "ip", "netns", "exec", site.namespace, sys.executable, "-m", "tests.support.world_caller",
+        f"--url={url}", f"--bind={site.address}", f"--calls={calls}",
+        f"--duration={duration}", f"--query={query}",
+    ]  # fmt: skip
+    async with trio.open_nursery() as nursery:
+        await runner.start(nursery, r"^done$", timeout=120)
+    return [json.loads(line) for line in runner.lines if line.startswith("{")]
+
+
+async def watch_call(nursery: trio.Nursery, site: CallerSite, url: str) -> VoiceProcess:
+    """A long echo call from ``site`` that reports ``rtp-age <s>`` every 100 ms."""
+    runner = VoiceProcess("caller")
+    runner.argv = [
+        "ip", "netns", "exec", site.namespace, sys.executable, "-m", "tests.support.world_caller",
+        f"--url={url}", f"--bind={site.address}", "--watch",
+    ]  # fmt: skip
+    await runner.start(nursery, r"^rtp-age ", timeout=60)
+    return runner
 
 
 def _ip(*args: str) -> None:
@@ -117,6 +153,8 @@ class World:
             "--transceiver-network=10.91.0.0/16",
             "--log-interval=0",
         ]
+        if relay_has_health():
+            args += [f"--metrics-host={region.address}", f"--metrics-port={RELAY_HEALTH_PORT}"]
         for other in self.regions:
             for k in range(2):
                 tid = 2 * other.index + k + 1
@@ -147,6 +185,10 @@ class World:
                     f'ingress = "{region.name}"',
                     "capacity = 50",
                 ]
+                if relay_has_health():
+                    lines.append(
+                        f'health = ["http://{region.address}:{RELAY_HEALTH_PORT}/healthz"]'
+                    )
         for site in self.callers:
             near = next(r for r in self.regions if r.name == site.name)
             order = [near, *(r for r in self.regions if r is not near)]

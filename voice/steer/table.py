@@ -119,11 +119,14 @@ def choose(
     )
     if region is None:
         return None
-    ingresses = tuple(
+    # Several entries (one per signaling endpoint) may share a region's ingress: name each
+    # ingress once, at its nearest position.
+    usable = dict.fromkeys(
         r.ingress
         for r in order
         if r.ingress is not None and (h := health.get(r.name)) is not None and h.ingress_up
-    )[:MAX_INGRESSES]
+    )
+    ingresses = tuple(usable)[:MAX_INGRESSES]
     return Decision(region=region, ingresses=ingresses)
 
 

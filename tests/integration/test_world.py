@@ -1,0 +1,87 @@
+"""The world on one machine (tests/support/world.py): two regions in network namespaces,
+callers beside each, delay links between them, the real programs everywhere.
+
+* Each caller's POST to its steering front lands in its own region, and the answer names its
+  own region's relay as the nearest ingress (VOICE-STEER §3, §4).
+* The region failure drill: region a's relay is killed under a live call, then region a's
+  transceivers; the call loses its media, and new calls from a's callers are steered to
+  region b once the front's next health poll has seen region a down (VOICE-STEER §5).
+
+Root only (network namespaces); skipped elsewhere. Every namespace is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.support.world import can_build, open_world, place_calls, relay_has_health, watch_call
+
+pytestmark = [pytest.mark.slow]
+
+if (why := can_build()) is not None:
+    pytestmark.append(pytest.mark.skip(reason=why))
+
+#: Hang guard for steps on a loaded machine; not a measurement.
+STEP = 30.0
+
+
+async def test_callers_are_steered_to_their_own_region_and_ingress(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    async with open_world(nursery, tmp_path) as world:
+        for site, region in zip(world.callers, world.regions, strict=True):
+            [result] = await place_calls(site, site.steer_url, duration=1.5)
+            assert result["failed"] is None, result
+            assert result["answered_by"].startswith(region.signaling[0] + "/v1/sessions?")
+            # Nearest first: the caller's own relay, then the other region's as the fallback.
+            other = next(r for r in world.regions if r is not region)
+            assert f"ingress={region.name}%2C{other.name}" in result["answered_by"]
+            assert result["ingress"] == f"{region.ingress[0]}:{region.ingress[1]}"
+            assert result["echo_ms"] is not None
+
+
+async def test_region_failure_drill(nursery: trio.Nursery, tmp_path: Path) -> None:
+    async with open_world(nursery, tmp_path, interval=0.5) as world:
+        a, b = world.regions
+        ca = world.callers[0]
+        assert ca.steer is not None
+        call = await watch_call(nursery, ca, ca.steer_url)
+        first = json.loads(next(line for line in call.lines if line.startswith("{")))
+        assert first["answered_by"].startswith(a.signaling[0])
+
+        # 1. The relay of region a dies under the call: its media stops (the synthetic
+        # caller offers no second path; a browser would try the second ingress).
+        await world.kill_relay(a)
+        mark = call.mark()
+        await call.wait_for(r"^rtp-age ([1-9]\d*\.|[2-9]\.)", start=mark, timeout=STEP)
+        steer_mark = ca.steer.mark()
+        if relay_has_health():
+            # The front sees the relay gone: a's signaling still takes calls, but the
+            # answers name b's relay first.
+            await ca.steer.wait_for(r"region a1: signaling up, ingress DOWN", timeout=STEP)
+            [via_b] = await place_calls(ca, ca.steer_url, duration=1.0)
+            assert via_b["failed"] is None, via_b
+            assert via_b["answered_by"].startswith(a.signaling[0])
+            assert via_b["ingress"] == f"{b.ingress[0]}:{b.ingress[1]}"
+
+        # 2. Then the whole region: its transceivers (and their signaling) die too. Within
+        # the front's health interval it sees them down, and new calls go to region b.
+        for transceiver in a.transceivers:
+            await transceiver.kill()
+        started = trio.current_time()
+        for name in ("a1", "a2"):
+            await ca.steer.wait_for(
+                rf"region {name}: signaling DOWN", start=steer_mark, timeout=STEP
+            )
+        noticed = trio.current_time() - started
+        print(f"front saw region a down {noticed * 1000:.0f} ms after it died (interval 500 ms)")
+        [moved] = await place_calls(ca, ca.steer_url, duration=1.5)
+        assert moved["failed"] is None, moved
+        assert moved["answered_by"].startswith(b.signaling[0])
+        assert re.search(r"ingress=b(&|$)", moved["answered_by"])
+        assert moved["ingress"] == f"{b.ingress[0]}:{b.ingress[1]}"
