@@ -31,6 +31,8 @@ class DropReason(enum.Enum):
     INTERNAL_ERROR = "internal-error"  # handling the datagram raised: a bug, counted, not fatal
     ADMISSION_GLOBAL = "admission-global"  # the worker's admission bucket is empty
     RATE_LIMIT = "rate-limit"  # a known client sent faster than its packet budget
+    BACKBONE_SOURCE = "backbone-source"  # a version 2 datagram from (or to) a non-fleet host
+    FLEET_FAILED = "fleet-failed"  # no relay address for the token's cluster (DNS failed)
 
 
 class RelayCounters:
