@@ -13,11 +13,10 @@ address (the front is anycast in production: an instance near every caller) and 
 callers. A caller reaches the far region through its own region's namespace, so it crosses
 the backbone as the provider's traffic would.
 
-Every transceiver knows both relays as ingresses (``--ingress a=...,b=...``); every relay's
-directory names all four transceivers (cluster 0, ids 1-4), so a relay given a caller whose
-session lives in the other region forwards across the backbone to the owning transceiver.
-That is the straight-to-the-transceiver shape of cross-cluster forwarding, done here with
-the directory alone.
+Each region is a cluster (a: 1, b: 2) with transceivers 1 and 2. Every transceiver knows
+both relays as ingresses (``--ingress a=...,b=...``); each relay knows the other cluster's
+relay on the backbone (``--cluster-relay``), so a caller whose media enters at the other
+region's relay reaches its transceiver across the backbone (VOICE-RELAY §12).
 
 Root only: without it (or without ``ip netns``), :func:`require_root` skips the test.
 """
@@ -117,6 +116,10 @@ class Region:
         return [f"http://{self.address}:{8081 + k}" for k in range(2)]
 
     @property
+    def cluster(self) -> int:
+        return self.index + 1
+
+    @property
     def ingress(self) -> tuple[str, int]:
         return (self.address, RELAY_PORT)
 
@@ -155,10 +158,13 @@ class World:
         ]
         if relay_has_health():
             args += [f"--metrics-host={region.address}", f"--metrics-port={RELAY_HEALTH_PORT}"]
+        for k in range(2):
+            args.append(f"--transceiver={k + 1}={region.address}:{4001 + k}")
+        # VOICE-RELAY §12: tokens of the other region's cluster cross the backbone to its relay.
         for other in self.regions:
-            for k in range(2):
-                tid = 2 * other.index + k + 1
-                args.append(f"--transceiver={tid}={other.address}:{4001 + k}")
+            if other is not region:
+                args.append(f"--cluster-relay={other.cluster}={other.address}:{RELAY_PORT + 1}")
+        args += [f"--cluster={region.cluster}", "--backbone-network=10.91.0.0/16"]
         return args
 
     async def start_relay(self, region: Region) -> None:
@@ -261,10 +267,10 @@ async def open_world(
             for region in regions:
                 await world.start_relay(region)
                 for k in range(2):
-                    tid = 2 * region.index + k + 1
                     t = VoiceProcess(
                         "transceiver",
-                        f"--transceiver-id={tid}",
+                        f"--transceiver-id={k + 1}",
+                        f"--cluster={region.cluster}",
                         f"--http-host={region.address}",
                         f"--http-port={8081 + k}",
                         f"--relay-input={region.address}:{4001 + k}",
