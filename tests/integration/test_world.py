@@ -19,7 +19,16 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.support.world import can_build, open_world, place_calls, relay_has_health, watch_call
+from tests.conftest import require_program
+from tests.support.browser import CHROMIUM
+from tests.support.world import (
+    browser_call,
+    can_build,
+    open_world,
+    place_calls,
+    relay_has_health,
+    watch_call,
+)
 
 pytestmark = [pytest.mark.slow]
 
@@ -85,3 +94,25 @@ async def test_region_failure_drill(nursery: trio.Nursery, tmp_path: Path) -> No
         assert moved["answered_by"].startswith(b.signaling[0])
         assert re.search(r"ingress=b(&|$)", moved["answered_by"])
         assert moved["ingress"] == f"{b.ingress[0]}:{b.ingress[1]}"
+
+
+@pytest.mark.browser
+async def test_chromium_in_region_a_reaches_region_b_through_a_relay(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """Region a is full (capacity 0 in the front's table) but its relay is up: Chromium,
+    beside region a, loads the front's page; the front sends the POST (307, cross-origin)
+    to region b and names a's relay first; Chromium's media enters at a's relay and crosses
+    the backbone to the transceiver in b (VOICE-RELAY §12), and the page hears its echo."""
+    require_program("chromium", CHROMIUM)
+    async with open_world(nursery, tmp_path, capacity={"a": 0}) as world:
+        a, b = world.regions
+        ca = world.callers[0]
+        result = await browser_call(ca, f"{ca.steer_url}?raw=1&agent=echo")
+        assert result["error"] is None, result
+        assert result["heard"] is True
+        assert result["session"].startswith(b.signaling[0] + "/v1/sessions/")
+        assert result["remote"] == f"{a.ingress[0]}:{a.ingress[1]}"
+        print(
+            "chromium beside a, session in b, media via a's relay:", json.dumps(result["timings"])
+        )

@@ -86,6 +86,19 @@ async def place_calls(
     return [json.loads(line) for line in runner.lines if line.startswith("{")]
 
 
+async def browser_call(site: CallerSite, url: str) -> dict[str, Any]:
+    """A Chromium call from ``site``'s namespace (:mod:`tests.support.world_browser`)."""
+    runner = VoiceProcess("browser")
+    runner.argv = [
+        "ip", "netns", "exec", site.namespace, sys.executable, "-m",
+        "tests.support.world_browser", f"--url={url}",
+    ]  # fmt: skip
+    async with trio.open_nursery() as nursery:
+        await runner.start(nursery, r"^\{", timeout=90)
+    result: dict[str, Any] = json.loads(next(x for x in runner.lines if x.startswith("{")))
+    return result
+
+
 async def watch_call(nursery: trio.Nursery, site: CallerSite, url: str) -> VoiceProcess:
     """A long echo call from ``site`` that reports ``rtp-age <s>`` every 100 ms."""
     runner = VoiceProcess("caller")
@@ -145,6 +158,8 @@ class World:
     nursery: trio.Nursery
     interval: float
     links: list[VoiceProcess] = field(default_factory=list)
+    #: Sessions each region's entries may carry in the front's table (default 50).
+    capacity: dict[str, int] = field(default_factory=dict)
 
     def relay_args(self, region: Region) -> list[str]:
         args = [
@@ -189,7 +204,7 @@ class World:
                     f'name = "{region.name}{k + 1}"',
                     f'signaling = "{url}"',
                     f'ingress = "{region.name}"',
-                    "capacity = 50",
+                    f"capacity = {self.capacity.get(region.name, 50)}",
                 ]
                 if relay_has_health():
                     lines.append(
@@ -227,6 +242,7 @@ async def open_world(
     backbone_delay: float = 0.080,
     loss: float = 0.0,
     interval: float = 0.5,
+    capacity: dict[str, int] | None = None,
 ) -> AsyncIterator[World]:
     """Builds the world, yields it, and always deletes every namespace it made."""
     prefix = f"vw{os.getpid() % 100000}"
@@ -237,20 +253,25 @@ async def open_world(
     made: list[str] = []
     try:
         async with trio.open_nursery() as inner:
-            world = World(prefix, regions, callers, env, inner, interval)
+            world = World(prefix, regions, callers, env, inner, interval, capacity=capacity or {})
             for ns, address in [(r.namespace, r.address) for r in regions] + [
                 (c.namespace, c.address) for c in callers
             ]:
                 _ip("netns", "add", ns)
                 made.append(ns)
                 _ip("-n", ns, "link", "set", "lo", "up")
-                _ip("-n", ns, "addr", "add", f"{address}/32", "dev", "lo")
+                if ns.endswith(tuple(f"-{r.name}" for r in regions)):
+                    _ip("-n", ns, "addr", "add", f"{address}/32", "dev", "lo")
             a, b = regions
             ca, cb = callers
             await _link(world, ca.namespace, a.namespace, access_delay, loss)
             await _link(world, cb.namespace, b.namespace, access_delay, loss)
             await _link(world, a.namespace, b.namespace, backbone_delay, loss)
             for site, near in ((ca, a), (cb, b)):
+                # A caller's address is on its link, not on lo: browsers gather candidates
+                # from real interfaces only (lo's addresses count as loopback).
+                _ip("-n", site.namespace, "addr", "add", f"{site.address}/32",
+                    "dev", f"to-{near.name}")  # fmt: skip
                 _ip("-n", site.namespace, "route", "add", "10.91.0.0/16",
                     "dev", f"to-{near.name}", "src", site.address)  # fmt: skip
             for region, site, other, far_site in ((a, ca, b, cb), (b, cb, a, ca)):
