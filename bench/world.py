@@ -11,9 +11,12 @@ regions, one way, unless changed):
 * **far ingress**: steered to region a, but with b's relay as the only ingress: media crosses
   the backbone twice.
 
-Columns: the caller's round trip to its first hop (the ingress host; TCP connect, medians)
-and the end-to-end echo round trip of its own audio (medians over every call's bursts). The
-steered row is the baseline; the ratio is each row's echo RTT over it. Needs root (network
+Columns (medians over the calls): the caller's round trip to its first hop (the ingress
+host; TCP connect); the media path's round trip (the first ICE check, answer to ICE
+connected: caller, relays, transceiver and back); the end-to-end echo round trip of the
+caller's own audio (adds the echo agent's jitter buffer and codec, which vary with the
+machine's load); the set-up (POST to DTLS connected, redirect included). The steered row is
+the baseline of each ratio. Needs root (network
 namespaces); prints why not otherwise.
 """
 
@@ -66,6 +69,7 @@ async def measure(args: argparse.Namespace) -> int:
                     (
                         name,
                         median([r["first_hop_ms"] for r in ok]),
+                        median([r["check_ms"] for r in ok]),
                         median([r["echo_ms"] for r in ok if r.get("echo_ms") is not None]),
                         median([r["setup_ms"] for r in ok]),
                         len(ok),
@@ -75,16 +79,21 @@ async def measure(args: argparse.Namespace) -> int:
                 )
             nursery.cancel_scope.cancel()
     base = rows[0][2]
+    echo_base = rows[0][3]
     print(
         f"world: access {args.access_delay:g} ms, backbone {args.backbone_delay:g} ms one way, "
         f"loss {args.loss:g}; {args.calls} echo calls per case, {args.duration:g} s each"
     )
-    print("| case | ingress | first hop RTT ms | echo RTT ms | set-up ms | calls | ratio |")
-    print("|---|---|---|---|---|---|---|")
-    for name, hop, echo, setup, n, ingress, failed in rows:
+    print(
+        "| case | ingress | first hop RTT ms | media path RTT ms | ratio | echo RTT ms | ratio "
+        "| set-up ms | calls |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, hop, path, echo, setup, n, ingress, failed in rows:
         print(
-            f"| {name} | {ingress} | {hop:.1f} | {echo:.1f} | {setup:.0f} | {n}/{args.calls} | "
-            f"{echo / base:.2f} |" + (f" failed: {failed[0]}" if failed else "")
+            f"| {name} | {ingress} | {hop:.1f} | {path:.1f} | {path / base:.2f} | {echo:.1f} | "
+            f"{echo / echo_base:.2f} | {setup:.0f} | {n}/{args.calls} |"
+            + (f" failed: {failed[0]}" if failed else "")
         )
     return 0
 

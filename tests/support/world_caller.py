@@ -8,7 +8,10 @@ line per call and ``done`` at the end:
 * ``ingress``: the address the answer told the caller to send to;
 * ``first_hop_ms``: median TCP connect time to that address's host (its signaling port):
   the caller's round trip to the ingress;
-* ``echo_ms``: median round trip of the caller's own audio through the echo agent.
+* ``check_ms``: the first ICE check's round trip (answer to ICE connected): the media
+  path through the relays to the transceiver and back, nothing else;
+* ``echo_ms``: median round trip of the caller's own audio through the echo agent (adds
+  the transceiver's jitter buffer, decoding and encoding, which vary with the load).
 
 With ``--watch``, a call stays up and a line ``rtp-age <s>`` is printed every 100 ms: how
 long ago its last RTP packet arrived (the failure drill reads it).
@@ -53,6 +56,9 @@ async def one_call(url: str, bind: str, duration: float, query: str = "") -> dic
             1000 * statistics.median(result.round_trips) if result.round_trips else None
         )
         out["setup_ms"] = 1000 * (result.dtls_at - result.posted_at)
+        # From the answer to ICE connected: the first check's round trip through the relay
+        # to the transceiver and back, with no codec or jitter buffer in it.
+        out["check_ms"] = 1000 * (result.ice_at - result.answered_at)
     return out
 
 
