@@ -27,6 +27,7 @@ from tests.support.world import (
     open_world,
     place_calls,
     relay_has_health,
+    start_browser,
     watch_call,
 )
 
@@ -116,3 +117,33 @@ async def test_chromium_in_region_a_reaches_region_b_through_a_relay(
         print(
             "chromium beside a, session in b, media via a's relay:", json.dumps(result["timings"])
         )
+
+
+@pytest.mark.browser
+async def test_chromium_moves_to_the_second_ingress_when_its_relay_dies(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """Region a is full, so Chromium beside it gets a session in region b, with a's relay
+    as its first ingress and b's as its second. a's relay is killed mid-call: Chromium's
+    ICE, which kept checking the second pair, moves to b's relay, and the page hears its
+    echo again (VOICE-STEER §4, §5).
+
+    (Killed the other way round, the owning region's relay, both paths die: an ingress
+    forwards to the owning cluster's relays (VOICE-RELAY §12), so a region needs more
+    than one relay to survive losing one; the failure drill shows the caller's side.)"""
+    require_program("chromium", CHROMIUM)
+    async with open_world(nursery, tmp_path, capacity={"a": 0}) as world:
+        a, b = world.regions
+        ca = world.callers[0]
+        page = await start_browser(nursery, ca, f"{ca.steer_url}?raw=1&agent=echo", hold=40)
+        first = json.loads(next(x for x in page.lines if x.startswith("{")))
+        assert first["error"] is None, first
+        assert first["session"].startswith(b.signaling[0] + "/v1/sessions/")
+        assert first["remote"] == f"{a.ingress[0]}:{a.ingress[1]}"
+        mark = page.mark()
+        await world.kill_relay(a)
+        killed = trio.current_time()
+        b_ingress = re.escape(f"{b.ingress[0]}:{b.ingress[1]}")
+        await page.wait_for(rf"level 0\.(0[5-9]|[1-9])\d* remote {b_ingress}$", start=mark)
+        moved = trio.current_time() - killed
+        print(f"chromium heard its echo through b's relay {moved * 1000:.0f} ms after a's died")

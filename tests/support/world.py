@@ -88,15 +88,24 @@ async def place_calls(
 
 async def browser_call(site: CallerSite, url: str) -> dict[str, Any]:
     """A Chromium call from ``site``'s namespace (:mod:`tests.support.world_browser`)."""
+    async with trio.open_nursery() as nursery:
+        runner = await start_browser(nursery, site, url)
+    result: dict[str, Any] = json.loads(next(x for x in runner.lines if x.startswith("{")))
+    return result
+
+
+async def start_browser(
+    nursery: trio.Nursery, site: CallerSite, url: str, hold: float = 0.0
+) -> VoiceProcess:
+    """Starts a Chromium call from ``site``; returns once the page reported (heard or not);
+    with ``hold``, the call stays up and reports its state every 100 ms."""
     runner = VoiceProcess("browser")
     runner.argv = [
         "ip", "netns", "exec", site.namespace, sys.executable, "-m",
-        "tests.support.world_browser", f"--url={url}",
+        "tests.support.world_browser", f"--url={url}", f"--hold={hold}",
     ]  # fmt: skip
-    async with trio.open_nursery() as nursery:
-        await runner.start(nursery, r"^\{", timeout=90)
-    result: dict[str, Any] = json.loads(next(x for x in runner.lines if x.startswith("{")))
-    return result
+    await runner.start(nursery, r"^\{", timeout=90)
+    return runner
 
 
 async def watch_call(nursery: trio.Nursery, site: CallerSite, url: str) -> VoiceProcess:

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,6 +36,13 @@ NOMINATED_REMOTE = """async () => {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="world_browser")
     parser.add_argument("--url", required=True, help="the page (the front's, with ?raw=1...)")
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=0.0,
+        help="after the echo is heard, keep the call this many seconds, printing every 100 ms "
+        "'state <ice> level <echo level> remote <nominated pair's remote address>'",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         wav = write_tone_wav(Path(tmp) / "tone.wav", MIC_HZ)
@@ -58,8 +66,17 @@ def main(argv: list[str] | None = None) -> int:
                 result["session"] = page.evaluate("voice.sessionUrl")
                 result["remote"] = page.evaluate(NOMINATED_REMOTE)
                 result["timings"] = page.evaluate("voice.timings")
+                print(json.dumps(result), flush=True)
+                deadline = time.monotonic() + args.hold
+                while time.monotonic() < deadline:
+                    level = page.evaluate("voice.level()")
+                    remote = page.evaluate(NOMINATED_REMOTE)
+                    ice = page.evaluate("voice.pc.iceConnectionState")
+                    print(f"state {ice} level {level:.3f} remote {remote}", flush=True)
+                    page.wait_for_timeout(100)
                 page.evaluate("voice.hangup()")
-            print(json.dumps(result), flush=True)
+            else:
+                print(json.dumps(result), flush=True)
             page.close()
     return 0
 
