@@ -54,7 +54,7 @@ def test_page_on_the_front_calls_through_the_region(browser: Any, tmp_path: Path
             [{"name": "here", "signaling": region.url.rstrip("/")}],
             [{"network": "127.0.0.0/8", "regions": ["here"]}],
         )
-        with voice_steer(regions, port, "--interval", "0.5") as steer:
+        with voice_steer(regions, port, "--interval", "2") as steer:
             page = call_through(steer.url, browser)
             # The session lives at the region: the page's session URL is on its origin.
             assert page.evaluate("voice.sessionUrl").startswith(region.url + "v1/sessions/")
@@ -72,7 +72,7 @@ def test_region_without_the_fronts_origin_refuses_the_page(browser: Any, tmp_pat
             [{"name": "here", "signaling": region.url.rstrip("/")}],
             [],
         )
-        with voice_steer(regions, port, "--interval", "0.5") as steer:
+        with voice_steer(regions, port, "--interval", "2") as steer:
             page = browser.new_page()
             page.goto(f"{steer.url}?raw=1&agent=echo")
             page.evaluate("voice.start()")
@@ -115,7 +115,7 @@ def test_chromium_falls_back_to_the_second_ingress(
                 ],
                 [{"network": "127.0.0.0/8", "regions": ["near", "far"]}],
             )
-            with voice_steer(regions, port, "--interval", "0.5") as steer:
+            with voice_steer(regions, port, "--interval", "2") as steer:
                 page = call_through(steer.url, browser)
                 timings = page.evaluate("voice.timings")
                 print(f"nearest ingress {nearest}: set-up timings (ms):", json.dumps(timings))

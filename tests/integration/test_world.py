@@ -56,7 +56,7 @@ async def test_callers_are_steered_to_their_own_region_and_ingress(
 
 
 async def test_region_failure_drill(nursery: trio.Nursery, tmp_path: Path) -> None:
-    async with open_world(nursery, tmp_path, interval=0.5) as world:
+    async with open_world(nursery, tmp_path, interval=1.0) as world:
         a, b = world.regions
         ca = world.callers[0]
         assert ca.steer is not None
@@ -71,13 +71,13 @@ async def test_region_failure_drill(nursery: trio.Nursery, tmp_path: Path) -> No
         await call.wait_for(r"^rtp-age ([1-9]\d*\.|[2-9]\.)", start=mark, timeout=STEP)
         steer_mark = ca.steer.mark()
         if relay_has_health():
-            # The front sees the relay gone: a's signaling still takes calls, but the
-            # answers name b's relay first.
+            # The front probes the relay too: region a, whose transceivers are reachable
+            # only through it, is skipped, and its ingress no longer named.
             await ca.steer.wait_for(r"region a1: signaling up, ingress DOWN", timeout=STEP)
-            [via_b] = await place_calls(ca, ca.steer_url, duration=1.0)
-            assert via_b["failed"] is None, via_b
-            assert via_b["answered_by"].startswith(a.signaling[0])
-            assert via_b["ingress"] == f"{b.ingress[0]}:{b.ingress[1]}"
+            [to_b] = await place_calls(ca, ca.steer_url, duration=1.0)
+            assert to_b["failed"] is None, to_b
+            assert to_b["answered_by"].startswith(b.signaling[0])
+            assert to_b["ingress"] == f"{b.ingress[0]}:{b.ingress[1]}"
 
         # 2. Then the whole region: its transceivers (and their signaling) die too. Within
         # the front's health interval it sees them down, and new calls go to region b.
@@ -89,7 +89,7 @@ async def test_region_failure_drill(nursery: trio.Nursery, tmp_path: Path) -> No
                 rf"region {name}: signaling DOWN", start=steer_mark, timeout=STEP
             )
         noticed = trio.current_time() - started
-        print(f"front saw region a down {noticed * 1000:.0f} ms after it died (interval 500 ms)")
+        print(f"front saw region a down {noticed * 1000:.0f} ms after it died (interval 1 s)")
         [moved] = await place_calls(ca, ca.steer_url, duration=1.5)
         assert moved["failed"] is None, moved
         assert moved["answered_by"].startswith(b.signaling[0])

@@ -75,9 +75,10 @@ def test_region_down_or_full_is_skipped_and_a_dead_ingress_is_not_named() -> Non
         assert decision is not None and decision.region.name == "us"
     decision = choose(table, "10.1.0.9", {"eu": full, "us": UP})
     assert decision is not None and decision.ingresses == ("eu", "us")  # full, relay fine
+    # Its relay gone, a region can carry no call (its media would all cross that relay).
     decision = choose(table, "10.1.0.9", {"eu": relay_gone, "us": UP})
     assert decision is not None
-    assert decision.region.name == "eu" and decision.ingresses == ("us",)
+    assert decision.region.name == "us" and decision.ingresses == ("us",)
     # Nobody can take it; never polled counts as down.
     assert choose(table, "10.1.0.9", {"eu": down, "us": full}) is None
     assert choose(table, "10.1.0.9", {}) is None

@@ -250,7 +250,7 @@ async def open_world(
     access_delay: float = 0.005,
     backbone_delay: float = 0.080,
     loss: float = 0.0,
-    interval: float = 0.5,
+    interval: float = 1.0,
     capacity: dict[str, int] | None = None,
 ) -> AsyncIterator[World]:
     """Builds the world, yields it, and always deletes every namespace it made."""

@@ -106,14 +106,20 @@ class SteeringTable:
 def choose(
     table: SteeringTable, client: str, health: Mapping[str, RegionHealth]
 ) -> Decision | None:
-    """VOICE-STEER §3: the nearest region whose signaling is up and under capacity, and the
-    nearest usable ingresses; None when no region can take the call."""
+    """VOICE-STEER §3: the nearest region whose signaling and relay are up and that is under
+    capacity, and the nearest usable ingresses; None when no region can take the call."""
     order = table.order_for(client)
     region = next(
         (
             r
             for r in order
-            if (h := health.get(r.name)) is not None and h.signaling_up and h.sessions < r.capacity
+            if (h := health.get(r.name)) is not None
+            and h.signaling_up
+            # A region's transceivers are reached only through its own relays (VOICE-RELAY
+            # §12: every ingress forwards to the owning cluster's relays), so a region
+            # whose relay probe fails cannot carry a call either.
+            and h.ingress_up
+            and h.sessions < r.capacity
         ),
         None,
     )
