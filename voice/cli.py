@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "voice.relay.cli",
     "voice.steer_cli",
     "voice.bench_cli",
+    "voice.trace_cli",
 )
 
 

@@ -8,8 +8,10 @@ the top so that ``voice --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
+from voice.trace_cli import add_serve_options, build_tracer
 from voice.transceiver.options import (
     HelpFormatter,
     add_session_options,
@@ -64,6 +66,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="address to advertise as the ICE candidate (repeatable); default: the UDP socket",
     )
     add_session_options(p)
+    add_serve_options(p)
     p.set_defaults(run=run)
 
 
@@ -93,15 +96,19 @@ def run(args: argparse.Namespace) -> int:
             internal=(args.host, 0),
             log_interval=0,
         )
+    tracer = build_tracer(args)
     config = ServerConfig(
         http_host=args.host,
         http_port=args.http_port,
-        transceiver=transceiver_config(
-            args,
-            udp_host=args.host,
-            # Behind the embedded relay, the transceiver needs no client-facing socket.
-            udp_port=args.udp_port if args.direct else None,
-            advertised=args.public_address or (),
+        transceiver=dataclasses.replace(
+            transceiver_config(
+                args,
+                udp_host=args.host,
+                # Behind the embedded relay, the transceiver needs no client-facing socket.
+                udp_port=args.udp_port if args.direct else None,
+                advertised=args.public_address or (),
+            ),
+            tracer=tracer,
         ),
         signaling=signaling_config(args),
         relay=relay,
@@ -109,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
     def announce(info: ServerInfo) -> list[str]:
         path = "direct" if info.relay is None else "through the relay"
+        if tracer is not None and info.relay is not None and not args.trace_session:
+            info.relay.router.tracer = tracer  # routing decisions belong to no session
         return [f"media on udp {info.media[0]}:{info.media[1]} ({path})"]
 
     return run_until_signal("voice serve", config, announce)

@@ -519,3 +519,37 @@ def test_non_stun_bytes_are_counted() -> None:
     agent.receive_datagram(struct.pack("!HHI", 1, 0, 0) + bytes(12), CLIENT, 0)  # bad cookie
     assert agent.counters["dropped_malformed"] == 2
     assert agent.datagrams_to_send() == []
+
+
+def test_every_phase_change_is_in_the_transition_table() -> None:
+    """The phases a session goes through (validated, selected, moved, expired) are exactly the
+    ones docs/diagrams.md draws from ``TRANSITIONS``."""
+    from voice.ice.lite import TRANSITIONS, Phase
+
+    agent = make_agent(consent_timeout=10.0, rebinding_silence=3.0)
+    seen = [agent.phase]
+
+    def step(data: bytes | None, addr: tuple[str, int], now: float) -> None:
+        before = agent.phase
+        if data is None:
+            agent.handle_timeout(now)
+        else:
+            agent.receive_datagram(data, addr, now)
+        moved = any(isinstance(e, SelectedPairChanged) for e in events(agent))
+        if agent.phase is not before or moved:
+            assert agent.phase in TRANSITIONS[before].values(), (before, agent.phase)
+            seen.append(agent.phase)
+
+    step(check(), CLIENT, 0.0)  # validated, not nominated
+    step(check(use_candidate=True), CLIENT, 1.0)  # selected
+    step(check(), CLIENT_OTHER, 2.0)  # another pair while ours is alive: nothing
+    step(check(), CLIENT_OTHER, 6.0)  # ours silent for 5 s: the selection moves
+    step(None, CLIENT, 16.0)  # no check for 10 s: consent expired
+    assert seen == [
+        Phase.WAITING,
+        Phase.VALIDATED,
+        Phase.SELECTED,
+        Phase.SELECTED,
+        Phase.EXPIRED,
+    ]
+    assert TRANSITIONS[Phase.EXPIRED] == {}

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import trio
 
+from voice.agents.transcript import TRANSCRIPTS, Transcript
 from voice.sdp import parse
 from voice.signaling.app import SignalingConfig, create_app
 from voice.transceiver.service import Transceiver, TransceiverConfig
@@ -161,6 +162,27 @@ async def test_delete_needs_the_session_key_from_location(nursery: trio.Nursery)
     assert (await client.delete(location)).status_code == 200  # type: ignore[attr-defined]
     await session.ended.wait()
     assert session.end_reason == "deleted by signaling"
+
+
+async def test_a_transcript_needs_the_session_key_too(nursery: trio.Nursery) -> None:
+    _transceiver, client = await start(nursery)
+    created = await client.post("/v1/sessions", data=OFFER, headers=SDP)  # type: ignore[attr-defined]
+    location = created.headers["Location"]
+    sid = session_id(location)
+    TRANSCRIPTS[sid] = Transcript()
+    try:
+        TRANSCRIPTS[sid].add("caller", "my card number is")
+        bare = await client.get(f"/v1/sessions/{sid}/transcript")  # type: ignore[attr-defined]
+        assert bare.status_code == 401
+        wrong = await client.get(f"/v1/sessions/{sid}/transcript?key=guess")  # type: ignore[attr-defined]
+        assert wrong.status_code == 404
+        path, query = location.split("?", 1)
+        right = await client.get(f"{path}/transcript?{query}&after=0")  # type: ignore[attr-defined]
+        assert right.status_code == 200
+        assert (await right.get_json())["lines"][0]["text"] == "my card number is"
+    finally:
+        del TRANSCRIPTS[sid]
+    assert (await client.delete(location)).status_code == 200  # type: ignore[attr-defined]
 
 
 async def test_bearer_token_guards_every_route_that_changes_or_reveals_state(

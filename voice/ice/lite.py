@@ -44,8 +44,10 @@ check there is no deadline: the driver bounds session set-up itself.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections import deque
+from typing import Final
 
 from voice.ice.events import Connected, ConsentExpired, IceEvent, SelectedPairChanged
 from voice.stun.attributes import (
@@ -89,6 +91,36 @@ COUNTERS = (
     "dropped_response",  # a response: a lite agent sends no requests
     "dropped_after_expiry",  # anything after ConsentExpired
 )
+
+
+class Phase(enum.Enum):
+    """Where the agent is in a session, as :attr:`IceLiteAgent.phase` reports it."""
+
+    WAITING = "waiting for a check"
+    VALIDATED = "validated, nothing nominated"
+    SELECTED = "selected"
+    EXPIRED = "consent expired"
+
+
+#: The agent's phases and what moves it between them (the module docstring explains each
+#: rule). ``tests/ice/test_lite.py`` checks that every change a session makes is listed, and
+#: ``docs/diagrams.md`` is drawn from it.
+TRANSITIONS: Final[dict[Phase, dict[str, Phase]]] = {
+    Phase.WAITING: {
+        "check succeeds": Phase.VALIDATED,
+        "check with USE-CANDIDATE succeeds / Connected": Phase.SELECTED,
+    },
+    Phase.VALIDATED: {
+        "check with USE-CANDIDATE succeeds / Connected": Phase.SELECTED,
+        "no check for consent_timeout / ConsentExpired": Phase.EXPIRED,
+    },
+    Phase.SELECTED: {
+        "nomination, or a check after rebinding_silence, from a new address / "
+        "SelectedPairChanged": Phase.SELECTED,
+        "no check from the selected address for consent_timeout / ConsentExpired": (Phase.EXPIRED),
+    },
+    Phase.EXPIRED: {},
+}
 
 
 class IceLiteAgent:
@@ -154,6 +186,15 @@ class IceLiteAgent:
         above accepts DTLS from every validated address, not only the selected one.
         """
         return addr in self._validated
+
+    @property
+    def phase(self) -> Phase:
+        """The agent's phase (see :data:`TRANSITIONS`)."""
+        if self._expired:
+            return Phase.EXPIRED
+        if self._selected is not None:
+            return Phase.SELECTED
+        return Phase.VALIDATED if self._validated else Phase.WAITING
 
     @property
     def selected_address(self) -> Address | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from voice.dtls import (
     DEFAULT_SRTP_PROFILES,
@@ -53,6 +53,9 @@ from voice.srtp.profiles import SrtpProfile
 from voice.stun import PacketKind, classify
 from voice.types import Address
 
+if TYPE_CHECKING:
+    from voice.trace import DatagramTracer
+
 
 class IceAgent(Protocol):
     """What the connection needs from either ICE role (the lite agent or the client)."""
@@ -72,6 +75,24 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
+#: The call's states and what moves it on; every change of :attr:`PeerConnection.state` is
+#: checked against it, and ``docs/diagrams.md`` is drawn from it.
+TRANSITIONS: Final[dict[State, dict[str, State]]] = {
+    State.NEW: {
+        "ICE connected": State.CONNECTING,
+        # RFC 8445 §12.1: a browser runs DTLS on a valid pair before it nominates one.
+        "DTLS complete before nomination": State.CONNECTED,
+        "closed or failed": State.CLOSED,
+    },
+    State.CONNECTING: {
+        "DTLS handshake complete, SRTP keyed": State.CONNECTED,
+        "closed, consent expired, DTLS failed or no SRTP profile": State.CLOSED,
+    },
+    State.CONNECTED: {"closed, BYE or close_notify, consent expired": State.CLOSED},
+    State.CLOSED: {},
+}
+
+
 class PeerConnection:
     """A call's transport stack on one path, sans-IO."""
 
@@ -87,13 +108,19 @@ class PeerConnection:
         now: float,
         srtp_profiles: Sequence[SrtpProfile] | None = None,
         clock_rate: int = 48_000,
+        tracer: DatagramTracer | None = None,
     ) -> None:
         self.ice = ice
+        #: Sees every datagram in and out, and the DTLS key log (see :mod:`voice.trace`);
+        #: None costs one test per datagram.
+        self.tracer = tracer
+        self._trace_now = now
         self.dtls = DtlsConnection(
             is_server=is_dtls_server,
             certificate=certificate,
             remote_fingerprints=remote_fingerprints,
             srtp_profiles=DEFAULT_SRTP_PROFILES if srtp_profiles is None else srtp_profiles,
+            key_log=self._key_log,
         )
         self.rtp = RtpSession(local_ssrc, clock_rate, cname, now=now)
         self.is_dtls_server = is_dtls_server
@@ -123,33 +150,41 @@ class PeerConnection:
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         """Routes one datagram of the call by its first byte (RFC 7983 §7)."""
-        if self.state is State.CLOSED:
-            self._count("dropped_closed")
-            return
-        kind = classify(data)
-        if kind is PacketKind.STUN:
-            self._count("stun_in")
-            self.ice.receive_datagram(data, addr, now)
-            self._pump_ice(now)
-            if addr not in self._claimed and self.ice.is_validated(addr):
-                self._claimed.add(addr)
-                self._events.append(AddressValidated(addr))
-        elif kind is PacketKind.DTLS:
-            if not self.ice.is_validated(addr):
-                # ICE has not vouched for this address: DTLS from it is not ours to answer.
-                self._count("dropped_dtls_unvalidated")
+        try:
+            if self.state is State.CLOSED:
+                self._count("dropped_closed")
                 return
-            self._count("dtls_in")
-            self._dtls_source = addr
-            self.dtls.receive_datagram(data, now)
-            self._pump_dtls(now)
-        elif kind is PacketKind.RTP:
-            self._receive_srtp(data, addr, now)
-        else:
-            self._count("dropped_unknown_protocol")
-        self._flush(now)
+            kind = classify(data)
+            if kind is PacketKind.STUN:
+                self._count("stun_in")
+                self.ice.receive_datagram(data, addr, now)
+                self._pump_ice(now)
+                if addr not in self._claimed and self.ice.is_validated(addr):
+                    self._claimed.add(addr)
+                    self._events.append(AddressValidated(addr))
+            elif kind is PacketKind.DTLS:
+                if not self.ice.is_validated(addr):
+                    # ICE has not vouched for this address: DTLS from it is not ours to answer.
+                    self._count("dropped_dtls_unvalidated")
+                    return
+                self._count("dtls_in")
+                self._dtls_source = addr
+                self.dtls.receive_datagram(data, now)
+                self._pump_dtls(now)
+            elif kind is PacketKind.RTP:
+                self._receive_srtp(data, addr, now)
+            else:
+                self._count("dropped_unknown_protocol")
+            self._flush(now)
+        finally:
+            # Traced after it was handled, so the keys it revealed can decrypt it.
+            if self.tracer is not None:
+                self._trace_now = now
+                self.tracer.datagram("in", data, addr, now)
 
     def handle_timeout(self, now: float) -> None:
+        if self.tracer is not None:
+            self._trace_now = now
         if self.state is State.CLOSED:
             return
         self.ice.handle_timeout(now)
@@ -191,6 +226,8 @@ class PeerConnection:
         if self.state is not State.CONNECTED or self.srtp is None or target is None:
             self._count("rtp_not_sent")
             return False
+        if self.tracer is not None:
+            self._trace_now = now
         self.rtp.on_rtp_sent(packet, now)
         self._outgoing.append((self.srtp.protect_rtp(packet.encode()), target))
         self._count("rtp_out")
@@ -209,6 +246,9 @@ class PeerConnection:
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         out, self._outgoing = self._outgoing, []
+        if self.tracer is not None:
+            for data, addr in out:
+                self.tracer.datagram("out", data, addr, self._trace_now)
         return out
 
     def next_event(self) -> PeerEvent | None:
@@ -216,13 +256,23 @@ class PeerConnection:
 
     # -- internals --------------------------------------------------------------------
 
+    def _key_log(self, line: str) -> None:
+        # Once per handshake; a tracer attached after construction still gets the secret.
+        if self.tracer is not None:
+            self.tracer.key_log(line)
+
+    def _enter(self, state: State) -> None:
+        if state not in TRANSITIONS[self.state].values():
+            raise RuntimeError(f"no transition from {self.state.name} to {state.name}")
+        self.state = state
+
     def _count(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
 
     def _finish(self, reason: str) -> None:
         if self.state is State.CLOSED:
             return
-        self.state = State.CLOSED
+        self._enter(State.CLOSED)
         self.close_reason = reason
         self._events.append(Closed(reason))
 
@@ -239,7 +289,7 @@ class PeerConnection:
                 )
                 self.remote_address = peer
                 if self.state is State.NEW:
-                    self.state = State.CONNECTING
+                    self._enter(State.CONNECTING)
                     self._events.append(IceConnected(peer))
                     if not self.is_dtls_server:
                         self.dtls.connect(now)
@@ -276,7 +326,7 @@ class PeerConnection:
                     self.dtls.srtp_keying_material(),
                     is_server=self.is_dtls_server,
                 )
-                self.state = State.CONNECTED
+                self._enter(State.CONNECTED)
                 self._events.append(DtlsConnected(event.srtp_profile))
             elif isinstance(event, ConnectionClosed):
                 self._finish(f"DTLS closed: {event.reason}")

@@ -40,6 +40,8 @@ transceiver speaks for that client (rule 5), and transceivers are trusted.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from voice.relay.admission import AdmissionLimiter
 from voice.relay.counters import DropReason, RelayCounters
 from voice.relay.directory import Directory, LookupMiss
@@ -59,6 +61,9 @@ from voice.relay.token import RoutingTarget, TokenVerifier
 from voice.stun.demux import PacketKind, classify
 from voice.stun.peek import peek_username
 from voice.types import Address
+
+if TYPE_CHECKING:
+    from voice.trace import Tracer
 
 #: A datagram to send and where to: ``(data, address)``.
 Outgoing = tuple[bytes, Address]
@@ -119,6 +124,8 @@ class Router:
         #: Datagrams for the internal socket (transceivers and other relays) decided outside
         #: :meth:`from_client`; the driver sends them after each call (:meth:`datagrams_to_send`).
         self.outbox: list[Outgoing] = []
+        #: Records each admission decision when set (see :mod:`voice.trace`).
+        self.tracer: Tracer | None = None
 
     # -- client -> transceiver -------------------------------------------------------------
 
@@ -143,7 +150,14 @@ class Router:
             # found a live token) must not take the transceiver's loop from other calls.
             counters.drop(DropReason.RATE_LIMIT)
             return None
-        return self._admit(data, client, now, local)
+        if self.tracer is None:
+            return self._admit(data, client, now, local)
+        before = dict(self.counters.drops)
+        out = self._admit(data, client, now, local)
+        why = [r.value for r, n in self.counters.drops.items() if n != before.get(r, 0)]
+        decision = "admitted" if out else f"dropped: {why[0]}" if why else "parked"
+        self.tracer.route(now, client, decision, out[1] if out else None)
+        return out
 
     def _admit(
         self, data: bytes, client: Address, now: float, local: str | None = None

@@ -32,9 +32,10 @@ and without a token configured they still need the key. The demo page, its stati
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from voice import __version__
+from voice.agents.transcript import blueprint as transcript_blueprint
 from voice.sdp import SdpError
 from voice.signaling.ratelimit import ClientBuckets, TokenBucket, client_key
 from voice.transceiver.agents import AgentError
@@ -295,6 +297,10 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
         # One answer for "no such session" and "wrong key": a guess learns nothing.
         return _text(404, "no session at this URL (it ended, or the id or key is wrong)")
 
+    # GET /v1/sessions/<id>/transcript?key=...: a conversing call's turns, for the same
+    # holders as the session itself.
+    app.register_blueprint(transcript_blueprint(session_refusal))
+
     @app.delete("/v1/sessions/<session_id>")
     async def delete_session(session_id: str) -> Response:
         if (refusal := session_refusal(session_id)) is not None:
@@ -310,6 +316,30 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
         # RFC 9725 §4.3.1: a server without trickle ICE answers PATCH with 405. An ICE-lite
         # server never needs the client's candidates: the client's checks reveal them.
         return _text(405, "trickle ICE is not needed: this server is ICE-lite", Allow="DELETE")
+
+    @app.get("/v1/sessions/<session_id>/trace")
+    async def session_trace(session_id: str) -> Response:
+        """The session's trace as server-sent events from now until the call ends, each
+        datagram decoded (:mod:`voice.trace`): what the demo page's ladder is drawn from.
+        Like DELETE it needs the session's key, since it shows the call's handshake."""
+        if (refusal := session_refusal(session_id)) is not None:
+            return refusal
+        feed = transceiver.watch(session_id)
+        if feed is None:
+            return _text(409, "this session cannot be watched (it ended, or has enough watchers)")
+
+        async def events() -> AsyncIterator[bytes]:
+            yield b"event: ready\ndata: {}\n\n"
+            async with feed:
+                async for record in feed:
+                    yield b"data: " + json.dumps(record, separators=(",", ":")).encode() + b"\n\n"
+            yield b"event: end\ndata: {}\n\n"
+
+        response = Response(
+            events(), content_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
+        response.timeout = None  # a call lasts as long as it lasts
+        return response
 
     @app.errorhandler(413)
     async def too_large(_: Exception) -> Response:

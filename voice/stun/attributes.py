@@ -285,6 +285,9 @@ class MessageIntegrity(Attribute):
             raise StunParseError("MESSAGE-INTEGRITY is not 20 bytes")
         return cls(value)
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mac=bytes.fromhex({self.mac.hex()!r}))"
+
     def encode_value(self, transaction_id: bytes) -> bytes:
         return self.mac
 
@@ -305,6 +308,9 @@ class MessageIntegritySha256(Attribute):
             raise StunParseError("MESSAGE-INTEGRITY-SHA256 length not in 16..32 step 4")
         return cls(value)
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mac=bytes.fromhex({self.mac.hex()!r}))"
+
     def encode_value(self, transaction_id: bytes) -> bytes:
         return self.mac
 
@@ -324,6 +330,9 @@ class Fingerprint(Attribute):
 
     def encode_value(self, transaction_id: bytes) -> bytes:
         return _U32.pack(self.crc)
+
+    def __repr__(self) -> str:
+        return f"Fingerprint(crc=0x{self.crc:08x})"
 
 
 # --- ICE (RFC 8445 §7.1, §16.1) ------------------------------------------------------------

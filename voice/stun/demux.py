@@ -40,7 +40,11 @@ _KIND_BY_FIRST_BYTE = _table()
 
 
 def classify(data: bytes) -> PacketKind:
-    """Returns which protocol a datagram belongs to, by its first byte (RFC 7983 §7)."""
+    """Returns which protocol a datagram belongs to, by its first byte (RFC 7983 §7).
+
+    >>> classify(bytes([0x00, 0x01])), classify(bytes([22, 0xFE, 0xFD])), classify(bytes([0x80]))
+    (<PacketKind.STUN: 'stun'>, <PacketKind.DTLS: 'dtls'>, <PacketKind.RTP: 'rtp'>)
+    """
     if not data:
         return PacketKind.UNKNOWN
     return _KIND_BY_FIRST_BYTE[data[0]]

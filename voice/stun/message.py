@@ -18,16 +18,18 @@ import hmac
 import os
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TypeVar
 
 from voice.stun.attributes import (
     DECODERS,
     Attribute,
     Fingerprint,
+    MappedAddress,
     MessageIntegrity,
     MessageIntegritySha256,
     UnknownAttribute,
+    XorMappedAddress,
 )
 from voice.stun.errors import StunEncodeError, StunParseError
 from voice.stun.registry import (
@@ -101,6 +103,23 @@ class Message:
     raw: bytes = field(default=b"", repr=False, compare=False)
     integrity_offset: int | None = field(default=None, repr=False, compare=False)
     integrity_sha256_offset: int | None = field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        """Method, class, transaction id and the attributes by name, as a learner reads them::
+
+        >>> from voice.stun import Message, MessageClass, Method, Username
+        >>> Message(MessageClass.REQUEST, Method.BINDING, bytes(range(12)),
+        ...         (Username("srv:cli"),))
+        <STUN Binding request tid=000102030405060708090a0b USERNAME='srv:cli'>
+        """
+        try:
+            method = Method(self.method).name.title()
+        except ValueError:
+            method = f"method 0x{self.method:03x}"
+        klass = self.message_class.name.lower().replace("_", " ")
+        parts = [f"<STUN {method} {klass} tid={self.transaction_id.hex()}"]
+        parts.extend(describe_attribute(a) for a in self.attributes)
+        return " ".join(parts) + ">"
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -223,6 +242,25 @@ class Message:
             crc = zlib.crc32(header(len(body) + 8) + body) ^ FINGERPRINT_XOR
             body += _FINGERPRINT_TLV + crc.to_bytes(4, "big")
         return header(len(body)) + bytes(body)
+
+
+def describe_attribute(attribute: Attribute) -> str:
+    """``NAME=value`` for one attribute, the name as the registry spells it."""
+    try:
+        name = AttributeType(attribute.type).name.replace("_", "-")
+    except ValueError:
+        name = f"0x{attribute.type:04X}"
+    values = []
+    for f in fields(attribute):  # type: ignore[arg-type]
+        value = getattr(attribute, f.name)
+        if f.name == "attr_type":
+            continue
+        values.append(value.hex() if isinstance(value, bytes) else repr(value))
+    if isinstance(attribute, Fingerprint):
+        values = [f"0x{attribute.crc:08x}"]
+    elif isinstance(attribute, MappedAddress | XorMappedAddress):
+        values = [f"{attribute.host}:{attribute.port}"]
+    return f"{name}={' '.join(values)}" if values else name
 
 
 def parse_message(data: bytes) -> Message:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import trio
 
+from voice.agents import registry
 from voice.opus import FRAME_SAMPLES, SAMPLE_RATE
 
 
@@ -180,6 +181,8 @@ def make_tone(params: Mapping[str, str]) -> AgentFunction:
 AGENTS: dict[str, Callable[[Mapping[str, str]], AgentFunction]] = {
     "echo": make_echo,
     "tone": make_tone,
+    "bridge": registry.make_bridge,  # conversing agents: voice/agents/
+    "talk": registry.make_talk,
 }
 
 

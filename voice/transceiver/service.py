@@ -13,8 +13,10 @@ import contextlib
 import logging
 import secrets
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -24,11 +26,16 @@ from voice.metrics import Registry
 from voice.peer import PeerConnection
 from voice.relay.networks import NetworkAllowlist
 from voice.sdp import OfferLimits, analyze_offer, build_answer, check_offer_limits, parse
+from voice.stun import short_term_key
 from voice.transceiver.agents import SessionInfo, create_agent
 from voice.transceiver.endpoint import Endpoint, SessionTable
 from voice.transceiver.media_metrics import MediaMetrics
 from voice.transceiver.session import Session, SessionLimits
+from voice.transceiver.watch import Record, TraceWatchers
 from voice.types import Address
+
+if TYPE_CHECKING:
+    from voice.trace import SessionTracer, Tracer
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +95,8 @@ class TransceiverConfig:
     relay_input: Address | None = None
     #: Networks whose hosts may send shim datagrams to ``relay_input`` (VOICE-SHIM §7).
     relay_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    #: Traces every session's datagrams (``voice serve --trace``); None: off.
+    tracer: Tracer | None = None
 
 
 class Transceiver:
@@ -112,6 +121,7 @@ class Transceiver:
         self.m_drops = r.counter("voice_packets_dropped_total", "Datagrams dropped, by reason.")
         self.m_setup = r.summary("voice_dtls_connected_seconds", "Offer to DTLS connected.")
         self.endpoint = Endpoint(self.table, self.m_packets, self.m_drops)
+        self.watchers = TraceWatchers()
         self.media = MediaMetrics(self.sessions.values)
         r.add_collector(self.media.render)
         self.bound: Address | None = None
@@ -155,6 +165,8 @@ class Transceiver:
         With ``relay_input`` configured, a socket takes shim datagrams from relays, and
         :attr:`relay_input` holds its bound address once started.
         """
+        if self.config.tracer is not None:
+            self.config.tracer.wall_offset = time.time() - trio.current_time()
         direct = None if self.config.udp_port is None else _udp_socket(self.config.udp_host)
         relay_at = self.config.relay_input
         relay_sock = _udp_socket(relay_at[0]) if relay_at else None
@@ -246,7 +258,11 @@ class Transceiver:
             remote_pwd=audio.remote_pwd,
             consent_timeout=self.config.consent_timeout,
         )
+        info = SessionInfo(
+            session_id=secrets.token_urlsafe(16), agent=agent_name, params=dict(params)
+        )
         peer = PeerConnection(
+            tracer=self._session_tracer(info.session_id, pwd),
             ice=ice,
             certificate=self.certificate,
             remote_fingerprints=audio.remote_fingerprints,
@@ -254,9 +270,6 @@ class Transceiver:
             local_ssrc=ssrc,
             cname=cname,
             now=now,
-        )
-        info = SessionInfo(
-            session_id=secrets.token_urlsafe(16), agent=agent_name, params=dict(params)
         )
         session = Session(
             ufrag=ufrag,
@@ -280,6 +293,7 @@ class Transceiver:
             cname=cname,
         )
         self.sessions[session.id] = session
+        self.watchers.register(session.id, short_term_key(pwd))
         self._owners[session.id] = _Owner(client=client, key=secrets.token_urlsafe(24))
         self.table.add(session)
         self.m_started.inc()
@@ -287,6 +301,24 @@ class Transceiver:
         self._nursery.start_soon(self._run_session, session)
         self._nursery.start_soon(self._first_check, session, ice)
         return session, answer
+
+    def _session_tracer(self, session_id: str, pwd: str) -> SessionTracer | None:
+        tracer = self.config.tracer
+        if tracer is None:
+            return None
+        return tracer.session(session_id, self._local_address(), [short_term_key(pwd)])
+
+    def _local_address(self) -> Address:
+        """Our side of every call's 5-tuple as the client sees it (for traces)."""
+        addresses = list(self.config.advertised) or [self.bound or ("0.0.0.0", 0)]
+        return addresses[0]
+
+    def watch(self, session_id: str) -> trio.MemoryReceiveChannel[Record] | None:
+        """A live trace of one session from now on (the demo page's ladder), or None."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return None
+        return self.watchers.watch(session_id, session.peer, self._local_address())
 
     def _claim(self, session: Session, client: Address) -> None:
         self.table.claim(session, client)
@@ -308,6 +340,7 @@ class Transceiver:
             session.end_reason = "internal error"
         finally:
             self.table.remove(session)
+            self.watchers.forget(session.id)
             self.sessions.pop(session.id, None)
             self._owners.pop(session.id, None)
             self.m_active.set(len(self.sessions))
@@ -325,6 +358,14 @@ class Transceiver:
                 session.media_summary(),
                 session.peer.counters,
             )
+            if session.decoder is not None:
+                log.info(
+                    "session %s: media: fec recovered %d, concealed %d, jitter hold %.0f ms",
+                    session.id,
+                    session.decoder.fec_recovered,
+                    session.decoder.concealed,
+                    session.jitter.hold * 1e3,
+                )
 
     async def end_all(self, reason: str, *, grace: float) -> None:
         """Ends every call and waits (up to ``grace`` seconds) until they have said goodbye."""

@@ -116,6 +116,8 @@ class Session:
         self.frames_malformed = 0
         self.frames_sent = 0
         self.pacer: FramePacer | None = None  # the send loop's, once it runs
+        #: The decoder of the caller's audio, once playing: its FEC and concealment counts.
+        self.decoder: OpusDecoder | None = None
 
     # -- called by the endpoint and by signaling ----------------------------------------
 
@@ -159,7 +161,10 @@ class Session:
                     nursery.start_soon(self._watchdog)
                     await self._dtls_up.wait()
                     agent_in_send, agent_in = trio.open_memory_channel[bytes](8)
-                    agent_out_send, agent_out = trio.open_memory_channel[bytes](2)
+                    # An agent that keeps its own output queue (voice.agents.conversation)
+                    # asks for an unbuffered channel, so that it can drop all of it at once.
+                    out_frames: int = getattr(self._agent, "output_frames", 2)
+                    agent_out_send, agent_out = trio.open_memory_channel[bytes](out_frames)
                     nursery.start_soon(self._playout_loop, agent_in_send)
                     nursery.start_soon(self._send_loop, agent_out)
                     nursery.start_soon(self._run_agent, agent_in, agent_out_send)
@@ -241,7 +246,7 @@ class Session:
 
     async def _playout_loop(self, agent_in: trio.MemorySendChannel[bytes]) -> None:
         """Plays the jitter buffer out at the times it asks for, decoding or concealing."""
-        decoder = OpusDecoder()
+        decoder = self.decoder = OpusDecoder()
         async with agent_in:
             while True:
                 timer = self.jitter.get_timer()

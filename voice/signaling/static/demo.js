@@ -130,6 +130,7 @@ async function start() {
     // the URL that answered, not to the one the page posted to.
     voice.sessionUrl = new URL(response.headers.get("Location"), response.url || whip).href;
     mark("answer");
+    if (window.voiceLadder) await window.voiceLadder.attach(voice.sessionUrl);
     await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
     watchFirstAudio(pc);
     watchFirstEcho(pc);

@@ -1,0 +1,151 @@
+"""What tracing costs a call: ``PeerConnection`` datagram processing with the tracer hook off,
+against the same code before the hook existed, and (for information) with tracing on.
+
+The unit of work is one echo step of a call's media path on the transceiver's side: an SRTP
+packet in (``receive_datagram``: demultiplex, unprotect, parse, statistics, event), its
+event drained, one RTP packet out (``send_rtp``: protect) and the datagrams drained. Three
+variants run interleaved in every round, each on a freshly connected pair of peers:
+
+* ``before``: ``voice/peer/connection.py`` as it was before the tracer hook (read from git at
+  ``--before``), the same-run baseline;
+* ``tracer=None``: today's code with tracing off (one ``is None`` test per datagram);
+* ``tracing on``: today's code with a :class:`voice.trace.Tracer` decoding every datagram
+  (STUN/DTLS/SRTP decryption included) and writing JSON lines to /dev/null.
+
+Medians of the per-step time over the rounds; the ratio is against ``before``. Run it as
+``voice bench trace`` (``--help`` for the knobs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from voice.dtls import Certificate
+from voice.ice import IceControllingClient, IceLiteAgent
+from voice.opus.toc import build_packet
+from voice.peer import PeerConnection
+from voice.rtp import RtpPacket
+from voice.stun import short_term_key
+from voice.trace import Tracer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import print_table
+
+ROOT = Path(__file__).resolve().parent.parent
+#: main before the tracer hook was added to voice/peer/connection.py.
+BEFORE = "0ee50af"
+SERVER, CLIENT = ("192.0.2.1", 3478), ("198.51.100.7", 50000)
+CERTS = (Certificate.generate(), Certificate.generate())
+
+
+def load_before(rev: str) -> type[Any]:
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:voice/peer/connection.py"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    module = types.ModuleType("voice.peer._connection_before")
+    module.__file__ = f"<{rev}:voice/peer/connection.py>"
+    sys.modules[module.__name__] = module
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    cls: type[Any] = module.PeerConnection
+    return cls
+
+
+def connected_pair(peer_class: type[Any], tracer: Tracer | None) -> tuple[Any, Any]:
+    pwd = "serverPassword0123456789"
+    extra: dict[str, Any] = {}
+    if tracer is not None:
+        extra["tracer"] = tracer.session("bench", SERVER, [short_term_key(pwd)])
+    server = peer_class(
+        ice=IceLiteAgent("srv", pwd, remote_ufrag="cli", remote_pwd="clientPassword0123456"),
+        certificate=CERTS[0],
+        remote_fingerprints=None,
+        is_dtls_server=True,
+        local_ssrc=1111,
+        cname="server",
+        now=0.0,
+        **extra,
+    )
+    client = PeerConnection(
+        ice=IceControllingClient("cli", "clientPassword0123456", "srv", pwd, SERVER),
+        certificate=CERTS[1],
+        remote_fingerprints=None,
+        is_dtls_server=False,
+        local_ssrc=2222,
+        cname="client",
+        now=0.0,
+    )
+    client.connect(0.0)
+    for _ in range(20):
+        for data, _ in client.datagrams_to_send():
+            server.receive_datagram(data, CLIENT, 0.0)
+        for data, _ in server.datagrams_to_send():
+            client.receive_datagram(data, SERVER, 0.0)
+    while server.next_event() is not None:
+        pass
+    assert server.state.name == "CONNECTED", server.state
+    return server, client
+
+
+def echo_steps(peer_class: type[Any], tracer: Tracer | None, packets: int) -> float:
+    """Seconds per echo step over ``packets`` steps on a fresh pair."""
+    server, client = connected_pair(peer_class, tracer)
+    opus = build_packet([bytes(60)], config=9)
+    for n in range(packets):
+        client.send_rtp(RtpPacket(111, n, 960 * n, 2222, payload=opus), 0.0)
+    incoming = [data for data, _ in client.datagrams_to_send()]
+    replies = [RtpPacket(111, n, 960 * n, 1111, payload=opus) for n in range(packets)]
+    receive, send, drain = server.receive_datagram, server.send_rtp, server.datagrams_to_send
+    next_event = server.next_event
+    start = time.perf_counter()
+    for n, data in enumerate(incoming):
+        now = n * 0.02
+        receive(data, CLIENT, now)
+        while next_event() is not None:
+            pass
+        send(replies[n], now)
+        drain()
+    elapsed = time.perf_counter() - start
+    assert server.rtp.stats.packets_received == packets
+    return elapsed / packets
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="What tracing costs a call's datagram path.")
+    parser.add_argument("--rounds", type=int, default=9, help="rounds (fresh pairs each)")
+    parser.add_argument("--packets", type=int, default=2000, help="echo steps per round")
+    parser.add_argument("--before", default=BEFORE, help="git revision of the baseline code")
+    args = parser.parse_args(argv)
+
+    before = load_before(args.before)
+    samples: dict[str, list[float]] = {"before": [], "tracer=None": [], "tracing on": []}
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        for _ in range(args.rounds):
+            samples["before"].append(echo_steps(before, None, args.packets))
+            samples["tracer=None"].append(echo_steps(PeerConnection, None, args.packets))
+            on = Tracer(jsonl=devnull)
+            samples["tracing on"].append(echo_steps(PeerConnection, on, args.packets))
+    base = statistics.median(samples["before"])
+    rows = []
+    for name, values in samples.items():
+        median = statistics.median(values)
+        rows.append((name, median * 1e6, median / base, f"{(median / base - 1) * 100:+.1f} %"))
+    print(
+        f"PeerConnection echo step (SRTP in + event + RTP out), {args.packets} steps x "
+        f"{args.rounds} rounds, medians; baseline = code at {args.before}"
+    )
+    print_table(["variant", "us per step", "ratio", "vs before"], rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
