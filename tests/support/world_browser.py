@@ -24,8 +24,9 @@ MIC_HZ = 660
 NOMINATED_REMOTE = """async () => {
   const stats = await voice.pc.getStats();
   for (const s of stats.values()) {
-    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
-      const r = stats.get(s.remoteCandidateId);
+    if (s.type === 'transport' && s.selectedCandidatePairId) {
+      const pair = stats.get(s.selectedCandidatePairId);
+      const r = stats.get(pair.remoteCandidateId);
       return `${r.address}:${r.port}`;
     }
   }
