@@ -117,7 +117,7 @@ def test_chromium_falls_back_to_the_second_ingress(
             "--ingress",
             f"near=127.0.0.1:{first}",
             "--ingress",
-            f"far=127.0.0.1:{udp}",
+            f"far=127.0.0.1:{second}",
         ) as region:
             url = region.url.rstrip("/")
             regions = write_regions(
