@@ -199,3 +199,9 @@ def test_help_documents_the_fleet_flags() -> None:
     ):
         assert flag in text
     assert '"clusters"' in text
+
+
+def test_an_ingress_only_relay_needs_only_a_fleet_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEYS_ENV, KEYS)
+    config = build_config(parse("--cluster=1", "--cluster-relay=2=10.2.0.5:50100"))
+    assert dict(config.static_directory) == {} and config.dns_pattern is None

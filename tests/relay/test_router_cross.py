@@ -291,3 +291,24 @@ def test_a_call_survives_restarts_of_either_relay_at_the_next_datagram() -> None
     ((back, _),) = b.datagrams_to_send()
     assert a.from_transceiver(back, OWNER, now=4.02) == (b"audio", CLIENT)
     assert _call(a, b, b"\x80 four", now=4.04) == b"\x80 four"
+
+
+def test_calls_move_to_a_listed_relay_when_the_fleet_view_drops_theirs() -> None:
+    router = ingress(fleet=Fleet({1: (INGRESS,), 2: (OWNER,)}))
+    router.from_client(check(), CLIENT, now=1)
+    # The owner's datagram came from another worker socket of the same host: still listed.
+    router.from_transceiver(
+        forward_header(OTHER, OUTBOUND, 2, 7, None) + b"x", (OWNER[0], 50101), now=1
+    )
+    router.fleet.replace_static({1: (INGRESS,), 2: (OWNER_2,)})
+    router.tick(2.0, WALL + 2)
+    assert router.from_client(b"\x80 rtp", CLIENT, now=3) == (
+        forward_header(CLIENT, INBOUND, 2, 7, None) + b"\x80 rtp",
+        OWNER_2,
+    )
+    assert router.from_client(b"\x80 rtp", OTHER, now=3)[1] == OWNER_2  # type: ignore[index]
+    assert router.counters.fleet_repointed == 2
+    # The same host still listed: nothing moves.
+    router.fleet.replace_static({1: (INGRESS,), 2: (OWNER_2, OWNER)})
+    router.tick(4.0, WALL + 4)
+    assert router.counters.fleet_repointed == 2

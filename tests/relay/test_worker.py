@@ -400,3 +400,52 @@ def test_the_fleet_file_is_reread_when_it_changes(tmp_path: Path) -> None:
     os.utime(path, ns=(1, 2 * 10**18))
     worker._reload_fleet(10.0)
     assert fleet.relays(4, now=10) == (("10.4.0.1", 50100),)
+
+
+async def test_a_cluster_found_by_dns_carries_the_call_over_the_backbone(
+    nursery: trio.Nursery,
+) -> None:
+    """VOICE-RELAY §12 through the driver: the ingress resolves the owning cluster's name
+    beside its loop (the check waits meanwhile), forwards to the relay it names, and the
+    fake transceiver's answer comes back through both relays from the ingress's address."""
+    from voice.relay.fleet import FleetPattern
+
+    with trio.fail_after(HANG):
+        [fake] = await transceivers(nursery, 1)
+        assert fake.address is not None
+        owner = await start(
+            nursery,
+            config(
+                cluster=2, static_directory={1: fake.address}, backbone_networks=("127.0.0.0/8",)
+            ),
+        )
+        assert owner.internal_address is not None
+        asked: list[tuple[str, int]] = []
+
+        async def resolve_all(host: str, port: int) -> list[Address]:
+            asked.append((host, port))
+            assert owner.internal_address is not None
+            return [owner.internal_address]
+
+        pattern = FleetPattern.parse(f"relays.{{cluster}}.test:{owner.internal_address[1]}")
+        ingress = await start(
+            nursery, config(cluster=1, fleet_pattern=pattern), resolve_all=resolve_all
+        )
+        assert ingress.public_address is not None
+        client = await Client().open()
+        request = check(1, cluster=2)
+        await client.send(request, ingress.public_address)
+        got = await fake.next()
+        assert (got.client, got.payload, got.relay) == (
+            client.address,
+            request,
+            owner.internal_address,
+        )
+        answer, source = await client.receive()
+        assert answer == b"\x01\x01" + request[2:] and source == ingress.public_address
+        await client.send(b"\x80 audio", ingress.public_address)
+        assert (await fake.next()).payload == b"\x80 audio"
+        assert await client.receive() == (b"\x80 audio", ingress.public_address)
+    assert asked == [("relays.2.test", owner.internal_address[1])]
+    assert ingress.counters.admissions == 1 and owner.counters.admissions == 0
+    assert ingress.router.fleet.resolutions == 1

@@ -20,7 +20,10 @@ only by a STUN Binding request whose server ufrag is a valid routing token (HMAC
 fleet key); its packets then go, with a small shim header naming the client, to the
 transceiver the token names. Packets from transceivers go back out of the public port to
 the client their shim header names. The relay never decrypts and never answers a client
-by itself. See spec/voice-relay.md, spec/voice-token.md and spec/voice-shim.md.
+by itself. A valid token of another cluster is carried over the backbone to one of that
+cluster's relays (the fleet view), and its replies come back the same way, so a caller
+keeps one address whichever cluster owns its call. See spec/voice-relay.md,
+spec/voice-token.md and spec/voice-shim.md.
 """
 
 EPILOG = f"""\
@@ -254,6 +257,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="log each worker's counters this often; 0 = never (default: %(default)s)",
     )
     ops.add_argument("--log-level", default="INFO", help="logging level (default: %(default)s)")
+    ops.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="serve GET /metrics (every worker's counters, Prometheus text) and GET /healthz "
+        "(200 while every worker runs) over HTTP on this TCP port; 0 = off, the default, "
+        "because a relay faces the Internet and should open no port it was not asked to",
+    )
+    ops.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address the metrics port binds; give a private address, never a public one "
+        "(default: %(default)s)",
+    )
     p.set_defaults(run=run)
 
 
@@ -314,8 +332,13 @@ def build_config(args: argparse.Namespace) -> RelayConfig:
     fleet_pattern = FleetPattern.parse(args.fleet_dns) if args.fleet_dns else None
     if args.fleet_refresh <= 0:
         raise ValueError("--fleet-refresh must be positive")
-    if not static and pattern is None:
-        raise ValueError("no transceivers: give --directory, --transceiver or --transceiver-dns")
+    if not static and pattern is None and not (args.fleet or fleet_static or fleet_pattern):
+        # A relay with no transceivers of its own is an ingress only (VOICE-RELAY §12),
+        # which needs a fleet view; with neither it could forward nothing.
+        raise ValueError(
+            "no transceivers and no fleet view: give --directory, --transceiver or "
+            "--transceiver-dns, or --fleet, --cluster-relay or --fleet-dns"
+        )
     return RelayConfig(
         keys=tuple(keys),
         public=(args.host, args.port),
@@ -361,6 +384,13 @@ def run(args: argparse.Namespace) -> int:
     if args.single_process:
         import trio
 
+        if args.metrics_port:
+            print(
+                "voice relay: --metrics-port needs the supervisor (no --single-process)",
+                file=sys.stderr,
+            )
+            return 2
+
         from voice.relay.worker import serve_relay
 
         with contextlib.suppress(KeyboardInterrupt):
@@ -368,4 +398,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from voice.relay.supervisor import run_supervisor
 
-    return run_supervisor(config)
+    metrics = (args.metrics_host, args.metrics_port) if args.metrics_port else None
+    try:
+        return run_supervisor(config, metrics)
+    except OSError as exc:  # a port in use, an address not on this host
+        print(f"voice relay: {exc}", file=sys.stderr)
+        return 1

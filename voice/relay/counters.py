@@ -45,6 +45,7 @@ class RelayCounters:
         "dns_failures",
         "dns_resolutions",
         "drops",
+        "fleet_repointed",
         "table_evicted",
         "table_expired",
         "table_size",
@@ -71,6 +72,7 @@ class RelayCounters:
         self.table_evicted = 0
         self.dns_resolutions = 0
         self.dns_failures = 0
+        self.fleet_repointed = 0  # calls moved to another relay of their cluster (§12)
         self.drops: dict[DropReason, int] = dict.fromkeys(DropReason, 0)
 
     def drop(self, reason: DropReason) -> None:
@@ -165,6 +167,12 @@ def _families(c: RelayCounters) -> list[tuple[str, str, str, list[_Sample]]]:
             "counter",
             "Transceiver DNS lookups finished, by result.",
             [(['result="ok"'], c.dns_resolutions), (['result="failed"'], c.dns_failures)],
+        ),
+        (
+            "voice_relay_fleet_repointed_total",
+            "counter",
+            "Calls moved to another relay of their cluster after the fleet view changed.",
+            [([], c.fleet_repointed)],
         ),
     ]
 

@@ -92,6 +92,8 @@ class Fleet:
         stale_limit: float = 300.0,
     ) -> None:
         self.static: dict[int, tuple[Address, ...]] = {}
+        #: Bumped whenever the set of known addresses may have changed.
+        self.generation = 0
         self.replace_static(static or {})
         self.pattern = pattern
         self.refresh = refresh
@@ -101,13 +103,11 @@ class Fleet:
         self._requests: list[FleetRequest] = []
         self.resolutions = 0
         self.failures = 0
-        #: Bumped whenever the set of known addresses may have changed.
-        self.generation = 0
 
     def replace_static(self, static: Mapping[int, Sequence[Address]]) -> None:
         """Installs a new static mapping (a re-read file): takes effect for new admissions."""
         self.static = {c: tuple(a[:MAX_RELAYS]) for c, a in static.items() if a}
-        self.generation = getattr(self, "generation", 0) + 1
+        self.generation += 1
 
     @property
     def configured(self) -> bool:

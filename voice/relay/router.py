@@ -301,7 +301,7 @@ class Router:
     def fleet_resolved(self, cluster: int, addresses: list[Address] | None, now: float) -> None:
         """Reports a fleet lookup; parked admissions go to :meth:`datagrams_to_send`."""
         self.fleet.resolved(cluster, addresses, now)
-        self.fleet_changed()
+        self.fleet_changed(now)
         parked = self._parked_fleet.pop(cluster, [])
         relays = self.fleet.relays(cluster, now)
         for data, client, local, transceiver in parked:
@@ -314,11 +314,26 @@ class Router:
                     self._open_remote(data, client, relay, target, now=now, local=local)
                 )
 
-    def fleet_changed(self) -> None:
-        """The fleet view may name other hosts now: forget the backbone's memoised answers."""
-        if self.fleet.generation != self._fleet_generation:
-            self._fleet_generation = self.fleet.generation
-            self.backbone.invalidate()
+    def fleet_changed(self, now: float | None = None) -> None:
+        """The fleet view may name other hosts now: forget the backbone's memoised answers,
+        and move calls whose owning relay's host left its cluster's list to one that is
+        listed (VOICE-RELAY §12: the owning relays keep nothing, so any of them will do)."""
+        if self.fleet.generation == self._fleet_generation:
+            return
+        self._fleet_generation = self.fleet.generation
+        self.backbone.invalidate()
+        if now is None:
+            return
+        for client, route in self.table.items():
+            header = route.header
+            if header[0] != VERSION_FORWARD:
+                continue
+            relays = self.fleet.relays(int.from_bytes(header[8:10], "big"), now)
+            if isinstance(relays, LookupMiss) or not relays:
+                continue  # nothing better known: keep trying the old one
+            if route.transceiver[0] not in {host for host, _ in relays}:
+                route.transceiver = pick(relays, client)
+                self.counters.fleet_repointed += 1
 
     # -- transceiver -> client -------------------------------------------------------------
 
@@ -371,6 +386,10 @@ class Router:
                 return None
             if not self.backbone.allows(source[0]):
                 counters.drop(DropReason.BACKBONE_SOURCE)
+                return None
+            if not 0 < source[1] <= 0xFFFF:
+                # The source becomes the via, which cannot name port 0 (VOICE-SHIM §10).
+                counters.drop(DropReason.BAD_SOURCE)
                 return None
             if forward.cluster != self.cluster:
                 # One backbone hop, never two: a peer's mistake must not loop.
@@ -454,4 +473,4 @@ class Router:
         counters.dns_resolutions = self.directory.resolutions
         counters.dns_failures = self.directory.failures + self.fleet.failures
         counters.dns_resolutions += self.fleet.resolutions
-        self.fleet_changed()
+        self.fleet_changed(now)

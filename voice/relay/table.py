@@ -122,6 +122,10 @@ class RouteTable:
         self._routes[client] = route
         return route
 
+    def items(self) -> list[tuple[Address, Route]]:
+        """Every entry, least recently used first (a copy: for rare walks, not per packet)."""
+        return list(self._routes.items())
+
     def remove(self, client: Address) -> bool:
         return self._routes.pop(client, None) is not None
 

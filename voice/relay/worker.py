@@ -336,7 +336,7 @@ class RelayWorker:
         self._fleet_stamp = stamp
         static.update(self.config.fleet_static)  # flags win over the file
         self.router.fleet.replace_static(static)
-        self.router.fleet_changed()
+        self.router.fleet_changed(now)
         log.info("relay worker %d: fleet view reloaded, %d clusters", self.index, len(static))
 
     async def _lookup(self, request: ResolveRequest) -> None:
