@@ -24,7 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "voice.cli.serve",
     "voice.cli.transceiver",
     "voice.cli.relay",
-    "voice.steer_cli",
+    "voice.cli.steer",
     "voice.cli.bench",
     "voice.cli.trace",
 )
