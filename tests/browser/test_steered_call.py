@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import require_program
 from tests.support.browser import CHROMIUM, chromium, write_tone_wav
 from tests.support.processes import free_udp_ports
-from tests.support.server import voice_serve
+from tests.support.server import metric_value, voice_serve
 from tests.support.steer import free_tcp_port, voice_steer, write_regions
 
 pytestmark = [pytest.mark.browser, pytest.mark.interop, pytest.mark.slow]
@@ -70,7 +70,8 @@ def test_page_on_the_front_calls_through_the_region(browser: Any, tmp_path: Path
             page = call_through(steer.url, browser)
             # The session lives at the region: the page's session URL is on its origin.
             assert page.evaluate("voice.sessionUrl").startswith(region.url + "v1/sessions/")
-            assert steer.get("/metrics")[1].count('voice_steer_redirects_total{region="here"} 1')
+            text = steer.get("/metrics")[1]
+            assert metric_value(text, 'voice_steer_redirects_total{region="here"}') == 1
             page.evaluate("voice.hangup()")
             region.wait_for_log(r"session \S+: ended \(deleted by signaling\)")
             page.close()

@@ -11,6 +11,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from voice.loadgen.caller import Caller
+from voice.metrics import sample_value
 from voice.sdp import parse
 from voice.server import ServerConfig, ServerInfo, run_server
 from voice.steer.app import SteerState, create_steer_app, poll_once
@@ -59,7 +60,8 @@ async def test_post_is_307_to_the_nearest_region_and_503_when_none_is_up() -> No
     state.health["near"] = RegionHealth(signaling_up=False)
     away = await client.post("/v1/sessions", data="v=0", scope_base={"client": ("127.0.0.5", 1)})
     assert away.headers["Location"] == "http://10.2.0.2:8080/v1/sessions?ingress=far"
-    assert state.m_steered.get(region="near") == 1 and state.m_steered.get(region="far") == 1
+    assert sample_value(state.registry, "voice_steer_redirects_total", region="near") == 1
+    assert sample_value(state.registry, "voice_steer_redirects_total", region="far") == 1
     page = await client.get("/")
     assert page.status_code == 200 and "voice" in await page.get_data(as_text=True)
 
@@ -102,7 +104,7 @@ async def test_a_call_steered_to_its_region_uses_the_ingress_the_front_named(
     assert result.round_trips
     assert caller.answered_by.startswith(region.url.rstrip("/") + "/v1/sessions?")
     assert "ingress=near%2Cfar" in caller.answered_by
-    assert state.m_steered.get(region="near") == 1
+    assert sample_value(state.registry, "voice_steer_redirects_total", region="near") == 1
     assert not region.transceiver.sessions  # the DELETE went to the region's session URL
 
 

@@ -14,10 +14,11 @@ LEVELS = ("debug", "info", "warning", "error")
 FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
-def add_log_option(group: argparse._ActionsContainer) -> None:
+def add_log_option(group: argparse._ActionsContainer, *, default: str = "info") -> None:
+    """``--log-level``, the same in every command (only its default may differ)."""
     group.add_argument(
         "--log-level",
-        default="info",
+        default=default,
         type=str.lower,
         choices=LEVELS,
         help="logging level",

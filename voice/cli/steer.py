@@ -9,7 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from voice.transceiver.options import RawHelpFormatter
+from voice.cli.logs import add_log_option, configure_logging
+from voice.cli.options import RawHelpFormatter
 
 DESCRIPTION = """\
 Answer every WHIP POST with 307 Temporary Redirect to the session resource of the region
@@ -55,12 +56,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--client-rate", type=float, default=5.0, help="offers per second per client")
     p.add_argument("--client-burst", type=float, default=20.0, help="burst of offers per client")
-    p.add_argument("--log-level", default="warning", help="debug, info, warning or error")
+    add_log_option(p, default="warning")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
     import signal
 
     import trio
@@ -70,9 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from voice.steer.app import SteerState, create_steer_app, poll_forever
     from voice.steer.table import SteerConfigError, load_table
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args)
     if not 0.05 <= args.interval <= 3600:
         print("voice steer: --interval must be between 0.05 and 3600 seconds", file=sys.stderr)
         return 2

@@ -261,7 +261,7 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
         except CapacityError as exc:
             return _text(503, f"{exc}; try again later", **{"Retry-After": str(cfg.retry_after)})
         except UnknownIngressError as exc:
-            transceiver.m_rejected.inc(reason="bad_ingress")
+            transceiver.m_rejected.labels(reason="bad_ingress").inc()
             return _text(400, str(exc))
         except SdpError as exc:
             transceiver.m_rejected.labels(reason="bad_offer").inc()

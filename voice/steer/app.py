@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from quart import Response, request
 from quart_trio import QuartTrio
 
 from voice import __version__
-from voice.metrics import Registry
+from voice.metrics import CONTENT_TYPE, new_registry, render
 from voice.signaling.ratelimit import ClientBuckets, client_key
 from voice.steer.table import (
     RegionHealth,
@@ -44,19 +45,30 @@ class SteerState:
     #: Seconds between polls; a probe that takes longer than this counts as down.
     interval: float = 2.0
     health: dict[str, RegionHealth] = field(default_factory=dict)
-    registry: Registry = field(default_factory=Registry)
+    #: The front's own registry (not the library's global one: see :mod:`voice.metrics`).
+    registry: CollectorRegistry = field(default_factory=new_registry)
     #: Set after every completed round of polls (tests wait on it).
     polled: trio.Event = field(default_factory=trio.Event)
 
     def __post_init__(self) -> None:
-        self.m_steered = self.registry.counter(
-            "voice_steer_redirects_total", "Offers redirected, by region."
+        # Region names come from the operator's file: prometheus_client escapes them.
+        self.m_steered = Counter(
+            "voice_steer_redirects_total",
+            "Offers redirected, by region.",
+            ["region"],
+            registry=self.registry,
         )
-        self.m_refused = self.registry.counter(
-            "voice_steer_refused_total", "Offers refused, by reason (no_region, rate)."
+        self.m_refused = Counter(
+            "voice_steer_refused_total",
+            "Offers refused, by reason (no_region, rate).",
+            ["reason"],
+            registry=self.registry,
         )
-        self.m_up = self.registry.gauge(
-            "voice_steer_region_up", "1 when the region's signaling and ingress answered."
+        self.m_up = Gauge(
+            "voice_steer_region_up",
+            "1 when the region's signaling and ingress answered.",
+            ["region"],
+            registry=self.registry,
         )
 
 
@@ -113,7 +125,9 @@ async def poll_once(state: SteerState) -> None:
                 "up" if health.ingress_up else "DOWN",
             )
         state.health[region.name] = health
-        state.m_up.set(1 if health.signaling_up and health.ingress_up else 0, region=region.name)
+        state.m_up.labels(region=region.name).set(
+            1 if health.signaling_up and health.ingress_up else 0
+        )
     state.polled.set()
     state.polled = trio.Event()
 
@@ -158,7 +172,7 @@ def create_steer_app(
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(state.registry.render(), content_type="text/plain; version=0.0.4")
+        return Response(render(state.registry), content_type=CONTENT_TYPE)
 
     @app.route("/v1/sessions", methods=["OPTIONS"])
     async def options() -> Response:
@@ -169,16 +183,16 @@ def create_steer_app(
     async def steer() -> Response:
         client = request.remote_addr or ""
         if wait := per_client.take(client_key(client), trio.current_time()):
-            state.m_refused.inc(reason="rate")
+            state.m_refused.labels(reason="rate").inc()
             seconds = str(max(1, math.ceil(wait)))
             return _text(429, "too many offers from your address", **{"Retry-After": seconds})
         decision = choose(state.table, client, state.health)
         if decision is None:
-            state.m_refused.inc(reason="no_region")
+            state.m_refused.labels(reason="no_region").inc()
             # RFC 9725 §4.5: no region can take the session now; the client may retry.
             retry = str(max(1, math.ceil(state.interval)))
             return _text(503, "no region can take a call right now", **{"Retry-After": retry})
-        state.m_steered.inc(region=decision.region.name)
+        state.m_steered.labels(region=decision.region.name).inc()
         target = redirect_url(decision, list(request.args.items(multi=True)))
         log.info("steered %s to %s (ingress %s)", client, decision.region.name, decision.ingresses)
         # RFC 9725 §4.5: 307 keeps the method and the body (301/302 may turn a POST into
