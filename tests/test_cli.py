@@ -3,6 +3,8 @@ outside a source checkout."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,22 @@ def commands() -> list[str]:
 
 def test_every_command_module_lives_in_the_cli_package() -> None:
     assert all(name.startswith("voice.cli.") for name in COMMAND_MODULES)
-    assert {"serve", "relay", "transceiver", "bench", "trace"} <= set(commands())
+    assert {"serve", "relay", "transceiver", "steer", "bench", "trace"} <= set(commands())
+
+
+def test_help_imports_nothing_heavy() -> None:
+    """``voice --help`` builds every sub-command's parser, and stays fast: no Trio, no
+    metrics library, no codec is imported until a command runs."""
+    code = (
+        "import sys\n"
+        "from voice.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('trio', 'prometheus_client', 'av', 'quart') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[-1] == "[]"
 
 
 def test_voice_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
