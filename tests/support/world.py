@@ -50,7 +50,7 @@ STEER_PORT = 8000
 def relay_has_health() -> bool:
     """True when ``voice relay`` serves /healthz (``--metrics-port``): the front then probes
     each relay as part of its region's health."""
-    return '"--metrics-port"' in (ROOT / "voice" / "relay" / "cli.py").read_text()
+    return '"--metrics-port"' in (ROOT / "voice" / "cli" / "relay.py").read_text()
 
 
 def region_address(index: int) -> str:
