@@ -49,6 +49,7 @@ import logging
 from collections import deque
 from typing import Final
 
+from voice.counters import Counters
 from voice.ice.errors import IceUsageError
 from voice.ice.events import Connected, ConsentExpired, IceEvent, SelectedPairChanged
 from voice.stun.attributes import (
@@ -165,7 +166,7 @@ class IceLiteAgent:
         self._expired = False
         self._outgoing: list[tuple[bytes, Address]] = []
         self._events: deque[IceEvent] = deque()
-        self._counters = dict.fromkeys(COUNTERS, 0)
+        self.counters: Counters[str] = Counters(COUNTERS)
         self._validated: set[Address] = set()
 
     # --- the driver's interface -------------------------------------------------------------
@@ -201,11 +202,6 @@ class IceLiteAgent:
     def selected_address(self) -> Address | None:
         """Where media goes now: the nominated (or rebound) peer address, or None."""
         return self._selected
-
-    @property
-    def counters(self) -> dict[str, int]:
-        """A snapshot of the agent's counters (see :data:`COUNTERS`)."""
-        return dict(self._counters)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         """Drains the responses to send, each with its destination."""
@@ -393,4 +389,4 @@ class IceLiteAgent:
         self._outgoing.append((data, addr))
 
     def _count(self, name: str) -> None:
-        self._counters[name] += 1
+        self.counters[name] += 1

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Protocol
 
+from voice.counters import Counters
 from voice.dtls import (
     DEFAULT_SRTP_PROFILES,
     ApplicationData,
@@ -130,7 +131,7 @@ class PeerConnection:
         self.srtp: SrtpContext | None = None
         self.srtp_profile: SrtpProfile | None = None
         self.close_reason: str | None = None
-        self.counters: dict[str, int] = {}
+        self.counters: Counters[str] = Counters()
         self._events: deque[PeerEvent] = deque()
         self._outgoing: list[tuple[bytes, Address]] = []
         self._claimed: set[Address] = set()
@@ -268,7 +269,7 @@ class PeerConnection:
         self.state = state
 
     def _count(self, name: str, amount: int = 1) -> None:
-        self.counters[name] = self.counters.get(name, 0) + amount
+        self.counters[name] += amount
 
     def _finish(self, reason: str) -> None:
         if self.state is State.CLOSED:
