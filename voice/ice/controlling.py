@@ -15,11 +15,11 @@ What it does:
 2. A response counts only if it matches an outstanding transaction id, comes from the
    address the request went to (RFC 8445 §7.2.5.2.1), ends with a FINGERPRINT, and its
    MESSAGE-INTEGRITY verifies with the remote password. The first such success response
-   emits :class:`~voice.ice.events.Connected` with the XOR-MAPPED-ADDRESS it reports.
+   emits :class:`~voice.ice.events.IceConnected` with the XOR-MAPPED-ADDRESS it reports.
 3. It then sends a consent check every ``consent_interval`` seconds, randomised by
    ±20 % so that many clients do not synchronise (RFC 7675 §5.1), each with a new
    transaction id; every valid response renews consent, and ``consent_timeout`` seconds
-   without one emits :class:`~voice.ice.events.ConsentExpired` (also when the first check is
+   without one emits :class:`~voice.ice.events.IceConsentExpired` (also when the first check is
    never answered). Consent checks keep USE-CANDIDATE, as browsers do with a lite peer, so
    a client whose address changes is followed at once.
 """
@@ -33,7 +33,7 @@ from collections import deque
 
 from voice.counters import Counters
 from voice.ice.candidate import TYPE_PREFERENCE, candidate_priority
-from voice.ice.events import Connected, ConsentExpired, IceEvent
+from voice.ice.events import IceConnected, IceConsentExpired, IceEvent
 from voice.stun.attributes import (
     ErrorCodeAttribute,
     IceControlling,
@@ -156,7 +156,7 @@ class IceControllingClient:
             self._state = _State.EXPIRED
             self._next_send = None
             self._pending.clear()
-            self._events.append(ConsentExpired())
+            self._events.append(IceConsentExpired())
             return
         if self._next_send is None or now < self._next_send:
             return
@@ -218,7 +218,7 @@ class IceControllingClient:
         self.mapped_address = (mapped.host, mapped.port)
         if self._state is _State.CHECKING:
             self._state = _State.CONNECTED
-            self._events.append(Connected(self.mapped_address))
+            self._events.append(IceConnected(self.mapped_address))
             self._next_send = now + self._consent_interval * self._rng.uniform(0.8, 1.2)
 
     # --- internals --------------------------------------------------------------------------
