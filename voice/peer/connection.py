@@ -72,6 +72,26 @@ class IceAgent(Protocol):
     def is_validated(self, addr: Address) -> bool: ...
 
 
+#: The counters every connection starts with, at zero, so an exporter sees a stable set;
+#: SRTP failures add ``dropped_srtp_<reason>`` as they happen.
+COUNTERS = (
+    "stun_in",
+    "dtls_in",
+    "rtp_in",
+    "rtcp_in",
+    "rtp_out",
+    "rtcp_out",
+    "rtp_not_sent",  # send_rtp while media cannot flow (not up yet, or closed)
+    "dtls_application_data_ignored",  # a voice call has no data channel
+    "dropped_closed",  # anything after close
+    "dropped_dtls_unvalidated",  # DTLS from an address ICE has not validated
+    "dropped_rtp_unvalidated",  # SRTP from an address ICE has not validated
+    "dropped_srtp_not_ready",  # SRTP before the keys
+    "dropped_rtp_malformed",  # decrypted, but not RTP or RTCP
+    "dropped_unknown_protocol",  # a first byte RFC 7983 assigns to nothing we speak
+)
+
+
 class PeerState(enum.Enum):
     NEW = "new"  # waiting for ICE
     CONNECTING = "connecting"  # ICE has a path, DTLS handshake running
@@ -133,7 +153,7 @@ class PeerConnection:
         self.srtp: SrtpContext | None = None
         self.srtp_profile: SrtpProfile | None = None
         self.close_reason: str | None = None
-        self.counters: Counters[str] = Counters()
+        self.counters: Counters[str] = Counters(COUNTERS)
         self._events: deque[PeerEvent] = deque()
         self._outgoing: list[tuple[bytes, Address]] = []
         self._claimed: set[Address] = set()
