@@ -9,9 +9,11 @@ it) fails ``mypy --strict`` here, at the line naming the layer.
 from __future__ import annotations
 
 from voice.ice import IceControllingClient, IceEvent, IceLiteAgent
+from voice.loadgen.impair import ImpairedPath
 from voice.opus.pacing import FramePacer, OpusFrameDue
 from voice.peer import PeerConnection, PeerEvent
 from voice.relay.router import Router
+from voice.relay.table import RouteTable
 from voice.rtp.events import RtpEvent
 from voice.rtp.jitterbuffer import JitterBuffer, JitterOutput
 from voice.rtp.session import RtpSession
@@ -27,6 +29,8 @@ def _conforms(
     pacer: FramePacer,
     jitter: JitterBuffer,
     router: Router,
+    table: RouteTable,
+    impaired: ImpairedPath,
 ) -> None:
     _lite: DatagramConnection[IceEvent] = lite
     _controlling: DatagramConnection[IceEvent] = controlling
@@ -35,3 +39,5 @@ def _conforms(
     _pacer: TimedEventSource[OpusFrameDue] = pacer
     _jitter: TimedEventSource[JitterOutput] = jitter
     _router: Timed = router
+    _table: Timed = table
+    _impaired: Timed = impaired

@@ -52,6 +52,7 @@ from voice.peer.events import (
     PeerRtpReceived,
 )
 from voice.rtp import RtpError, RtpPacket, RtpSession, is_rtcp, parse_rtcp
+from voice.sansio import DatagramConnection
 from voice.srtp import SrtpContext, SrtpError
 from voice.srtp.profiles import SrtpProfile
 from voice.stun import PacketKind, classify
@@ -61,14 +62,10 @@ if TYPE_CHECKING:
     from voice.trace import DatagramTracer
 
 
-class IceAgent(Protocol):
-    """What the connection needs from either ICE role (the lite agent or the client)."""
+class IceAgent(DatagramConnection[IceEvent], Protocol):
+    """What the connection needs from either ICE role (the lite agent or the client): the
+    driver contract, and whether an address has passed a check."""
 
-    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None: ...
-    def datagrams_to_send(self) -> list[tuple[bytes, Address]]: ...
-    def next_event(self) -> IceEvent | None: ...
-    def handle_timeout(self, now: float) -> None: ...
-    def get_timer(self) -> float | None: ...
     def is_validated(self, addr: Address) -> bool: ...
 
 

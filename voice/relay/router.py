@@ -262,7 +262,7 @@ class Router:
         if wall is not None:
             self.wall_offset = wall - now
         self._housekeeping_at = now + HOUSEKEEPING_INTERVAL
-        self.table.expire(now)
+        self.table.handle_timeout(now)
         self.limiter.forget_idle(now)
         counters = self.counters
         counters.table_size = len(self.table)

@@ -107,7 +107,7 @@ class RouteTable:
             return route
         route = Route(transceiver, shim_header(client), now, self.burst)
         if len(self._routes) >= self.max_entries:
-            self.expire(now)
+            self.handle_timeout(now)
             while len(self._routes) >= self.max_entries:
                 self._routes.popitem(last=False)
                 self.evicted += 1
@@ -117,8 +117,9 @@ class RouteTable:
     def remove(self, client: Address) -> bool:
         return self._routes.pop(client, None) is not None
 
-    def expire(self, now: float) -> int:
-        """Removes every entry idle for longer than ``idle_timeout``; returns how many."""
+    def handle_timeout(self, now: float) -> None:
+        """Removes every entry idle for longer than ``idle_timeout`` (counted in
+        :attr:`expired`)."""
         removed = 0
         routes = self._routes
         limit = now - self.idle_timeout
@@ -129,10 +130,10 @@ class RouteTable:
             del routes[client]
             removed += 1
         self.expired += removed
-        return removed
 
     def get_timer(self) -> float | None:
-        """When the oldest entry expires (the next useful :meth:`expire`), or None if empty."""
+        """When the oldest entry expires (the next useful :meth:`handle_timeout`); None if
+        the table is empty."""
         if not self._routes:
             return None
         oldest = next(iter(self._routes.values()))
