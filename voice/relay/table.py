@@ -92,20 +92,29 @@ class RouteTable:
         self._routes.move_to_end(client)
         return route
 
-    def update(self, client: Address, transceiver: Address, now: float) -> Route:
+    def update(
+        self, client: Address, transceiver: Address, now: float, header: bytes | None = None
+    ) -> Route:
         """Creates or refreshes the entry ``client -> transceiver`` at ``now``.
 
         An existing entry is re-pointed when ``transceiver`` differs: the newest statement
-        wins (VOICE-RELAY §4). Raises ValueError for an address no shim header can name.
+        wins (VOICE-RELAY §4). ``header`` is the shim header the client's datagrams go out
+        with: None for version 1 (a transceiver of this cluster), or a version 2 header for
+        another cluster's relay (VOICE-RELAY §12). Raises ValueError for an address no shim
+        header can name.
         """
         route = self._routes.get(client)
         if route is not None:
             if route.transceiver != transceiver:
                 route.transceiver = transceiver
+            if header is not None:
+                route.header = header
+            elif route.header[0] != 1:
+                route.header = shim_header(client)
             route.last_seen = now
             self._routes.move_to_end(client)
             return route
-        route = Route(transceiver, shim_header(client), now, self.burst)
+        route = Route(transceiver, header or shim_header(client), now, self.burst)
         if len(self._routes) >= self.max_entries:
             self.handle_timeout(now)
             while len(self._routes) >= self.max_entries:
@@ -113,6 +122,10 @@ class RouteTable:
                 self.evicted += 1
         self._routes[client] = route
         return route
+
+    def items(self) -> list[tuple[Address, Route]]:
+        """Every entry, least recently used first (a copy: for rare walks, not per packet)."""
+        return list(self._routes.items())
 
     def remove(self, client: Address) -> bool:
         return self._routes.pop(client, None) is not None
