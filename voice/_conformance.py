@@ -8,6 +8,8 @@ it) fails ``mypy --strict`` here, at the line naming the layer.
 
 from __future__ import annotations
 
+from voice.agents.events import SpeechStarted, SpeechStopped
+from voice.agents.turns import TurnDetector
 from voice.ice import IceControllingClient, IceEvent, IceLiteAgent
 from voice.loadgen.impair import ImpairedPath
 from voice.opus.pacing import FramePacer, OpusFrameDue
@@ -17,7 +19,7 @@ from voice.relay.table import RouteTable
 from voice.rtp.events import RtpEvent
 from voice.rtp.jitterbuffer import JitterBuffer, JitterOutput
 from voice.rtp.session import RtpSession
-from voice.sansio import DatagramConnection, Timed, TimedEventSource
+from voice.sansio import DatagramConnection, EventSource, Timed, TimedEventSource
 
 
 def _conforms(
@@ -31,6 +33,7 @@ def _conforms(
     router: Router,
     table: RouteTable,
     impaired: ImpairedPath,
+    turns: TurnDetector,
 ) -> None:
     _lite: DatagramConnection[IceEvent] = lite
     _controlling: DatagramConnection[IceEvent] = controlling
@@ -41,3 +44,4 @@ def _conforms(
     _router: Timed = router
     _table: Timed = table
     _impaired: Timed = impaired
+    _turns: EventSource[SpeechStarted | SpeechStopped] = turns
