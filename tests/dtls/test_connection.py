@@ -245,7 +245,9 @@ def test_close_notify_is_answered(certs: Certs) -> None:
 def test_renegotiation_is_refused_with_a_warning(certs: Certs) -> None:
     client, server = handshake(certs)
     # The server asks for a renegotiation with a HelloRequest in epoch 1.
-    request = HandshakeFragment(HandshakeType.hello_request, 0, server._next_send_seq, 0, b"")
+    request = HandshakeFragment(
+        HandshakeType.hello_request, 0, server._handshake._next_send_seq, 0, b""
+    )
     client.receive_datagram(server._records.seal(ContentType.handshake, request.encode()), 1.0)
     assert client.counters["renegotiation_refused"] == 1
     (alert,) = client.datagrams_to_send()
@@ -253,7 +255,9 @@ def test_renegotiation_is_refused_with_a_warning(certs: Certs) -> None:
     assert server.counters["warning_alert"] == 1
     assert client.state is State.ESTABLISHED and server.state is State.ESTABLISHED
     # ... and a server meeting a new ClientHello after the handshake does the same.
-    hello = HandshakeFragment(HandshakeType.client_hello, 1, client._next_send_seq, 0, b"\x00")
+    hello = HandshakeFragment(
+        HandshakeType.client_hello, 1, client._handshake._next_send_seq, 0, b"\x00"
+    )
     server.receive_datagram(client._records.seal(ContentType.handshake, hello.encode()), 1.0)
     assert server.counters["renegotiation_refused"] == 1
     assert server.state is State.ESTABLISHED
@@ -453,12 +457,12 @@ def test_tampered_finished_is_a_decrypt_error(
     certs: Certs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, server = make_pair(certs)
-    real = client._finished
+    real = client._handshake._finished
 
     def wrong(*, client: bool, transcript: bytes) -> bytes:
         return bytes(b ^ 1 for b in real(client=client, transcript=transcript))
 
-    monkeypatch.setattr(client, "_finished", wrong)
+    monkeypatch.setattr(client._handshake, "_finished", wrong)
     client.connect(0.0)
     client_events, server_events = pump(client, server)
     assert closed_event(server_events).alert is AlertDescription.decrypt_error
@@ -663,12 +667,14 @@ def test_client_refuses_bad_server_hellos(
 def test_client_without_certificate_is_refused_when_fingerprints_are_set(certs: Certs) -> None:
     client, server = make_pair(certs)
     # A client that cannot sign with any scheme the server listed sends an empty Certificate.
-    client._certificate.__class__ = type("Unsigned", (Certificate,), {"signature_scheme": 0x0807})
+    client._settings.certificate.__class__ = type(
+        "Unsigned", (Certificate,), {"signature_scheme": 0x0807}
+    )
     try:
         client.connect(0.0)
         _, server_events = pump(client, server)
     finally:
-        client._certificate.__class__ = Certificate
+        client._settings.certificate.__class__ = Certificate
     assert closed_event(server_events).alert is AlertDescription.handshake_failure
 
 
@@ -676,12 +682,14 @@ def test_client_without_certificate_is_accepted_when_fingerprints_are_not_checke
     certs: Certs,
 ) -> None:
     client, server = make_pair(certs, server_remote_fingerprints=None)
-    client._certificate.__class__ = type("Unsigned", (Certificate,), {"signature_scheme": 0x0807})
+    client._settings.certificate.__class__ = type(
+        "Unsigned", (Certificate,), {"signature_scheme": 0x0807}
+    )
     try:
         client.connect(0.0)
         client_events, server_events = pump(client, server)
     finally:
-        client._certificate.__class__ = Certificate
+        client._settings.certificate.__class__ = Certificate
     assert server_events == [HandshakeComplete(SrtpProfile.SRTP_AEAD_AES_128_GCM, AES128, None)]
     assert isinstance(client_events[0], HandshakeComplete)
 

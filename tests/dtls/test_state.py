@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from voice.dtls.connection import DtlsConnection
+from voice.dtls.client import ClientHandshake
+from voice.dtls.server import ServerHandshake
 from voice.dtls.state import CHANGE_CIPHER_SPEC, TRANSITIONS, State
 
 
@@ -13,9 +14,9 @@ def test_every_state_is_in_the_table() -> None:
 def test_targets_are_states_and_handlers_exist() -> None:
     for state, moves in TRANSITIONS.items():
         handlers = (
-            DtlsConnection._server_handlers
+            ServerHandshake.HANDLERS
             if state.name.startswith("SERVER")
-            else DtlsConnection._client_handlers
+            else ClientHandshake.HANDLERS
         )
         for incoming, targets in moves.items():
             assert targets and all(isinstance(t, State) for t in targets)
