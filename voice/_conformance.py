@@ -1,0 +1,27 @@
+"""mypy's proof that every connection-like object keeps the driver contract.
+
+Nothing imports this module at run time. Each assignment below type-checks only if the
+class on the right has the methods of the :mod:`voice.sansio` protocol on the left, with
+compatible signatures, so renaming ``get_timer`` in one layer (or adding a ``tick`` beside
+it) fails ``mypy --strict`` here, at the line naming the layer.
+"""
+
+from __future__ import annotations
+
+from voice.ice import IceControllingClient, IceEvent, IceLiteAgent
+from voice.peer import PeerConnection, PeerEvent
+from voice.rtp.events import Event as RtpEvent
+from voice.rtp.session import RtpSession
+from voice.sansio import DatagramConnection, TimedEventSource
+
+
+def _conforms(
+    lite: IceLiteAgent,
+    controlling: IceControllingClient,
+    peer: PeerConnection,
+    rtcp: RtpSession,
+) -> None:
+    _lite: DatagramConnection[IceEvent] = lite
+    _controlling: DatagramConnection[IceEvent] = controlling
+    _peer: DatagramConnection[PeerEvent] = peer
+    _rtcp: TimedEventSource[RtpEvent] = rtcp
