@@ -8,11 +8,12 @@ it) fails ``mypy --strict`` here, at the line naming the layer.
 
 from __future__ import annotations
 
+from voice.dtls import DtlsConnection, DtlsEvent
 from voice.ice import IceControllingClient, IceEvent, IceLiteAgent
 from voice.peer import PeerConnection, PeerEvent
 from voice.rtp.events import Event as RtpEvent
 from voice.rtp.session import RtpSession
-from voice.sansio import DatagramConnection, TimedEventSource
+from voice.sansio import DatagramConnection, SinglePeerConnection, TimedEventSource
 
 
 def _conforms(
@@ -25,3 +26,7 @@ def _conforms(
     _controlling: DatagramConnection[IceEvent] = controlling
     _peer: DatagramConnection[PeerEvent] = peer
     _rtcp: TimedEventSource[RtpEvent] = rtcp
+
+
+def _dtls_conforms(dtls: DtlsConnection) -> None:
+    _dtls: SinglePeerConnection[DtlsEvent] = dtls

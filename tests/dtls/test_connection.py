@@ -14,13 +14,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from voice.dtls import (
     AlertDescription,
-    ApplicationData,
     Certificate,
     CipherSuite,
-    ConnectionClosed,
+    DtlsApplicationData,
+    DtlsArgumentError,
+    DtlsClosed,
     DtlsConnection,
-    HandshakeComplete,
-    LocalProtocolError,
+    DtlsHandshakeComplete,
     SrtpProfile,
 )
 from voice.dtls.certificate import fingerprint
@@ -31,6 +31,7 @@ from voice.dtls.messages import Certificate as CertificateMessage
 from voice.dtls.messages import ClientHello, ServerHello, ServerKeyExchange
 from voice.dtls.registry import ContentType, ExtensionType, HandshakeType, NamedGroup
 from voice.dtls.state import State
+from voice.errors import LocalProtocolError
 from voice.srtp.profiles import PROFILE_SIZES
 
 from .pair import LossyChannel, drain, make_pair, pump, records_of, rewrite_message
@@ -46,13 +47,13 @@ def handshake(certs: Certs, **kwargs: object) -> tuple[DtlsConnection, DtlsConne
     client, server = make_pair(certs, **kwargs)
     client.connect(0.0)
     client_events, server_events = pump(client, server)
-    assert any(isinstance(e, HandshakeComplete) for e in client_events), client_events
-    assert any(isinstance(e, HandshakeComplete) for e in server_events), server_events
+    assert any(isinstance(e, DtlsHandshakeComplete) for e in client_events), client_events
+    assert any(isinstance(e, DtlsHandshakeComplete) for e in server_events), server_events
     return client, server
 
 
-def closed_event(events: list[object]) -> ConnectionClosed:
-    closed = [e for e in events if isinstance(e, ConnectionClosed)]
+def closed_event(events: list[object]) -> DtlsClosed:
+    closed = [e for e in events if isinstance(e, DtlsClosed)]
     assert len(closed) == 1, events
     return closed[0]
 
@@ -101,7 +102,7 @@ def test_handshake_completes_with_matching_keys(certs: Certs) -> None:
     client_events, server_events = pump(client, server)
     (c_done,) = client_events
     (s_done,) = server_events
-    assert isinstance(c_done, HandshakeComplete) and isinstance(s_done, HandshakeComplete)
+    assert isinstance(c_done, DtlsHandshakeComplete) and isinstance(s_done, DtlsHandshakeComplete)
     # Server preference order decides: AES-128-GCM suite, AEAD AES-128-GCM SRTP profile.
     assert c_done.cipher_suite == s_done.cipher_suite == AES128
     assert c_done.srtp_profile == s_done.srtp_profile == SrtpProfile.SRTP_AEAD_AES_128_GCM
@@ -123,8 +124,8 @@ def test_each_cipher_suite_carries_data_both_ways(certs: Certs, suite: CipherSui
     client.send_application_data(b"ping")
     server.send_application_data(b"pong")
     client_events, server_events = pump(client, server)
-    assert client_events == [ApplicationData(b"pong")]
-    assert server_events == [ApplicationData(b"ping")]
+    assert client_events == [DtlsApplicationData(b"pong")]
+    assert server_events == [DtlsApplicationData(b"ping")]
 
 
 def test_server_preference_decides_suite_and_profile(certs: Certs) -> None:
@@ -219,8 +220,8 @@ def test_small_datagrams_fragment_certificates_both_ways(certs: Certs, size: int
     client_events, server_events = pump(
         client, server, to_server=watch("to_server"), to_client=watch("to_client")
     )
-    assert isinstance(client_events[0], HandshakeComplete)
-    assert isinstance(server_events[0], HandshakeComplete)
+    assert isinstance(client_events[0], DtlsHandshakeComplete)
+    assert isinstance(server_events[0], DtlsHandshakeComplete)
     assert max(sizes) <= size
     assert certificate_fragments["to_server"] >= 2 and certificate_fragments["to_client"] >= 2
 
@@ -229,10 +230,10 @@ def test_close_notify_is_answered(certs: Certs) -> None:
     client, server = handshake(certs)
     client.close()
     client_events, server_events = pump(client, server)
-    assert closed_event(client_events) == ConnectionClosed(
+    assert closed_event(client_events) == DtlsClosed(
         "closed locally", AlertDescription.close_notify, by_peer=False
     )
-    assert closed_event(server_events) == ConnectionClosed(
+    assert closed_event(server_events) == DtlsClosed(
         "peer closed", AlertDescription.close_notify, by_peer=True
     )
     assert client.state is State.CLOSED and server.state is State.CLOSED
@@ -285,16 +286,16 @@ def test_api_misuse_raises_local_protocol_error(certs: Certs) -> None:
     client.connect(0.0)
     with pytest.raises(LocalProtocolError):
         client.connect(0.0)
-    with pytest.raises(ValueError, match="only a server"):
+    with pytest.raises(DtlsArgumentError, match="only a server"):
         DtlsConnection(
             is_server=False, certificate=certs[0], remote_fingerprints=None, cookie_secret=b"x"
         )
-    with pytest.raises(ValueError, match="max_datagram_size"):
+    with pytest.raises(DtlsArgumentError, match="max_datagram_size"):
         DtlsConnection(
             is_server=True, certificate=certs[0], remote_fingerprints=None, max_datagram_size=64
         )
     client2, _ = handshake(certs)
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(DtlsArgumentError):
         client2.send_application_data(b"x" * 1200)
 
 
@@ -331,7 +332,7 @@ def test_handshake_survives_a_lossy_reordering_channel(
     channel.run(client, server, done)
     assert client.is_handshake_complete and server.is_handshake_complete, events
     assert client.srtp_keying_material() == server.srtp_keying_material()
-    assert not any(isinstance(e, ConnectionClosed) for e in events[client] + events[server])
+    assert not any(isinstance(e, DtlsClosed) for e in events[client] + events[server])
 
 
 def test_lost_final_flight_is_resent_when_the_client_retransmits(certs: Certs) -> None:
@@ -352,7 +353,7 @@ def test_lost_final_flight_is_resent_when_the_client_retransmits(certs: Certs) -
     assert timer == 1.0
     client.handle_timeout(timer)
     client_events, _ = pump(client, server, now=timer)
-    assert isinstance(client_events[0], HandshakeComplete)
+    assert isinstance(client_events[0], DtlsHandshakeComplete)
     assert server.counters["retransmit_on_duplicate"] == 1
     assert client.srtp_keying_material() == server.srtp_keying_material()
 
@@ -377,7 +378,7 @@ def test_retransmission_timer_doubles_then_gives_up(certs: Certs) -> None:
     timer = client.get_timer()
     assert timer is not None and timer - now == 60.0  # RFC 6347 §4.2.4.1: capped at 60 s
     client.handle_timeout(timer)
-    assert drain(client) == [ConnectionClosed("handshake timed out", None, by_peer=False)]
+    assert drain(client) == [DtlsClosed("handshake timed out", None, by_peer=False)]
     assert client.get_timer() is None
 
 
@@ -397,8 +398,8 @@ def test_duplicated_datagrams_are_harmless(certs: Certs) -> None:
     replayed = server.counters["replayed"]
     server.receive_datagram(datagram, 0.0)
     server.receive_datagram(datagram, 0.0)
-    assert [e for e in drain(server) if isinstance(e, ApplicationData)] == [
-        ApplicationData(b"once")
+    assert [e for e in drain(server) if isinstance(e, DtlsApplicationData)] == [
+        DtlsApplicationData(b"once")
     ]
     assert server.counters["replayed"] == replayed + 1
 
@@ -437,7 +438,7 @@ def test_no_common_cipher_suite(certs: Certs) -> None:
     client.connect(0.0)
     client_events, server_events = pump(client, server)
     assert closed_event(server_events).alert is AlertDescription.handshake_failure
-    assert closed_event(client_events) == ConnectionClosed(
+    assert closed_event(client_events) == DtlsClosed(
         "peer sent handshake_failure", AlertDescription.handshake_failure, by_peer=True
     )
 
@@ -690,8 +691,8 @@ def test_client_without_certificate_is_accepted_when_fingerprints_are_not_checke
         client_events, server_events = pump(client, server)
     finally:
         client._settings.certificate.__class__ = Certificate
-    assert server_events == [HandshakeComplete(SrtpProfile.SRTP_AEAD_AES_128_GCM, AES128, None)]
-    assert isinstance(client_events[0], HandshakeComplete)
+    assert server_events == [DtlsHandshakeComplete(SrtpProfile.SRTP_AEAD_AES_128_GCM, AES128, None)]
+    assert isinstance(client_events[0], DtlsHandshakeComplete)
 
 
 def test_client_without_supported_groups_gets_p256(certs: Certs) -> None:
@@ -756,6 +757,6 @@ def test_application_data_before_the_peers_finished_is_discarded(certs: Certs) -
     client.receive_datagram(b"".join(r.encode() for r in ccs), 0.0)
     client.receive_datagram(early, 0.0)  # decrypts under epoch 1, but Finished is missing
     assert client.counters["early_application_data"] == 1
-    assert not any(isinstance(e, ApplicationData) for e in drain(client))
+    assert not any(isinstance(e, DtlsApplicationData) for e in drain(client))
     client.receive_datagram(b"".join(r.encode() for r in rest), 0.0)
-    assert any(isinstance(e, HandshakeComplete) for e in drain(client))
+    assert any(isinstance(e, DtlsHandshakeComplete) for e in drain(client))

@@ -36,8 +36,8 @@ from collections.abc import Callable, Sequence
 
 from voice.dtls.certificate import Certificate
 from voice.dtls.client import ClientHandshake
-from voice.dtls.errors import DtlsDecodeError, HandshakeError, LocalProtocolError
-from voice.dtls.events import ApplicationData, ConnectionClosed, DtlsEvent
+from voice.dtls.errors import DtlsArgumentError, DtlsDecodeError, DtlsUsageError, HandshakeError
+from voice.dtls.events import DtlsApplicationData, DtlsClosed, DtlsEvent
 from voice.dtls.fragments import Added, HandshakeFragment, Reassembler, iter_fragments
 from voice.dtls.handshake import Handshake, HandshakeSettings, Received
 from voice.dtls.keyschedule import SUITES, export_keying_material
@@ -121,11 +121,11 @@ class DtlsConnection:
         require_extended_master_secret: bool = True,
     ) -> None:
         if max_datagram_size < MIN_DATAGRAM_SIZE:
-            raise ValueError(f"max_datagram_size must be at least {MIN_DATAGRAM_SIZE}")
+            raise DtlsArgumentError(f"max_datagram_size must be at least {MIN_DATAGRAM_SIZE}")
         if not cipher_suites or any(s not in SUITES for s in cipher_suites):
-            raise ValueError(f"cipher_suites must be a non-empty subset of {list(SUITES)}")
+            raise DtlsArgumentError(f"cipher_suites must be a non-empty subset of {list(SUITES)}")
         if cookie_secret is not None and not is_server:
-            raise ValueError("only a server sends cookies")
+            raise DtlsArgumentError("only a server sends cookies")
         self.is_server = is_server
         self._settings = HandshakeSettings(
             certificate=certificate,
@@ -175,7 +175,7 @@ class DtlsConnection:
         """Starts the handshake as a client: queues the ClientHello and arms the timer."""
         handshake = self._handshake
         if not isinstance(handshake, ClientHandshake) or self._state is not State.CLIENT_START:
-            raise LocalProtocolError("connect() is for a client, once")
+            raise DtlsUsageError("connect() is for a client, once")
         self._state = handshake.start(now)
 
     def receive_datagram(self, data: bytes, now: float) -> None:
@@ -217,7 +217,7 @@ class DtlsConnection:
         if self._state is State.CLOSED or not timer.expired(now):
             return
         if timer.exhausted:
-            self._close(ConnectionClosed("handshake timed out", None, by_peer=False))
+            self._close(DtlsClosed("handshake timed out", None, by_peer=False))
             return
         self.counters["retransmit_on_timeout"] += 1
         self._handshake.retransmit()
@@ -226,10 +226,10 @@ class DtlsConnection:
     def send_application_data(self, data: bytes) -> None:
         """Sends ``data`` in one protected record (DTLS never splits application data)."""
         if self._state is not State.ESTABLISHED:
-            raise LocalProtocolError(f"cannot send application data in state {self._state}")
+            raise DtlsUsageError(f"cannot send application data in state {self._state}")
         overhead = self._records.overhead(self._records.write_epoch)
         if len(data) > _MAX_PLAINTEXT or len(data) + overhead > self._settings.max_datagram_size:
-            raise LocalProtocolError("application data does not fit in one datagram")
+            raise DtlsArgumentError("application data does not fit in one datagram")
         self._outgoing.append(self._records.seal(ContentType.application_data, data))
 
     def close(self) -> None:
@@ -238,16 +238,14 @@ class DtlsConnection:
             return
         if self._state is not State.CLIENT_START:  # nothing was ever sent before connect()
             self._send_alert(AlertLevel.warning, AlertDescription.close_notify)
-        self._close(
-            ConnectionClosed("closed locally", AlertDescription.close_notify, by_peer=False)
-        )
+        self._close(DtlsClosed("closed locally", AlertDescription.close_notify, by_peer=False))
 
     def export_keying_material(
         self, label: bytes, length: int, context: bytes | None = None
     ) -> bytes:
         """Keying material from the master secret (RFC 5705 §4)."""
         if not self._done:
-            raise LocalProtocolError("keying material exists only after the handshake")
+            raise DtlsUsageError("keying material exists only after the handshake")
         handshake = self._handshake
         assert handshake.suite is not None
         return export_keying_material(
@@ -265,7 +263,7 @@ class DtlsConnection:
         (RFC 5764 §4.2); :mod:`voice.srtp` splits it into keys and salts."""
         profile = self._handshake.srtp_profile
         if profile is None:
-            raise LocalProtocolError("no SRTP profile was negotiated")
+            raise DtlsUsageError("no SRTP profile was negotiated")
         length = PROFILE_SIZES[profile].keying_material_length
         return self.export_keying_material(SRTP_EXPORTER_LABEL, length)
 
@@ -315,7 +313,7 @@ class DtlsConnection:
             # Unprotected, or protected but ahead of our Finished check: not yet trusted.
             self.counters["early_application_data"] += 1
             return
-        self._events.append(ApplicationData(data))
+        self._events.append(DtlsApplicationData(data))
 
     def _receive_alert(self, data: bytes, epoch: int) -> None:
         if len(data) != 2:
@@ -334,10 +332,10 @@ class DtlsConnection:
         if description is AlertDescription.close_notify:
             # RFC 5246 §7.2.1: answer close_notify with our own and stop.
             self._send_alert(AlertLevel.warning, AlertDescription.close_notify)
-            self._close(ConnectionClosed("peer closed", description, by_peer=True))
+            self._close(DtlsClosed("peer closed", description, by_peer=True))
         elif level == AlertLevel.fatal:
             # RFC 5246 §7.2.2: a fatal alert ends the connection at once.
-            self._close(ConnectionClosed(f"peer sent {name}", description, by_peer=True))
+            self._close(DtlsClosed(f"peer sent {name}", description, by_peer=True))
         else:
             self.counters["warning_alert"] += 1
             logger.debug("DTLS warning alert from peer: %s", name)
@@ -364,9 +362,9 @@ class DtlsConnection:
     def _fail(self, failure: HandshakeError) -> None:
         logger.info("DTLS handshake failed: %s", failure)
         self._send_alert(AlertLevel.fatal, failure.alert)
-        self._close(ConnectionClosed(failure.reason, failure.alert, by_peer=False))
+        self._close(DtlsClosed(failure.reason, failure.alert, by_peer=False))
 
-    def _close(self, event: ConnectionClosed) -> None:
+    def _close(self, event: DtlsClosed) -> None:
         self._state = State.CLOSED
         self._handshake.stop()
         self._events.append(event)

@@ -26,7 +26,7 @@ from voice.dtls.certificate import (
     load_peer_public_key,
 )
 from voice.dtls.errors import HandshakeError
-from voice.dtls.events import HandshakeComplete
+from voice.dtls.events import DtlsHandshakeComplete
 from voice.dtls.flights import FlightMessage, RetransmitTimer, pack_flight
 from voice.dtls.fragments import encode_whole_message
 from voice.dtls.keyexchange import KeyShare
@@ -141,13 +141,13 @@ class Handshake:
         )
         return self.HANDLERS[received.msg_type](self, message, now)
 
-    def completed(self) -> HandshakeComplete:
+    def completed(self) -> DtlsHandshakeComplete:
         """The event that reports a finished handshake."""
         assert self.suite is not None
         peer = fingerprint(self._peer_certificate) if self._peer_certificate else None
         profile = self.srtp_profile.name if self.srtp_profile is not None else "no SRTP"
         logger.debug("DTLS handshake complete: %s, %s", self.suite.name, profile)
-        return HandshakeComplete(self.srtp_profile, self.suite, peer)
+        return DtlsHandshakeComplete(self.srtp_profile, self.suite, peer)
 
     # Our flights
 
