@@ -33,6 +33,7 @@ import math
 import secrets
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -43,6 +44,7 @@ from voice.ice import IceControllingClient, generate_password, generate_ufrag
 from voice.opus import FRAME_DURATION, FRAME_SAMPLES, SILENCE, FramePacer, OpusEncoder
 from voice.opus.pacing import DEFAULT_MAX_CATCH_UP
 from voice.peer import Closed, DtlsConnected, IceConnected, PeerConnection, RtpReceived
+from voice.rtp.packet import RtpPacket
 from voice.rtp.sender import RtpSender
 from voice.sdp import SdpError, analyze_answer, build_offer, parse
 from voice.transceiver.agents import tone_frames
@@ -138,10 +140,20 @@ class Caller:
         stall: float = 0.0,
         stall_backlog: bool = True,
         record: bool = False,
+        route: Callable[[Address], Address] | None = None,
+        payloads: Callable[[int], bytes] | None = None,
+        on_rtp: Callable[[RtpPacket, float], None] | None = None,
     ) -> None:
+        """``route`` maps the media address of the answer to the one to send to (an
+        impairment link in between, :mod:`voice.loadgen.impair`); ``payloads`` gives the
+        Opus payload of each 20 ms frame by index instead of the probe (speech,
+        :mod:`voice.loadgen.speech`); ``on_rtp`` sees every RTP packet received."""
         if start_burst < 0 or stall < 0:
             raise ValueError("start_burst and stall cannot be negative")
         self.base_url = base_url.rstrip("/") + "/"
+        self.route = route
+        self.payloads = payloads
+        self.on_rtp = on_rtp
         self.start_burst = start_burst
         self.stall_at = stall_at
         self.stall = stall
@@ -238,12 +250,10 @@ class Caller:
         if self.location is None:
             raise CallSetupError("signaling answered 201 without a Location header")
         answer = analyze_answer(parse(body.decode()))
-        self._server = answer.address
+        self._server = answer.address if self.route is None else self.route(answer.address)
         self._payload_type = answer.opus_payload_type
         self._ssrc = ssrc
-        ice = IceControllingClient(
-            ufrag, pwd, answer.remote_ufrag, answer.remote_pwd, answer.address
-        )
+        ice = IceControllingClient(ufrag, pwd, answer.remote_ufrag, answer.remote_pwd, self._server)
         self.peer = PeerConnection(
             ice=ice,
             certificate=certificate,
@@ -283,6 +293,8 @@ class Caller:
                 self.last_rtp_at = now
                 self._rtp_arrived.set()
                 self._rtp_arrived = trio.Event()
+                if self.on_rtp is not None:
+                    self.on_rtp(event.packet, now)
                 if math.isnan(self.result.first_audio_at):
                     self.result.first_audio_at = now
                 if self.received is not None:
@@ -327,7 +339,8 @@ class Caller:
             position = index % CYCLE_FRAMES
             if position == 0:
                 self._burst_sent_at = now
-            self.peer.send_rtp(numbering.packet(index, packets[position]), now)
+            payload = packets[position] if self.payloads is None else self.payloads(index)
+            self.peer.send_rtp(numbering.packet(index, payload), now)
 
         for index in range(first):
             send(index, start)

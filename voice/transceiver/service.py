@@ -330,6 +330,14 @@ class Transceiver:
                 session.media_summary(),
                 session.peer.counters,
             )
+            if session.decoder is not None:
+                log.info(
+                    "session %s: media: fec recovered %d, concealed %d, jitter hold %.0f ms",
+                    session.id,
+                    session.decoder.fec_recovered,
+                    session.decoder.concealed,
+                    session.jitter.hold * 1e3,
+                )
 
     async def end_all(self, reason: str, *, grace: float) -> None:
         """Ends every call and waits (up to ``grace`` seconds) until they have said goodbye."""

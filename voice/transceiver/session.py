@@ -116,6 +116,8 @@ class Session:
         self.frames_malformed = 0
         self.frames_sent = 0
         self.pacer: FramePacer | None = None  # the send loop's, once it runs
+        #: The decoder of the caller's audio, once playing: its FEC and concealment counts.
+        self.decoder: OpusDecoder | None = None
 
     # -- called by the endpoint and by signaling ----------------------------------------
 
@@ -244,7 +246,7 @@ class Session:
 
     async def _playout_loop(self, agent_in: trio.MemorySendChannel[bytes]) -> None:
         """Plays the jitter buffer out at the times it asks for, decoding or concealing."""
-        decoder = OpusDecoder()
+        decoder = self.decoder = OpusDecoder()
         async with agent_in:
             while True:
                 timer = self.jitter.get_timer()
