@@ -289,7 +289,7 @@ class DtlsConnection:
             return
         plaintext = self._records.open(record)
         if isinstance(plaintext, RecordDrop):
-            self.counters[plaintext.value] += 1
+            self.counters[plaintext] += 1
             return
         if len(plaintext) > _MAX_PLAINTEXT:
             self.counters["record_overflow"] += 1

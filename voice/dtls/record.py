@@ -205,8 +205,9 @@ class ChaChaPolyProtection:
             return None
 
 
-class RecordDrop(enum.Enum):
-    """Why :meth:`RecordLayer.open` dropped a record; the value names the counter."""
+class RecordDrop(enum.StrEnum):
+    """Why :meth:`RecordLayer.open` dropped a record; a :class:`enum.StrEnum` whose values
+    are the connection's counter names."""
 
     #: Protected under the epoch after ours: it overtook the ChangeCipherSpec (RFC 6347 §4.1).
     FUTURE_EPOCH = "future_epoch"
