@@ -10,23 +10,31 @@ from __future__ import annotations
 
 from voice.dtls import DtlsConnection, DtlsEvent
 from voice.ice import IceControllingClient, IceEvent, IceLiteAgent
+from voice.opus.pacing import FramePacer, OpusFrameDue
 from voice.peer import PeerConnection, PeerEvent
+from voice.relay.router import Router
 from voice.rtp.events import Event as RtpEvent
+from voice.rtp.jitterbuffer import JitterBuffer, JitterOutput
 from voice.rtp.session import RtpSession
-from voice.sansio import DatagramConnection, SinglePeerConnection, TimedEventSource
+from voice.sansio import DatagramConnection, SinglePeerConnection, Timed, TimedEventSource
 
 
 def _conforms(
+    *,
     lite: IceLiteAgent,
     controlling: IceControllingClient,
     peer: PeerConnection,
     rtcp: RtpSession,
+    pacer: FramePacer,
+    jitter: JitterBuffer,
+    router: Router,
+    dtls: DtlsConnection,
 ) -> None:
     _lite: DatagramConnection[IceEvent] = lite
     _controlling: DatagramConnection[IceEvent] = controlling
     _peer: DatagramConnection[PeerEvent] = peer
     _rtcp: TimedEventSource[RtpEvent] = rtcp
-
-
-def _dtls_conforms(dtls: DtlsConnection) -> None:
+    _pacer: TimedEventSource[OpusFrameDue] = pacer
+    _jitter: TimedEventSource[JitterOutput] = jitter
+    _router: Timed = router
     _dtls: SinglePeerConnection[DtlsEvent] = dtls

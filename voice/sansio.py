@@ -41,11 +41,13 @@ pieces it has, and :mod:`voice._conformance` makes mypy check that it does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol, TypeVar
 
 from voice.types import Address
 
 E_co = TypeVar("E_co", covariant=True)
+E = TypeVar("E")
 
 
 class Timed(Protocol):
@@ -94,3 +96,9 @@ class SinglePeerConnection(TimedEventSource[E_co], Protocol[E_co]):
     def datagrams_to_send(self) -> list[bytes]:
         """Drains the datagrams to send to the peer."""
         ...
+
+
+def drain_events(source: EventSource[E]) -> Iterator[E]:
+    """Yields ``source``'s events until it has none: ``for event in drain_events(conn)``."""
+    while (event := source.next_event()) is not None:
+        yield event

@@ -83,7 +83,7 @@ def make_router() -> Router:
         directory,
         allowlist=NetworkAllowlist(("0.0.0.0/0", "::/0")),  # let every shim datagram in
     )
-    router.tick(0.0, WALL)
+    router.handle_timeout(0.0, wall=WALL)
     return router
 
 
@@ -98,7 +98,7 @@ def forward_everything(router: Router, steps: list[tuple[bool, bytes, Address]])
         if out is not None:
             payload, where = out
             assert isinstance(payload, bytes) and len(where) == 2
-    router.tick(now + 100.0, WALL + now + 100.0)  # expiry runs over whatever got in
+    router.handle_timeout(now + 100.0, wall=WALL + now + 100.0)  # expiry runs over whatever got in
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -35,7 +35,7 @@ def make_router(**kwargs: object) -> Router:
     directory = kwargs.pop("directory", None) or Directory({1: T1, 2: T2})
     assert isinstance(directory, Directory)
     router = Router(TokenVerifier([KEY]), directory, **kwargs)  # type: ignore[arg-type]
-    router.tick(0.0, WALL)  # the driver's first tick sets the wall clock
+    router.handle_timeout(0.0, wall=WALL)  # the driver's first tick sets the wall clock
     return router
 
 
@@ -199,11 +199,11 @@ def test_latest_transceiver_statement_wins_but_client_checks_do_not_repoint() ->
 def test_tick_expires_entries_and_keeps_wall_time() -> None:
     router = make_router()
     router.from_client(check(1), CLIENT, now=1)
-    router.tick(now=100, wall=WALL + 100)
+    router.handle_timeout(100, wall=WALL + 100)
     assert len(router.table) == 0
     assert router.counters.table_expired == 1 and router.counters.table_size == 0
     # Token expiry uses the wall clock the driver reported: two days later, refused.
-    router.tick(now=200, wall=WALL + 2 * 86400)
+    router.handle_timeout(200, wall=WALL + 2 * 86400)
     assert router.from_client(check(1), CLIENT, now=201) is None
     assert router.counters.drops[DropReason.BAD_TOKEN] == 1
 

@@ -17,7 +17,7 @@ STRANGER = ("198.51.100.8", 50124)
 
 def test_admissions_and_drops_are_recorded() -> None:
     router = Router(TokenVerifier([KEY]), Directory({1: TRANSCEIVER}))
-    router.tick(0.0, WALL)
+    router.handle_timeout(0.0, wall=WALL)
     tracer = Tracer(keep=True, wall_offset=WALL)
     router.tracer = tracer
     token = TokenMinter(KEY, 0, 1).mint(WALL).encode()

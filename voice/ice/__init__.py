@@ -10,12 +10,12 @@ events and a deadline.
 from voice.ice.candidate import (
     TYPE_PREFERENCE,
     Candidate,
-    CandidateParseError,
     candidate_priority,
     host_candidate,
 )
 from voice.ice.controlling import IceControllingClient
 from voice.ice.credentials import generate_password, generate_ufrag
+from voice.ice.errors import CandidateParseError, IceError, IceUsageError
 from voice.ice.events import Connected, ConsentExpired, IceEvent, SelectedPairChanged
 from voice.ice.lite import IceLiteAgent
 
@@ -26,8 +26,10 @@ __all__ = [
     "Connected",
     "ConsentExpired",
     "IceControllingClient",
+    "IceError",
     "IceEvent",
     "IceLiteAgent",
+    "IceUsageError",
     "SelectedPairChanged",
     "candidate_priority",
     "generate_password",

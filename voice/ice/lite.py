@@ -49,6 +49,7 @@ import logging
 from collections import deque
 from typing import Final
 
+from voice.ice.errors import IceUsageError
 from voice.ice.events import Connected, ConsentExpired, IceEvent, SelectedPairChanged
 from voice.stun.attributes import (
     Attribute,
@@ -145,11 +146,11 @@ class IceLiteAgent:
         rebinding_silence: float = 3.0,
     ) -> None:
         if not local_ufrag or ":" in local_ufrag:
-            raise ValueError("the local ufrag must be non-empty and contain no colon")
+            raise IceUsageError("the local ufrag must be non-empty and contain no colon")
         if software is not None and len(software) >= 128:
             # RFC 8489 §14.14: SOFTWARE is fewer than 128 characters; refuse it here rather
             # than fail on every response.
-            raise ValueError("software must be fewer than 128 characters")
+            raise IceUsageError("software must be fewer than 128 characters")
         self.local_ufrag = local_ufrag
         self._key = short_term_key(local_pwd)
         self.remote_ufrag: str | None = None

@@ -46,6 +46,7 @@ from voice.opus.pacing import DEFAULT_MAX_CATCH_UP
 from voice.peer import Closed, DtlsConnected, IceConnected, PeerConnection, RtpReceived
 from voice.rtp.packet import RtpPacket
 from voice.rtp.sender import RtpSender
+from voice.sansio import drain_events
 from voice.sdp import SdpError, analyze_answer, build_offer, parse
 from voice.transceiver.agents import tone_frames
 from voice.types import Address
@@ -352,8 +353,9 @@ class Caller:
                 stall_at = math.inf
                 await trio.sleep(self.stall)
                 now = trio.current_time()
-            for index in pacer.poll(now):
-                send(first + index, now)
+            pacer.handle_timeout(now)
+            for due in drain_events(pacer):
+                send(first + due.index, now)
             await self._flush()
 
     def _collect(self) -> None:

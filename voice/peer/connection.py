@@ -37,6 +37,7 @@ from voice.dtls import (
 from voice.ice import Connected as IceConnectedEvent
 from voice.ice import ConsentExpired, IceControllingClient, IceEvent
 from voice.ice import SelectedPairChanged as IceSelectedPairChanged
+from voice.peer.errors import PeerUsageError
 from voice.peer.events import (
     AddressValidated,
     Closed,
@@ -142,7 +143,7 @@ class PeerConnection:
     def connect(self, now: float) -> None:
         """Caller's side only: starts the ICE checks (the DTLS client follows on success)."""
         if not isinstance(self.ice, IceControllingClient):
-            raise TypeError("only a peer with a controlling ICE agent starts the checks")
+            raise PeerUsageError("only a peer with a controlling ICE agent starts the checks")
         self.ice.connect(now)
         self._pump_ice(now)
 

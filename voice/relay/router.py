@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 Outgoing = tuple[bytes, Address]
 
 
+#: Seconds between two housekeeping rounds (:meth:`Router.handle_timeout`).
+HOUSEKEEPING_INTERVAL = 1.0
+
+
 class Router:
     """Forwarding decisions for one worker; owns the worker's table and counters."""
 
@@ -84,8 +88,9 @@ class Router:
         )
         self.counters = counters if counters is not None else RelayCounters()
         #: Wall-clock seconds minus ``now``: tokens carry wall-clock time, the table runs on
-        #: the monotonic clock. The driver refreshes it with :meth:`tick`.
+        #: the monotonic clock. The driver refreshes it through :meth:`handle_timeout`.
         self.wall_offset = 0.0
+        self._housekeeping_at: float | None = None
         self.max_parked = max_parked
         #: VOICE-RELAY §10: each known client's datagrams per second, and burst.
         self.client_rate = client_rate
@@ -243,9 +248,20 @@ class Router:
         out, self._outbox = self._outbox, []
         return out
 
-    def tick(self, now: float, wall: float) -> None:
-        """Periodic housekeeping: expire idle entries and buckets, refresh the gauges."""
-        self.wall_offset = wall - now
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timeout` is due next: once a second, from the driver's first
+        call on (None before it)."""
+        return self._housekeeping_at
+
+    def handle_timeout(self, now: float, *, wall: float | None = None) -> None:
+        """Periodic housekeeping: expire idle entries and buckets, refresh the gauges.
+
+        ``wall`` is the wall clock at ``now`` (tokens carry wall-clock time); the driver
+        passes it on every call, a test only when it matters.
+        """
+        if wall is not None:
+            self.wall_offset = wall - now
+        self._housekeeping_at = now + HOUSEKEEPING_INTERVAL
         self.table.expire(now)
         self.limiter.forget_idle(now)
         counters = self.counters

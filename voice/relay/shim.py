@@ -29,6 +29,8 @@ from __future__ import annotations
 import socket
 import struct
 
+from voice.errors import ParseError
+from voice.relay.errors import RelayError, RelayUsageError
 from voice.types import Address
 
 #: VOICE-SHIM §3: the version this module writes and the only one it reads.
@@ -48,7 +50,7 @@ _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
 
 
-class ShimError(ValueError):
+class ShimError(RelayError, ParseError):
     """A shim header the receiver cannot use; the receiver drops the datagram and counts it."""
 
 
@@ -61,7 +63,7 @@ def shim_header(client: Address) -> bytes:
     """
     host, port = client
     if not 0 < port <= 0xFFFF:
-        raise ValueError(f"port {port} cannot be a client's source port")
+        raise RelayUsageError(f"port {port} cannot be a client's source port")
     if ":" not in host:
         return _V4.pack(VERSION, FAMILY_IPV4, port, _inet_pton(_AF_INET, host))
     packed = _inet_pton(_AF_INET6, host.partition("%")[0])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from voice.relay.errors import RelayUsageError
 from voice.relay.ratelimit import CLIENT_BURST, TokenBucket
 from voice.relay.shim import shim_header
 from voice.types import Address
@@ -57,7 +58,7 @@ class RouteTable:
         self, max_entries: int = 100_000, idle_timeout: float = 30.0, burst: float = CLIENT_BURST
     ) -> None:
         if max_entries < 1 or idle_timeout <= 0:
-            raise ValueError("the table needs room for one entry and a positive idle timeout")
+            raise RelayUsageError("the table needs room for one entry and a positive idle timeout")
         self.max_entries = max_entries
         self.idle_timeout = idle_timeout
         #: A new entry's packet budget (VOICE-RELAY §10): full, so a call's first burst passes.

@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from voice.rtp.errors import RtpUsageError
 from voice.rtp.events import ByeReceived, Event, SsrcCollision
 from voice.rtp.interval import (
     RTCP_BANDWIDTH_FRACTION,
@@ -135,7 +136,7 @@ class RtpSession:
         random: Callable[[], float] | None = None,
     ) -> None:
         if rtcp_bandwidth <= 0:
-            raise ValueError("rtcp_bandwidth must be positive")
+            raise RtpUsageError("rtcp_bandwidth must be positive")
         self.local_ssrc = local_ssrc
         self.clock_rate = clock_rate
         # RFC 7022 has WebRTC endpoints pick a random CNAME per session.

@@ -46,7 +46,7 @@ from quart_trio import QuartTrio
 
 from voice import __version__
 from voice.agents.transcript import blueprint as transcript_blueprint
-from voice.sdp import SdpError
+from voice.errors import RemoteProtocolError
 from voice.signaling.ratelimit import ClientBuckets, TokenBucket, client_key
 from voice.transceiver.agents import AgentError
 from voice.transceiver.service import CapacityError, ClientLimitError, Transceiver
@@ -238,7 +238,7 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
             return _text(429, str(exc), **{"Retry-After": str(cfg.retry_after)})
         except CapacityError as exc:
             return _text(503, f"{exc}; try again later", **{"Retry-After": str(cfg.retry_after)})
-        except SdpError as exc:
+        except RemoteProtocolError as exc:  # SdpParseError, UnsupportedOffer: the offer's fault
             transceiver.m_rejected.inc(reason="bad_offer")
             return _text(400, f"cannot serve this offer: {exc}")
         except AgentError as exc:

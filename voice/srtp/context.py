@@ -23,7 +23,7 @@ from collections import Counter
 
 import pylibsrtp
 
-from voice.srtp.errors import SrtpError, SrtpFailure
+from voice.srtp.errors import SrtpError, SrtpFailure, SrtpUsageError
 from voice.srtp.keys import split_keying_material
 from voice.srtp.profiles import PROFILE_SIZES, SrtpProfile
 
@@ -129,10 +129,10 @@ class SrtpContext:
         allow_repeat_tx: bool = False,
     ) -> None:
         if profile not in supported_profiles():
-            raise ValueError(f"the installed libsrtp cannot do {profile.name}")
+            raise SrtpUsageError(f"the installed libsrtp cannot do {profile.name}")
         if not 64 <= replay_window < 0x8000:
             # RFC 3711 §3.3.2: at least 64; libsrtp's bitmap stops below 2^15.
-            raise ValueError("replay_window must be in 64..32767")
+            raise SrtpUsageError("replay_window must be in 64..32767")
         keys = split_keying_material(profile, keying_material)
         self.profile = profile
         self.is_server = is_server

@@ -49,6 +49,7 @@ from voice.peer import (
 )
 from voice.rtp.jitterbuffer import JitterBuffer
 from voice.rtp.sender import RtpSender
+from voice.sansio import drain_events
 from voice.transceiver.agents import AgentFunction, SessionInfo
 from voice.transceiver.pacer import run_pacer
 from voice.types import Address
@@ -255,7 +256,8 @@ class Session:
                     await self._pushed.wait()
                 self._pushed = trio.Event()
                 now = trio.current_time()
-                while (out := self.jitter.pop(now)) is not None:
+                self.jitter.handle_timeout(now)
+                while (out := self.jitter.next_event()) is not None:
                     try:
                         pcm = out.decode(decoder)
                     except OpusError:
@@ -306,7 +308,8 @@ class Session:
             if first is not None:
                 pacer.due_now(now)
                 now = max(now, pacer.get_timer())  # due now, to the last rounding bit
-            due = pacer.poll(now)
+            pacer.handle_timeout(now)
+            due = [frame.index for frame in drain_events(pacer)]
             for index in due:
                 send_frame(index, first if index == due[-1] else SILENCE)
         await run_pacer(pacer, send_frame)
