@@ -53,7 +53,7 @@ from voice.dtls.registry import (
 )
 from voice.dtls.server import ServerHandshake
 from voice.dtls.state import CHANGE_CIPHER_SPEC, FLIGHT_ENDS, TRANSITIONS, State
-from voice.srtp.profiles import PROFILE_SIZES, SrtpProfile
+from voice.srtp.profiles import PREFERENCE, PROFILE_SIZES, SrtpProfile
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +64,12 @@ DEFAULT_CIPHER_SUITES: tuple[CipherSuite, ...] = (
     CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
 )
 
-#: SRTP profiles in our preference order: the AEAD GCM profiles of RFC 7714 first (one pass
-#: for encryption and authentication, shorter tags on the wire than HMAC-SHA1-80 ... and
-#: faster), then the AES-CM profile every WebRTC stack must have.
-DEFAULT_SRTP_PROFILES: tuple[SrtpProfile, ...] = (
-    SrtpProfile.SRTP_AEAD_AES_128_GCM,
-    SrtpProfile.SRTP_AEAD_AES_256_GCM,
-    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
+#: The SRTP profiles we offer and accept unless told otherwise, in our preference order
+#: (:data:`voice.srtp.profiles.PREFERENCE`): the AEAD GCM profiles of RFC 7714, then the
+#: AES-CM profile every WebRTC stack must have. The 32-bit tag is left out, as forgeable
+#: with effort.
+DEFAULT_SRTP_PROFILES: tuple[SrtpProfile, ...] = tuple(
+    p for p in PREFERENCE if p is not SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_32
 )
 
 #: RFC 5764 §4.2: the exporter label that keys SRTP.

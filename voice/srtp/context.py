@@ -25,7 +25,7 @@ import pylibsrtp
 
 from voice.srtp.errors import SrtpError, SrtpFailure, SrtpUsageError
 from voice.srtp.keys import split_keying_material
-from voice.srtp.profiles import PROFILE_SIZES, SrtpProfile
+from voice.srtp.profiles import PREFERENCE, PROFILE_SIZES, SrtpProfile
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +37,6 @@ _LIBSRTP_PROFILE: dict[SrtpProfile, int] = {
     SrtpProfile.SRTP_AEAD_AES_128_GCM: pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
     SrtpProfile.SRTP_AEAD_AES_256_GCM: pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
 }
-
-#: Our order of preference, strongest first: the AEAD profiles authenticate with a 128-bit
-#: GCM tag and need no separate MAC pass; AES-CM with an 80-bit HMAC-SHA1 tag is the one
-#: every WebRTC endpoint supports; the 32-bit tag is last (it is forgeable with effort).
-PREFERENCE: tuple[SrtpProfile, ...] = (
-    SrtpProfile.SRTP_AEAD_AES_128_GCM,
-    SrtpProfile.SRTP_AEAD_AES_256_GCM,
-    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
-    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_32,
-)
 
 #: libsrtp's messages (pylibsrtp turns its status codes into these strings) and what they
 #: mean for a caller deciding what to count.

@@ -51,3 +51,15 @@ PROFILE_SIZES: dict[SrtpProfile, ProfileSizes] = {
     SrtpProfile.SRTP_AEAD_AES_128_GCM: ProfileSizes(16, 12, 16, 4 + 16),
     SrtpProfile.SRTP_AEAD_AES_256_GCM: ProfileSizes(32, 12, 16, 4 + 16),
 }
+
+#: Our order of preference, strongest first, and the one list of it (:mod:`voice.srtp`
+#: probes libsrtp in this order; :mod:`voice.dtls` offers and chooses in it). The AEAD
+#: profiles authenticate with a 128-bit GCM tag in the same pass as encryption, so they come
+#: first; AES-CM with an 80-bit HMAC-SHA1 tag is the one every WebRTC endpoint supports; the
+#: 32-bit tag is last (it is forgeable with effort).
+PREFERENCE: tuple[SrtpProfile, ...] = (
+    SrtpProfile.SRTP_AEAD_AES_128_GCM,
+    SrtpProfile.SRTP_AEAD_AES_256_GCM,
+    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
+    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_32,
+)
