@@ -24,6 +24,20 @@ def test_targets_are_states_and_handlers_exist() -> None:
                 assert incoming in handlers, (state, incoming)
 
 
+def test_every_handler_is_reachable_through_the_table() -> None:
+    """The roles' handler tables add no message the state table does not allow: a handler
+    the table never reaches would be dead code, or a transition missing from the table."""
+    for role, prefix in ((ClientHandshake, "CLIENT"), (ServerHandshake, "SERVER")):
+        allowed = {
+            incoming
+            for state, moves in TRANSITIONS.items()
+            if state.name.startswith(prefix)
+            for incoming in moves
+        }
+        assert set(role.HANDLERS) <= allowed, role
+        assert role.INITIAL_STATE.name.startswith(prefix)
+
+
 def test_established_is_reachable_for_both_roles() -> None:
     for start in (State.CLIENT_WAIT_SERVER_HELLO, State.SERVER_WAIT_CLIENT_HELLO):
         seen, todo = {start}, [start]
