@@ -13,7 +13,7 @@ from voice.ice import IceControllingClient, IceEvent, IceLiteAgent
 from voice.opus.pacing import FramePacer, OpusFrameDue
 from voice.peer import PeerConnection, PeerEvent
 from voice.relay.router import Router
-from voice.rtp.events import Event as RtpEvent
+from voice.rtp.events import RtpEvent
 from voice.rtp.jitterbuffer import JitterBuffer, JitterOutput
 from voice.rtp.session import RtpSession
 from voice.sansio import DatagramConnection, SinglePeerConnection, Timed, TimedEventSource

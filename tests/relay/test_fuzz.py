@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.rawudp import raw_udp_available, send_raw_udp
+from tests.support.relay import FakeTransceiver, binding_request
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason
 from voice.relay.directory import Directory
 from voice.relay.networks import NetworkAllowlist
 from voice.relay.router import Router
 from voice.relay.shim import encode_shim
-from voice.relay.testing import FakeTransceiver, binding_request
 from voice.relay.token import TokenKey, TokenMinter, TokenVerifier
 from voice.relay.worker import RelayWorker
 from voice.types import Address

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.relay import binding_request
 from voice.relay.admission import AdmissionLimiter
 from voice.relay.counters import DropReason
 from voice.relay.directory import Directory, DnsPattern
@@ -12,7 +13,6 @@ from voice.relay.networks import NetworkAllowlist
 from voice.relay.router import Router
 from voice.relay.shim import decode_shim, encode_shim, shim_header
 from voice.relay.table import RouteTable
-from voice.relay.testing import binding_request
 from voice.relay.token import TokenKey, TokenMinter, TokenVerifier
 
 KEY = TokenKey(1, b"k" * 32)

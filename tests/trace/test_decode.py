@@ -11,7 +11,7 @@ import pytest
 from voice.dtls import Certificate
 from voice.ice import IceControllingClient, IceLiteAgent
 from voice.opus.toc import build_packet
-from voice.peer import PeerConnection, State
+from voice.peer import PeerConnection, PeerState
 from voice.rtp import RtpPacket
 from voice.stun import short_term_key
 from voice.trace import Field, FlowDecoder, KeyRing, SessionTracer, Tracer, format_record
@@ -64,7 +64,7 @@ def traced_call(
 
     client.connect(0.0)
     pump()
-    assert server.state is State.CONNECTED
+    assert server.state is PeerState.CONNECTED
     opus = build_packet([b"\x01" * 30], config=9)  # SILK wideband 20 ms
     client.send_rtp(RtpPacket(111, 500, 960, 2222, payload=opus), 0.0)
     server.send_rtp(RtpPacket(111, 70, 960, 1111, payload=opus), 0.0)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tests.support.relay import binding_request
 from voice.relay.directory import Directory
 from voice.relay.router import Router
-from voice.relay.testing import binding_request
 from voice.relay.token import TokenKey, TokenMinter, TokenVerifier
 from voice.trace import Tracer
 

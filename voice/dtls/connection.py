@@ -53,7 +53,7 @@ from voice.dtls.registry import (
 )
 from voice.dtls.server import ServerHandshake
 from voice.dtls.state import CHANGE_CIPHER_SPEC, FLIGHT_ENDS, TRANSITIONS, State
-from voice.srtp.profiles import PREFERENCE, PROFILE_SIZES, SrtpProfile
+from voice.srtp.profiles import DEFAULT_PROFILES, PROFILE_SIZES, SrtpProfile
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +64,8 @@ DEFAULT_CIPHER_SUITES: tuple[CipherSuite, ...] = (
     CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
 )
 
-#: The SRTP profiles we offer and accept unless told otherwise, in our preference order
-#: (:data:`voice.srtp.profiles.PREFERENCE`): the AEAD GCM profiles of RFC 7714, then the
-#: AES-CM profile every WebRTC stack must have. The 32-bit tag is left out, as forgeable
-#: with effort.
-DEFAULT_SRTP_PROFILES: tuple[SrtpProfile, ...] = tuple(
-    p for p in PREFERENCE if p is not SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_32
-)
+#: SRTP profiles in our preference order (kept once, in :mod:`voice.srtp.profiles`).
+DEFAULT_SRTP_PROFILES: tuple[SrtpProfile, ...] = DEFAULT_PROFILES
 
 #: RFC 5764 §4.2: the exporter label that keys SRTP.
 SRTP_EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"

@@ -16,21 +16,22 @@ from voice.ice.candidate import (
 from voice.ice.controlling import IceControllingClient
 from voice.ice.credentials import generate_password, generate_ufrag
 from voice.ice.errors import CandidateParseError, IceError, IceUsageError
-from voice.ice.events import Connected, ConsentExpired, IceEvent, SelectedPairChanged
-from voice.ice.lite import IceLiteAgent
+from voice.ice.events import IceConnected, IceConsentExpired, IceEvent, IceSelectedPairChanged
+from voice.ice.lite import IceLiteAgent, IceState
 
 __all__ = [
     "TYPE_PREFERENCE",
     "Candidate",
     "CandidateParseError",
-    "Connected",
-    "ConsentExpired",
+    "IceConnected",
+    "IceConsentExpired",
     "IceControllingClient",
     "IceError",
     "IceEvent",
     "IceLiteAgent",
+    "IceSelectedPairChanged",
+    "IceState",
     "IceUsageError",
-    "SelectedPairChanged",
     "candidate_priority",
     "generate_password",
     "generate_ufrag",

@@ -12,8 +12,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
+from voice.counters import Counters
 
-class DropReason(enum.Enum):
+
+class DropReason(enum.StrEnum):
     """Why a datagram was not forwarded; the value is the ``reason`` label in metrics."""
 
     NOT_STUN = "not-stun"  # unknown client address and the datagram is not STUN
@@ -69,7 +71,7 @@ class RelayCounters:
         self.table_evicted = 0
         self.dns_resolutions = 0
         self.dns_failures = 0
-        self.drops: dict[DropReason, int] = dict.fromkeys(DropReason, 0)
+        self.drops: Counters[DropReason] = Counters(DropReason)
 
     def drop(self, reason: DropReason) -> None:
         self.drops[reason] += 1

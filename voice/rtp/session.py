@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from voice.rtp.errors import RtpUsageError
-from voice.rtp.events import ByeReceived, Event, SsrcCollision
+from voice.rtp.events import RtpByeReceived, RtpEvent, RtpSsrcCollision
 from voice.rtp.interval import (
     RTCP_BANDWIDTH_FRACTION,
     RTCP_MIN_TIME,
@@ -153,7 +153,7 @@ class RtpSession:
         self._last_sr: dict[int, tuple[int, float]] = {}
         self._heard_since_report: set[int] = set()
         self._remote_ssrc: int | None = None
-        self._events: list[Event] = []
+        self._events: list[RtpEvent] = []
         self._outgoing: list[bytes] = []
         self._closed = False
 
@@ -195,7 +195,7 @@ class RtpSession:
         self._now = now
         ssrc = packet.ssrc
         if ssrc == self.local_ssrc:
-            self._events.append(SsrcCollision(ssrc))
+            self._events.append(RtpSsrcCollision(ssrc))
             return
         self._packets_received += 1
         self._octets_received += len(packet.payload)
@@ -228,7 +228,7 @@ class RtpSession:
         for packet in packets:
             if isinstance(packet, SenderReport | ReceiverReport):
                 if packet.ssrc == self.local_ssrc:
-                    self._events.append(SsrcCollision(packet.ssrc))
+                    self._events.append(RtpSsrcCollision(packet.ssrc))
                     continue
                 self._heard_from(packet.ssrc, now)
                 if isinstance(packet, SenderReport):
@@ -296,8 +296,8 @@ class RtpSession:
         out, self._outgoing = self._outgoing, []
         return out
 
-    def next_event(self) -> Event | None:
-        """The next :class:`ByeReceived` or :class:`SsrcCollision`, or None."""
+    def next_event(self) -> RtpEvent | None:
+        """The next :class:`RtpByeReceived` or :class:`RtpSsrcCollision`, or None."""
         return self._events.pop(0) if self._events else None
 
     @property
@@ -379,7 +379,7 @@ class RtpSession:
             self._last_sr.pop(ssrc, None)
             self._heard_since_report.discard(ssrc)
             self._reverse_reconsider(now)
-        self._events.append(ByeReceived(ssrc, reason))
+        self._events.append(RtpByeReceived(ssrc, reason))
 
     def _expire_members(self, now: float) -> None:
         """RFC 3550 §6.3.5: forget silent members and demote silent senders."""

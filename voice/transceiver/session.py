@@ -40,12 +40,12 @@ from voice.opus import (
     OpusError,
 )
 from voice.peer import (
-    AddressValidated,
-    Closed,
-    DtlsConnected,
-    PathChanged,
+    IceSelectedPairChanged,
+    PeerAddressValidated,
+    PeerClosed,
     PeerConnection,
-    RtpReceived,
+    PeerDtlsConnected,
+    PeerRtpReceived,
 )
 from voice.rtp.jitterbuffer import JitterBuffer
 from voice.rtp.sender import RtpSender
@@ -204,7 +204,7 @@ class Session:
     def _after_peer(self) -> None:
         """Acts on what the peer connection reports, sends what it queued, re-arms the timer."""
         while (event := self.peer.next_event()) is not None:
-            if isinstance(event, RtpReceived):
+            if isinstance(event, PeerRtpReceived):
                 packet = event.packet
                 if packet.payload_type == self._payload_type:
                     self.jitter.push(
@@ -214,12 +214,12 @@ class Session:
                     self.last_rtp_at = event.received_at
                     self._rtp_arrived.set()
                     self._rtp_arrived = trio.Event()
-            elif isinstance(event, AddressValidated | PathChanged):
+            elif isinstance(event, PeerAddressValidated | IceSelectedPairChanged):
                 self._on_address(self, event.address)
-            elif isinstance(event, DtlsConnected):
+            elif isinstance(event, PeerDtlsConnected):
                 self.connected_at = trio.current_time()
                 self._dtls_up.set()
-            elif isinstance(event, Closed):
+            elif isinstance(event, PeerClosed):
                 if self.end_reason == "running":
                     self.end_reason = event.reason
                 self._flush()
