@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime
 import random
+import re
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+import voice.dtls
 from voice.dtls import (
     AlertDescription,
     Certificate,
@@ -24,13 +27,14 @@ from voice.dtls import (
     SrtpProfile,
 )
 from voice.dtls.certificate import fingerprint
+from voice.dtls.connection import COUNTERS
 from voice.dtls.extensions import Extension, UseSrtp
 from voice.dtls.flights import MAX_RETRANSMISSIONS
 from voice.dtls.fragments import HandshakeFragment, iter_fragments
 from voice.dtls.messages import Certificate as CertificateMessage
 from voice.dtls.messages import ClientHello, ServerHello, ServerKeyExchange
 from voice.dtls.registry import ContentType, ExtensionType, HandshakeType, NamedGroup
-from voice.dtls.state import State
+from voice.dtls.state import DtlsState
 from voice.errors import LocalProtocolError
 from voice.srtp.profiles import PROFILE_SIZES
 
@@ -195,7 +199,7 @@ def test_wrong_cookie_is_challenged_again(certs: Certs) -> None:
     assert record.fragment[0] == HandshakeType.hello_verify_request
     # RFC 6347 §4.2.1: the HelloVerifyRequest reuses the ClientHello's record number.
     assert record.sequence_number == records_of(first)[0].sequence_number
-    assert server.state is State.SERVER_WAIT_CLIENT_HELLO
+    assert server.state is DtlsState.SERVER_WAIT_CLIENT_HELLO
 
 
 @pytest.mark.parametrize("size", [128, 200, 300])
@@ -236,7 +240,7 @@ def test_close_notify_is_answered(certs: Certs) -> None:
     assert closed_event(server_events) == DtlsClosed(
         "peer closed", AlertDescription.close_notify, by_peer=True
     )
-    assert client.state is State.CLOSED and server.state is State.CLOSED
+    assert client.state is DtlsState.CLOSED and server.state is DtlsState.CLOSED
     assert client.counters["after_close"] == 1  # the server's answering close_notify
     client.close()  # idempotent
     with pytest.raises(LocalProtocolError):
@@ -254,14 +258,14 @@ def test_renegotiation_is_refused_with_a_warning(certs: Certs) -> None:
     (alert,) = client.datagrams_to_send()
     server.receive_datagram(alert, 1.0)
     assert server.counters["warning_alert"] == 1
-    assert client.state is State.ESTABLISHED and server.state is State.ESTABLISHED
+    assert client.state is DtlsState.ESTABLISHED and server.state is DtlsState.ESTABLISHED
     # ... and a server meeting a new ClientHello after the handshake does the same.
     hello = HandshakeFragment(
         HandshakeType.client_hello, 1, client._handshake._next_send_seq, 0, b"\x00"
     )
     server.receive_datagram(client._records.seal(ContentType.handshake, hello.encode()), 1.0)
     assert server.counters["renegotiation_refused"] == 1
-    assert server.state is State.ESTABLISHED
+    assert server.state is DtlsState.ESTABLISHED
 
 
 def test_without_extended_master_secret_when_allowed(certs: Certs) -> None:
@@ -485,7 +489,7 @@ def test_tampered_ciphertext_is_dropped_silently_then_recovered(certs: Certs) ->
     pump(client, server, to_server=flip_protected)
     assert server.counters["bad_mac"] == 1
     assert server.datagrams_to_send() == []  # no alert for a bad MAC (RFC 6347 §4.1.2.7)
-    assert not server.is_handshake_complete and server.state is State.SERVER_WAIT_FINISHED
+    assert not server.is_handshake_complete and server.state is DtlsState.SERVER_WAIT_FINISHED
     client.handle_timeout(1.0)
     pump(client, server, now=1.0)
     assert server.is_handshake_complete and client.is_handshake_complete
@@ -501,7 +505,7 @@ def test_future_epoch_before_change_cipher_spec_is_dropped(certs: Certs) -> None
     )
     server.receive_datagram(without_ccs, 0.0)
     assert server.counters["future_epoch"] == 1
-    assert server.state is State.SERVER_WAIT_CHANGE_CIPHER_SPEC
+    assert server.state is DtlsState.SERVER_WAIT_CHANGE_CIPHER_SPEC
     assert drain(server) == [] and server.datagrams_to_send() == []
 
 
@@ -525,7 +529,7 @@ def test_garbage_and_truncated_records_are_dropped(certs: Certs, garbage: bytes)
         before = sum(conn.counters.values())
         conn.receive_datagram(garbage, 1.0)
         assert drain(conn) == [] and conn.datagrams_to_send() == []
-        assert conn.state is State.ESTABLISHED
+        assert conn.state is DtlsState.ESTABLISHED
         assert sum(conn.counters.values()) == before + (1 if garbage else 0)
 
 
@@ -565,7 +569,7 @@ def test_unprotected_alert_after_keys_is_ignored(certs: Certs) -> None:
     client, _ = handshake(certs)
     forged = b"\x15\xfe\xfd" + bytes(8) + b"\x00\x02\x02\x28"  # fatal handshake_failure, epoch 0
     client.receive_datagram(forged, 1.0)
-    assert client.counters["unprotected_alert"] == 1 and client.state is State.ESTABLISHED
+    assert client.counters["unprotected_alert"] == 1 and client.state is DtlsState.ESTABLISHED
 
 
 @pytest.mark.parametrize(
@@ -616,9 +620,9 @@ def test_server_accepts_scsv_instead_of_renegotiation_info(certs: Certs) -> None
     pump(client, server, to_server=edit_client_hello(edit))  # type: ignore[arg-type]
     # The transcripts differ (we edited the hello), so Finished fails; but the server did
     # answer with renegotiation_info, or the client would have refused the ServerHello.
-    assert client.state is State.CLOSED
+    assert client.state is DtlsState.CLOSED
     assert client.counters["unexpected_change_cipher_spec"] == 0
-    assert server.state is State.CLOSED
+    assert server.state is DtlsState.CLOSED
 
 
 @pytest.mark.parametrize(
@@ -760,3 +764,11 @@ def test_application_data_before_the_peers_finished_is_discarded(certs: Certs) -
     assert not any(isinstance(e, DtlsApplicationData) for e in drain(client))
     client.receive_datagram(b"".join(r.encode() for r in rest), 0.0)
     assert any(isinstance(e, DtlsHandshakeComplete) for e in drain(client))
+
+
+def test_every_counted_name_is_declared() -> None:
+    """Each counter the layer increments is in COUNTERS, so an exporter shows it from zero."""
+    counted: set[str] = set()
+    for path in Path(voice.dtls.__file__).parent.glob("*.py"):
+        counted |= set(re.findall(r'counters\["([a-z_]+)"\]', path.read_text(encoding="utf-8")))
+    assert counted and counted <= set(COUNTERS)

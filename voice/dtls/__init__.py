@@ -23,6 +23,7 @@ from voice.dtls.errors import (
 )
 from voice.dtls.events import DtlsApplicationData, DtlsClosed, DtlsEvent, DtlsHandshakeComplete
 from voice.dtls.registry import AlertDescription, CipherSuite
+from voice.dtls.state import DtlsState
 from voice.srtp.profiles import SrtpProfile
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "DtlsError",
     "DtlsEvent",
     "DtlsHandshakeComplete",
+    "DtlsState",
     "DtlsUsageError",
     "HandshakeError",
     "SrtpProfile",

@@ -10,11 +10,11 @@ it must refuse, and returns the next state. ``HANDLERS`` at the end of the class
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import ClassVar
 
+from voice.counters import Counters
 from voice.dtls import extensions as ext
 from voice.dtls.certificate import (
     VERIFIABLE_SCHEMES,
@@ -50,7 +50,7 @@ from voice.dtls.registry import (
     ProtocolVersion,
     SignatureScheme,
 )
-from voice.dtls.state import State
+from voice.dtls.state import DtlsState
 from voice.srtp.profiles import SrtpProfile
 
 _DTLS_1_2 = ProtocolVersion.DTLS_1_2
@@ -60,7 +60,7 @@ class ClientHandshake(Handshake):
     """The DTLS client role: one handshake, from ClientHello to the server's Finished."""
 
     is_server = False
-    INITIAL_STATE = State.CLIENT_START
+    INITIAL_STATE = DtlsState.CLIENT_START
     #: RFC 5246 §7.4.1.1: a server asks a client to renegotiate with HelloRequest.
     RENEGOTIATION = HandshakeType.hello_request
 
@@ -69,19 +69,19 @@ class ClientHandshake(Handshake):
         settings: HandshakeSettings,
         records: RecordLayer,
         outgoing: list[bytes],
-        counters: Counter[str],
+        counters: Counters[str],
     ) -> None:
         super().__init__(settings, records, outgoing, counters)
         self._client_hello: ClientHello | None = None
         self._peer_share: tuple[NamedGroup, bytes] | None = None
         self._certificate_requested: CertificateRequest | None = None
 
-    def start(self, now: float) -> State:
+    def start(self, now: float) -> DtlsState:
         """Sends flight 1, the ClientHello, and arms its timer."""
         self.client_random = os.urandom(32)
         self._client_hello = self._build_client_hello(cookie=b"")
         self._send_flight([self._handshake_message(self._client_hello)], now)
-        return State.CLIENT_WAIT_SERVER_HELLO
+        return DtlsState.CLIENT_WAIT_SERVER_HELLO
 
     def _build_client_hello(self, cookie: bytes) -> ClientHello:
         extensions = [
@@ -116,16 +116,16 @@ class ClientHandshake(Handshake):
             extensions=tuple(extensions),
         )
 
-    def _on_hello_verify_request(self, message: HelloVerifyRequest, now: float) -> State:
+    def _on_hello_verify_request(self, message: HelloVerifyRequest, now: float) -> DtlsState:
         assert self._client_hello is not None
         # RFC 6347 §4.2.1: send the same ClientHello again with the cookie. RFC 6347 §4.2.6:
         # neither the first ClientHello nor the HelloVerifyRequest enters the transcript.
         self._transcript.clear()
         self._client_hello = replace(self._client_hello, cookie=message.cookie)
         self._send_flight([self._handshake_message(self._client_hello)], now)
-        return State.CLIENT_WAIT_SERVER_HELLO
+        return DtlsState.CLIENT_WAIT_SERVER_HELLO
 
-    def _on_server_hello(self, message: ServerHello, now: float) -> State:
+    def _on_server_hello(self, message: ServerHello, now: float) -> DtlsState:
         """RFC 5246 §7.4.1.3: everything the server chose must be something we offered."""
         if message.version != _DTLS_1_2:
             raise HandshakeError(AlertDescription.protocol_version, "server is not DTLS 1.2")
@@ -166,7 +166,7 @@ class ClientHandshake(Handshake):
         ):
             raise HandshakeError(AlertDescription.illegal_parameter, "no uncompressed points")
         self.srtp_profile = self._check_use_srtp(message.extensions)
-        return State.CLIENT_WAIT_CERTIFICATE
+        return DtlsState.CLIENT_WAIT_CERTIFICATE
 
     def _check_use_srtp(self, extensions: tuple[Extension, ...]) -> SrtpProfile | None:
         if not self.settings.srtp_profiles:
@@ -184,16 +184,16 @@ class ClientHandshake(Handshake):
             raise HandshakeError(AlertDescription.illegal_parameter, "server chose an MKI")
         return SrtpProfile(use_srtp.profiles[0])
 
-    def _on_certificate(self, message: CertificateMessage, now: float) -> State:
+    def _on_certificate(self, message: CertificateMessage, now: float) -> DtlsState:
         if not message.certificates:
             raise HandshakeError(AlertDescription.handshake_failure, "server sent no certificate")
         self._check_peer_certificate(message.certificates)
         if not scheme_fits_key(SignatureScheme.ecdsa_secp256r1_sha256, self._require_peer_key()):
             # RFC 8422 §5.3: ECDHE_ECDSA suites need an ECDSA-capable server certificate.
             raise HandshakeError(AlertDescription.unsupported_certificate, "not an ECDSA key")
-        return State.CLIENT_WAIT_KEY_EXCHANGE
+        return DtlsState.CLIENT_WAIT_KEY_EXCHANGE
 
-    def _on_server_key_exchange(self, message: ServerKeyExchange, now: float) -> State:
+    def _on_server_key_exchange(self, message: ServerKeyExchange, now: float) -> DtlsState:
         if message.named_group not in SUPPORTED_GROUPS:
             # RFC 8422 §5.4: the server must pick one of the groups we listed.
             raise HandshakeError(AlertDescription.illegal_parameter, "group was not offered")
@@ -206,13 +206,13 @@ class ClientHandshake(Handshake):
         ):
             raise HandshakeError(AlertDescription.decrypt_error, "ServerKeyExchange signature")
         self._peer_share = (NamedGroup(message.named_group), message.public_key)
-        return State.CLIENT_WAIT_CERTIFICATE_REQUEST
+        return DtlsState.CLIENT_WAIT_CERTIFICATE_REQUEST
 
-    def _on_certificate_request(self, message: CertificateRequest, now: float) -> State:
+    def _on_certificate_request(self, message: CertificateRequest, now: float) -> DtlsState:
         self._certificate_requested = message
-        return State.CLIENT_WAIT_HELLO_DONE
+        return DtlsState.CLIENT_WAIT_HELLO_DONE
 
-    def _on_server_hello_done(self, message: ServerHelloDone, now: float) -> State:
+    def _on_server_hello_done(self, message: ServerHelloDone, now: float) -> DtlsState:
         assert self._peer_share is not None
         flight: list[FlightMessage] = []
         request = self._certificate_requested
@@ -243,12 +243,12 @@ class ClientHandshake(Handshake):
         finished = self._finished(client=True, transcript=bytes(self._transcript))
         flight.append(self._handshake_message(Finished(finished)))
         self._send_flight(flight, now)
-        return State.CLIENT_WAIT_CHANGE_CIPHER_SPEC
+        return DtlsState.CLIENT_WAIT_CHANGE_CIPHER_SPEC
 
-    def _on_finished(self, message: Finished, now: float) -> State:
+    def _on_finished(self, message: Finished, now: float) -> DtlsState:
         self._check_finished(message)
         self._flight = []  # nothing of ours is retransmitted after the server's Finished
-        return State.ESTABLISHED
+        return DtlsState.ESTABLISHED
 
     # The state table decides whether a message may come; this says who handles it.
     HANDLERS: ClassVar[Mapping[HandshakeType, Handler]] = {

@@ -31,9 +31,10 @@ connection with the fatal alert RFC 5246 §7.2.2 names for them.
 from __future__ import annotations
 
 import logging
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 
+from voice.counters import Counters
 from voice.dtls.certificate import Certificate
 from voice.dtls.client import ClientHandshake
 from voice.dtls.errors import DtlsArgumentError, DtlsDecodeError, DtlsUsageError, HandshakeError
@@ -52,7 +53,7 @@ from voice.dtls.registry import (
     ProtocolVersion,
 )
 from voice.dtls.server import ServerHandshake
-from voice.dtls.state import CHANGE_CIPHER_SPEC, FLIGHT_ENDS, TRANSITIONS, State
+from voice.dtls.state import CHANGE_CIPHER_SPEC, FLIGHT_ENDS, TRANSITIONS, DtlsState
 from voice.srtp.profiles import DEFAULT_PROFILES, PROFILE_SIZES, SrtpProfile
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,34 @@ MIN_DATAGRAM_SIZE = 128
 #: After answering a retransmitted flight, further fragments of the same retransmission (which
 #: arrive within milliseconds) are not answered again for this long.
 DUPLICATE_HOLDOFF = 0.25
+
+#: What :attr:`DtlsConnection.counters` counts, each from zero. Records dropped by the record
+#: layer count under their :class:`~voice.dtls.record.RecordDrop`; handshake fragments the
+#: reassembler refuses under ``handshake_`` and their :class:`~voice.dtls.fragments.Added`.
+COUNTERS: tuple[str, ...] = (
+    *RecordDrop,
+    *(f"handshake_{status.value}" for status in Added if status is not Added.ACCEPTED),
+    "after_close",  # a datagram after the connection closed
+    "before_connect",  # a datagram to a client that has not called connect()
+    "malformed_record",  # framing that does not add up: the rest of the datagram is dropped
+    "bad_version",  # a record version we do not speak (or DTLS 1.0 once protected)
+    "record_overflow",  # a plaintext over 2^14 bytes
+    "unknown_content_type",
+    "early_application_data",  # before our Finished check, or unprotected
+    "malformed_alert",
+    "unprotected_alert",  # an epoch-0 alert once the peer protects its records
+    "warning_alert",  # received, and not close_notify
+    "malformed_change_cipher_spec",
+    "unexpected_change_cipher_spec",  # early or repeated: dropped (RFC 6347 §4.2.5)
+    "malformed_handshake",  # unparseable handshake framing where no alert is worth sending
+    "handshake_before_client_hello",  # a server's first message is not a ClientHello
+    "unprotected_handshake",  # an epoch-0 message once the peer protects its records
+    "duplicate_handshake",  # a fragment of a message already handled
+    "retransmit_on_duplicate",  # our flight sent again because the peer repeated its own
+    "retransmit_on_timeout",  # our flight sent again because its timer fired
+    "renegotiation_refused",  # answered with a no_renegotiation warning
+    "hello_verify_request",  # sent by a server with cookies on
+)
 
 _DTLS_1_2 = ProtocolVersion.DTLS_1_2
 _HANDSHAKE_TYPES = frozenset(HandshakeType)
@@ -134,8 +163,9 @@ class DtlsConnection:
             key_log=key_log,
         )
 
-        #: Why records or messages were dropped, and other things worth a metric.
-        self.counters: Counter[str] = Counter()
+        #: Why records or messages were dropped, and other things worth a metric
+        #: (the names are :data:`COUNTERS`).
+        self.counters: Counters[str] = Counters(COUNTERS)
         self._records = RecordLayer()
         self._outgoing: list[bytes] = []
         self._events: deque[DtlsEvent] = deque()
@@ -162,22 +192,22 @@ class DtlsConnection:
         return self._done
 
     @property
-    def state(self) -> State:
+    def state(self) -> DtlsState:
         return self._state
 
     def connect(self, now: float) -> None:
         """Starts the handshake as a client: queues the ClientHello and arms the timer."""
         handshake = self._handshake
-        if not isinstance(handshake, ClientHandshake) or self._state is not State.CLIENT_START:
+        if not isinstance(handshake, ClientHandshake) or self._state is not DtlsState.CLIENT_START:
             raise DtlsUsageError("connect() is for a client, once")
         self._state = handshake.start(now)
 
     def receive_datagram(self, data: bytes, now: float) -> None:
         """Processes one datagram from the peer. Never raises on what the peer sent."""
-        if self._state is State.CLOSED:
+        if self._state is DtlsState.CLOSED:
             self.counters["after_close"] += 1
             return
-        if self._state is State.CLIENT_START:
+        if self._state is DtlsState.CLIENT_START:
             self.counters["before_connect"] += 1
             return
         try:
@@ -191,7 +221,7 @@ class DtlsConnection:
             self.counters["malformed_record"] += 1
 
     def _is_closed(self) -> bool:
-        return self._state is State.CLOSED
+        return self._state is DtlsState.CLOSED
 
     def datagrams_to_send(self) -> list[bytes]:
         out = self._outgoing[:]
@@ -208,7 +238,7 @@ class DtlsConnection:
     def handle_timeout(self, now: float) -> None:
         """Retransmits the last flight if its timer has expired (RFC 6347 §4.2.4)."""
         timer = self._handshake.timer
-        if self._state is State.CLOSED or not timer.expired(now):
+        if self._state is DtlsState.CLOSED or not timer.expired(now):
             return
         if timer.exhausted:
             self._close(DtlsClosed("handshake timed out", None, by_peer=False))
@@ -219,7 +249,7 @@ class DtlsConnection:
 
     def send_application_data(self, data: bytes) -> None:
         """Sends ``data`` in one protected record (DTLS never splits application data)."""
-        if self._state is not State.ESTABLISHED:
+        if self._state is not DtlsState.ESTABLISHED:
             raise DtlsUsageError(f"cannot send application data in state {self._state}")
         overhead = self._records.overhead(self._records.write_epoch)
         if len(data) > _MAX_PLAINTEXT or len(data) + overhead > self._settings.max_datagram_size:
@@ -228,9 +258,9 @@ class DtlsConnection:
 
     def close(self) -> None:
         """Sends close_notify and closes (RFC 5246 §7.2.1). Idempotent."""
-        if self._state is State.CLOSED:
+        if self._state is DtlsState.CLOSED:
             return
-        if self._state is not State.CLIENT_START:  # nothing was ever sent before connect()
+        if self._state is not DtlsState.CLIENT_START:  # nothing was ever sent before connect()
             self._send_alert(AlertLevel.warning, AlertDescription.close_notify)
         self._close(DtlsClosed("closed locally", AlertDescription.close_notify, by_peer=False))
 
@@ -303,7 +333,7 @@ class DtlsConnection:
             self.counters["unknown_content_type"] += 1
 
     def _receive_application_data(self, data: bytes, epoch: int) -> None:
-        if epoch == 0 or self._state is not State.ESTABLISHED:
+        if epoch == 0 or self._state is not DtlsState.ESTABLISHED:
             # Unprotected, or protected but ahead of our Finished check: not yet trusted.
             self.counters["early_application_data"] += 1
             return
@@ -359,7 +389,7 @@ class DtlsConnection:
         self._close(DtlsClosed(failure.reason, failure.alert, by_peer=False))
 
     def _close(self, event: DtlsClosed) -> None:
-        self._state = State.CLOSED
+        self._state = DtlsState.CLOSED
         self._handshake.stop()
         self._events.append(event)
 
@@ -372,7 +402,7 @@ class DtlsConnection:
         try:
             fragments = list(iter_fragments(data))
         except DtlsDecodeError as exc:
-            if self._state is State.ESTABLISHED or epoch == 0:
+            if self._state is DtlsState.ESTABLISHED or epoch == 0:
                 # Framing that does not parse cannot be pinned on any message, and it is
                 # unauthenticated or arrives after the handshake: not worth a fatal alert
                 # that a forged packet could provoke. (A message whose *body* is malformed
@@ -383,12 +413,12 @@ class DtlsConnection:
             return
         for frag in fragments:
             self._receive_fragment(frag, epoch, now)
-        while self._state is not State.CLOSED and (message := self._reassembler.pop()):
+        while self._state is not DtlsState.CLOSED and (message := self._reassembler.pop()):
             msg_type, seq, body = message
             self._handle_message(msg_type, seq, body, record.sequence_number, now)
 
     def _receive_fragment(self, frag: HandshakeFragment, epoch: int, now: float) -> None:
-        if self._state is State.SERVER_WAIT_CLIENT_HELLO:
+        if self._state is DtlsState.SERVER_WAIT_CLIENT_HELLO:
             if frag.msg_type != HandshakeType.client_hello:
                 # Before a ClientHello there is no handshake to abort: stray or forged
                 # messages are dropped, not answered with an alert.
@@ -432,7 +462,7 @@ class DtlsConnection:
     def _handle_message(
         self, msg_type: int, seq: int, body: bytes, record_sequence: int, now: float
     ) -> None:
-        if self._state is State.ESTABLISHED:
+        if self._state is DtlsState.ESTABLISHED:
             self._handle_after_handshake(msg_type)
             return
         allowed = TRANSITIONS[self._state]
@@ -462,11 +492,11 @@ class DtlsConnection:
             self._peer_flight_next = seq + 1
         logger.debug("DTLS %s -> %s", self._state.value, next_state.value)
         self._state = next_state
-        if next_state is State.SERVER_WAIT_CLIENT_HELLO:
+        if next_state is DtlsState.SERVER_WAIT_CLIENT_HELLO:
             # The server answered with a stateless HelloVerifyRequest (RFC 6347 §4.2.1) and
             # remembers nothing of this ClientHello, its message_seq included.
             self._reassembler.restart_at(0)
-        elif next_state is State.ESTABLISHED:
+        elif next_state is DtlsState.ESTABLISHED:
             self._done = True
             self._events.append(self._handshake.completed())
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from voice.counters import Counters
 from voice.dtls.certificate import (
     Certificate,
     PublicKey,
@@ -42,7 +42,7 @@ from voice.dtls.keyschedule import (
 from voice.dtls.messages import Finished, Message
 from voice.dtls.record import RecordLayer, RecordProtection
 from voice.dtls.registry import AlertDescription, CipherSuite, HandshakeType
-from voice.dtls.state import State
+from voice.dtls.state import DtlsState
 from voice.srtp.profiles import SrtpProfile
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Received:
 
 #: A role's step for one incoming message: the role, the parsed message, the time; it
 #: returns the next state, which the connection checks against the state table.
-Handler = Callable[[Any, Any, float], State]
+Handler = Callable[[Any, Any, float], DtlsState]
 
 
 class Handshake:
@@ -87,7 +87,7 @@ class Handshake:
     """
 
     is_server: ClassVar[bool]
-    INITIAL_STATE: ClassVar[State]
+    INITIAL_STATE: ClassVar[DtlsState]
     RENEGOTIATION: ClassVar[HandshakeType]
     HANDLERS: ClassVar[Mapping[HandshakeType, Handler]]
 
@@ -96,7 +96,7 @@ class Handshake:
         settings: HandshakeSettings,
         records: RecordLayer,
         outgoing: list[bytes],
-        counters: Counter[str],
+        counters: Counters[str],
     ) -> None:
         self.settings = settings
         # Shared with the connection: the record layer, the datagrams it hands the driver,
@@ -132,7 +132,7 @@ class Handshake:
 
     # Incoming messages
 
-    def handle(self, received: Received, message: Message, now: float) -> State:
+    def handle(self, received: Received, message: Message, now: float) -> DtlsState:
         """Adds a message to the transcript and runs the role's handler for it."""
         self._received = received
         self._transcript_before = len(self._transcript)

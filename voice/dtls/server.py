@@ -52,7 +52,7 @@ from voice.dtls.registry import (
     NamedGroup,
     ProtocolVersion,
 )
-from voice.dtls.state import State
+from voice.dtls.state import DtlsState
 from voice.srtp.profiles import SrtpProfile
 
 _DTLS_1_2 = ProtocolVersion.DTLS_1_2
@@ -66,15 +66,15 @@ class ServerHandshake(Handshake):
     """The DTLS server role: one handshake, from ClientHello to our Finished."""
 
     is_server = True
-    INITIAL_STATE = State.SERVER_WAIT_CLIENT_HELLO
+    INITIAL_STATE = DtlsState.SERVER_WAIT_CLIENT_HELLO
     #: RFC 5246 §7.4.1.1: a client asks to renegotiate by sending a new ClientHello.
     RENEGOTIATION = HandshakeType.client_hello
 
-    def _on_client_hello(self, hello: ClientHello, now: float) -> State:
+    def _on_client_hello(self, hello: ClientHello, now: float) -> DtlsState:
         secret = self.settings.cookie_secret
         if secret is not None and not cookie_is_valid(secret, hello):
             self._send_hello_verify_request(hello, secret)
-            return State.SERVER_WAIT_CLIENT_HELLO
+            return DtlsState.SERVER_WAIT_CLIENT_HELLO
         # RFC 6347 §4.2.2: after a cookie exchange our message_seq continues from the one
         # the client used, so our ServerHello has the ClientHello's number.
         assert self._received is not None
@@ -110,7 +110,7 @@ class ServerHandshake(Handshake):
             self._handshake_message(ServerHelloDone()),
         ]
         self._send_flight(flight, now)
-        return State.SERVER_WAIT_CERTIFICATE
+        return DtlsState.SERVER_WAIT_CERTIFICATE
 
     def _send_hello_verify_request(self, hello: ClientHello, secret: bytes) -> None:
         """Answers statelessly (RFC 6347 §4.2.1): nothing about this hello is kept."""
@@ -224,22 +224,22 @@ class ServerHandshake(Handshake):
             out.append(Extension(ExtensionType.use_srtp, UseSrtp((self.srtp_profile,)).encode()))
         return tuple(out)
 
-    def _on_certificate(self, message: CertificateMessage, now: float) -> State:
+    def _on_certificate(self, message: CertificateMessage, now: float) -> DtlsState:
         if message.certificates:
             self._check_peer_certificate(message.certificates)
         elif self.settings.remote_fingerprints is not None:
             # RFC 5246 §7.4.6: a server that needs a client certificate may abort without one.
             raise HandshakeError(AlertDescription.handshake_failure, "client sent no certificate")
-        return State.SERVER_WAIT_KEY_EXCHANGE
+        return DtlsState.SERVER_WAIT_KEY_EXCHANGE
 
-    def _on_client_key_exchange(self, message: ClientKeyExchange, now: float) -> State:
+    def _on_client_key_exchange(self, message: ClientKeyExchange, now: float) -> DtlsState:
         assert self._key_share is not None
         self._derive_keys(self._key_share.exchange(message.public_key))
         if self._peer_key is None:
-            return State.SERVER_WAIT_CHANGE_CIPHER_SPEC
-        return State.SERVER_WAIT_CERTIFICATE_VERIFY
+            return DtlsState.SERVER_WAIT_CHANGE_CIPHER_SPEC
+        return DtlsState.SERVER_WAIT_CERTIFICATE_VERIFY
 
-    def _on_certificate_verify(self, message: CertificateVerify, now: float) -> State:
+    def _on_certificate_verify(self, message: CertificateVerify, now: float) -> DtlsState:
         if message.signature_scheme not in VERIFIABLE_SCHEMES:
             # RFC 5246 §7.4.8: the scheme must be one the CertificateRequest listed.
             raise HandshakeError(AlertDescription.illegal_parameter, "scheme was not offered")
@@ -248,14 +248,14 @@ class ServerHandshake(Handshake):
             self._require_peer_key(), message.signature_scheme, message.signature, signed
         ):
             raise HandshakeError(AlertDescription.decrypt_error, "CertificateVerify signature")
-        return State.SERVER_WAIT_CHANGE_CIPHER_SPEC
+        return DtlsState.SERVER_WAIT_CHANGE_CIPHER_SPEC
 
-    def _on_finished(self, message: Finished, now: float) -> State:
+    def _on_finished(self, message: Finished, now: float) -> DtlsState:
         self._check_finished(message)
         ccs = self._change_cipher_spec()
         finished = self._finished(client=False, transcript=bytes(self._transcript))
         self._send_flight([ccs, self._handshake_message(Finished(finished))], now, last=True)
-        return State.ESTABLISHED
+        return DtlsState.ESTABLISHED
 
     # The state table decides whether a message may come; this says who handles it.
     HANDLERS: ClassVar[Mapping[HandshakeType, Handler]] = {
