@@ -35,7 +35,7 @@ def make_router(**kwargs: object) -> Router:
     directory = kwargs.pop("directory", None) or Directory({1: T1, 2: T2})
     assert isinstance(directory, Directory)
     router = Router(TokenVerifier([KEY]), directory, **kwargs)  # type: ignore[arg-type]
-    router.handle_timeout(0.0, wall=WALL)  # the driver's first tick sets the wall clock
+    router.handle_timeout(0.0, wall=WALL)  # the driver's first call sets the wall clock
     return router
 
 
@@ -267,3 +267,11 @@ def test_spoofed_admissions_cannot_evict_a_live_call() -> None:
         assert router.from_client(b"\x80 audio", CLIENT, now) is not None
     assert router.table.evicted > 0  # the attack did fill the table...
     assert CLIENT in router.table  # ...and the call's entry was never the one to go
+
+
+def test_housekeeping_is_due_a_second_after_the_last() -> None:
+    router = make_router()
+    router.handle_timeout(5.0)
+    assert router.get_timer() == 6.0
+    router.handle_timeout(6.25, wall=WALL + 6.25)
+    assert router.get_timer() == 7.25

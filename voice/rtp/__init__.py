@@ -12,7 +12,7 @@ Everything a peer can get wrong raises :class:`RtpParseError` (a :class:`RtpErro
 :class:`ValueError`), and nothing else.
 """
 
-from voice.rtp.errors import RtpError, RtpParseError
+from voice.rtp.errors import RtpError, RtpParseError, RtpUsageError
 from voice.rtp.events import RtpByeReceived, RtpSsrcCollision
 from voice.rtp.extensions import ONE_BYTE_PROFILE, TWO_BYTE_PROFILE
 from voice.rtp.packet import RtpPacket, is_rtcp
@@ -47,6 +47,7 @@ __all__ = [
     "RtpSession",
     "RtpSsrcCollision",
     "RtpStats",
+    "RtpUsageError",
     "SdesChunk",
     "SdesItemType",
     "SenderReport",

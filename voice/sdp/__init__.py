@@ -48,7 +48,7 @@ from voice.sdp.description import (
     SessionDescription,
     parse,
 )
-from voice.sdp.errors import SdpError, SdpParseError, UnsupportedOffer
+from voice.sdp.errors import SdpError, SdpParseError, SdpUsageError, UnsupportedOffer
 from voice.sdp.limits import OfferLimits, check_offer_limits
 from voice.sdp.offer import AudioOffer, analyze_offer
 
@@ -71,6 +71,7 @@ __all__ = [
     "RtpMap",
     "SdpError",
     "SdpParseError",
+    "SdpUsageError",
     "SessionDescription",
     "Setup",
     "SsrcAttribute",

@@ -45,4 +45,5 @@ class UnsupportedOffer(SdpError, RemoteProtocolError):  # noqa: N818 (the name r
 
 
 class SdpUsageError(SdpError, LocalProtocolError, ValueError):
-    """The caller built a description from impossible local values (a bug in the caller)."""
+    """The caller built a description from impossible local values, or handed the parser
+    something that is not text (a bug in the caller)."""
