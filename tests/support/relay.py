@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import trio
 
-from voice.relay.shim import ShimError, decode_shim, encode_shim
+from voice.relay.shim import INBOUND, ShimError, decode_forward, decode_shim, encode_shim
 from voice.stun import AttributeType, Message, MessageClass, Method, UnknownAttribute
 from voice.stun.message import new_transaction_id
 from voice.types import Address
@@ -56,6 +56,8 @@ class FakeTransceiver:
         #: The relay socket that last forwarded each client: where replies go.
         self.relay_for: dict[Address, Address] = {}
         self.received: list[Received] = []
+        #: Version 2 headers to answer clients of other clusters' ingress relays with.
+        self.reply_header: dict[Address, bytes] = {}
         self.malformed = 0
         self._send, self._receive = trio.open_memory_channel[Received](math.inf)
         self._sock = trio.socket.socket(
@@ -73,7 +75,17 @@ class FakeTransceiver:
                 data, source = await self._sock.recvfrom(4096)
                 source = source[:2]
                 try:
-                    client, payload = decode_shim(data)
+                    if data[:1] == b"\x02":
+                        # VOICE-SHIM §10: a call that entered at another cluster's relay;
+                        # replies repeat the header, turned around.
+                        forward = decode_forward(data)
+                        if forward.direction != INBOUND or forward.via is None:
+                            raise ShimError("not for a transceiver")  # noqa: TRY301
+                        client, payload = forward.client, forward.payload
+                        self.reply_header[client] = forward.reply_header()
+                    else:
+                        client, payload = decode_shim(data)
+                        self.reply_header.pop(client, None)
                 except ShimError:
                     self.malformed += 1
                     continue
@@ -93,7 +105,9 @@ class FakeTransceiver:
     async def send(self, client: Address, payload: bytes, relay: Address | None = None) -> None:
         """Sends ``payload`` for ``client`` through ``relay`` (default: the last one used)."""
         target = relay if relay is not None else self.relay_for[client]
-        await self._sock.sendto(encode_shim(client, payload), target)
+        header = self.reply_header.get(client)
+        wire = encode_shim(client, payload) if header is None else header + payload
+        await self._sock.sendto(wire, target)
 
     async def next(self) -> Received:
         """Waits for the next datagram this transceiver receives."""

@@ -52,6 +52,7 @@ from voice.peer.events import (
     PeerRtpReceived,
 )
 from voice.rtp import RtpError, RtpPacket, RtpSession, is_rtcp, parse_rtcp
+from voice.sansio import DatagramConnection
 from voice.srtp import SrtpContext, SrtpError
 from voice.srtp.profiles import SrtpProfile
 from voice.stun import PacketKind, classify
@@ -61,15 +62,31 @@ if TYPE_CHECKING:
     from voice.trace import DatagramTracer
 
 
-class IceAgent(Protocol):
-    """What the connection needs from either ICE role (the lite agent or the client)."""
+class IceAgent(DatagramConnection[IceEvent], Protocol):
+    """What the connection needs from either ICE role (the lite agent or the client): the
+    driver contract, and whether an address has passed a check."""
 
-    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None: ...
-    def datagrams_to_send(self) -> list[tuple[bytes, Address]]: ...
-    def next_event(self) -> IceEvent | None: ...
-    def handle_timeout(self, now: float) -> None: ...
-    def get_timer(self) -> float | None: ...
     def is_validated(self, addr: Address) -> bool: ...
+
+
+#: The counters every connection starts with, at zero, so an exporter sees a stable set;
+#: SRTP failures add ``dropped_srtp_<reason>`` as they happen.
+COUNTERS = (
+    "stun_in",
+    "dtls_in",
+    "rtp_in",
+    "rtcp_in",
+    "rtp_out",
+    "rtcp_out",
+    "rtp_not_sent",  # send_rtp while media cannot flow (not up yet, or closed)
+    "dtls_application_data_ignored",  # a voice call has no data channel
+    "dropped_closed",  # anything after close
+    "dropped_dtls_unvalidated",  # DTLS from an address ICE has not validated
+    "dropped_rtp_unvalidated",  # SRTP from an address ICE has not validated
+    "dropped_srtp_not_ready",  # SRTP before the keys
+    "dropped_rtp_malformed",  # decrypted, but not RTP or RTCP
+    "dropped_unknown_protocol",  # a first byte RFC 7983 assigns to nothing we speak
+)
 
 
 class PeerState(enum.Enum):
@@ -133,7 +150,7 @@ class PeerConnection:
         self.srtp: SrtpContext | None = None
         self.srtp_profile: SrtpProfile | None = None
         self.close_reason: str | None = None
-        self.counters: Counters[str] = Counters()
+        self.counters: Counters[str] = Counters(COUNTERS)
         self._events: deque[PeerEvent] = deque()
         self._outgoing: list[tuple[bytes, Address]] = []
         self._claimed: set[Address] = set()
