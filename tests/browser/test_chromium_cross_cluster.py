@@ -121,7 +121,7 @@ def test_chromium_call_through_another_clusters_ingress_is_heard(tmp_path: Path)
         print("set-up timings via two relays (ms):", json.dumps(page.evaluate("voice.timings")))
         # The only relay that knows the transceiver is cluster 2's, and the page was told
         # only the ingress's address: every datagram crossed both.
-        assert transceiver.metric('voice_packets_total{direction="in",path="relay"}') > 10
+        assert transceiver.metric('voice_packets_total{direction="in",path="relay"}') > 0
         assert transceiver.metric('voice_packets_total{direction="in",path="direct"}') == 0
         page.evaluate("voice.hangup()")
         transceiver.wait_for_log(r"session \S+: ended \(deleted by signaling\)")

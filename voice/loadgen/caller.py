@@ -36,6 +36,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from urllib.parse import urljoin
 
 import trio
 
@@ -76,6 +77,10 @@ def probe_packets() -> tuple[tuple[bytes, ...], int]:
 def caller_certificate() -> Certificate:
     """One certificate for every caller of a process: generating keys is not what we measure."""
     return Certificate.generate()
+
+
+#: Redirects a caller follows before it gives up on an offer.
+MAX_REDIRECTS = 3
 
 
 class CallSetupError(Exception):
@@ -141,6 +146,7 @@ class Caller:
         stall: float = 0.0,
         stall_backlog: bool = True,
         record: bool = False,
+        query: str = "",
         route: Callable[[Address], Address] | None = None,
         payloads: Callable[[int], bytes] | None = None,
         on_rtp: Callable[[RtpPacket, float], None] | None = None,
@@ -162,10 +168,14 @@ class Caller:
         #: (arrival time, Opus payload) of every RTP packet received, with ``record=True``.
         self.received: list[tuple[float, bytes]] | None = [] if record else None
         self.agent = agent
+        #: More query parameters for the POST (``name=value&...``), e.g. ``ingress=b``.
+        self.query = query
         self.bind_host = bind_host
         self.setup_timeout = setup_timeout
         self.result = CallResult()
         self.location: str | None = None
+        #: The URL that answered the offer (after redirects): the session URL's base.
+        self.answered_by = self.base_url
         self.peer: PeerConnection | None = None
         self.connected = trio.Event()
         self.closed = trio.Event()
@@ -222,7 +232,7 @@ class Caller:
 
     async def hang_up(self) -> None:
         if self.location is not None:
-            await trio.to_thread.run_sync(http, "DELETE", self.base_url.rstrip("/") + self.location)
+            await trio.to_thread.run_sync(http, "DELETE", urljoin(self.answered_by, self.location))
             self.location = None
 
     # -- set-up --------------------------------------------------------------------------
@@ -239,9 +249,17 @@ class Caller:
             cname=secrets.token_urlsafe(9),
         )
         self.result.posted_at = trio.current_time()
-        status, headers, body = await trio.to_thread.run_sync(
-            http, "POST", f"{self.base_url}v1/sessions?agent={self.agent}", offer.encode()
+        url = f"{self.base_url}v1/sessions?agent={self.agent}" + (
+            f"&{self.query}" if self.query else ""
         )
+        for _ in range(MAX_REDIRECTS + 1):
+            status, headers, body = await trio.to_thread.run_sync(http, "POST", url, offer.encode())
+            # RFC 9725 §4.5: a WHIP client follows a 307 (a steering front's) with the same
+            # POST and body to the new URL; the session URL is then relative to that one.
+            if status not in (307, 308) or "location" not in headers:
+                break
+            url = urljoin(url, headers["location"])
+        self.answered_by = url
         if status != 201:
             raise CallSetupError(
                 f"signaling answered {status}: {body.decode(errors='replace').strip()}"

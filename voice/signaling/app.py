@@ -49,7 +49,12 @@ from voice.agents.transcript import blueprint as transcript_blueprint
 from voice.errors import RemoteProtocolError
 from voice.signaling.ratelimit import ClientBuckets, TokenBucket, client_key
 from voice.transceiver.agents import AgentError
-from voice.transceiver.service import CapacityError, ClientLimitError, Transceiver
+from voice.transceiver.service import (
+    CapacityError,
+    ClientLimitError,
+    Transceiver,
+    UnknownIngressError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +93,8 @@ ALLOWED_HEADERS = "Authorization, Content-Type, If-Match"
 #: Paths are echoed in 404/405 reasons only this far: a reason is for a person to read, not
 #: a mirror for whatever an attacker sends.
 MAX_ECHOED_PATH = 64
+#: Ingress names one offer may ask for (VOICE-STEER §4): a steering front names two.
+MAX_INGRESSES = 4
 
 
 def _text(status: int, message: str, **headers: str) -> Response:
@@ -236,15 +243,27 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
             offer = body.decode("utf-8")
         except UnicodeDecodeError:
             return _text(400, "the offer is not UTF-8 text")
-        params = {k: v for k, v in request.args.items() if k != "agent"}
+        params = {k: v for k, v in request.args.items() if k not in ("agent", "ingress")}
+        # VOICE-STEER §4: the steering front names the relay ingresses nearest the caller;
+        # only names this transceiver was configured with are taken.
+        ingress = [n for n in request.args.get("ingress", "").split(",") if n]
+        if len(ingress) > MAX_INGRESSES:
+            return _text(400, f"at most {MAX_INGRESSES} ingress names")
         try:
             session, answer = transceiver.create_session(
-                offer, request.args.get("agent"), params, client=client_key(request.remote_addr)
+                offer,
+                request.args.get("agent"),
+                params,
+                client=client_key(request.remote_addr),
+                ingress=ingress,
             )
         except ClientLimitError as exc:
             return _text(429, str(exc), **{"Retry-After": str(cfg.retry_after)})
         except CapacityError as exc:
             return _text(503, f"{exc}; try again later", **{"Retry-After": str(cfg.retry_after)})
+        except UnknownIngressError as exc:
+            transceiver.m_rejected.inc(reason="bad_ingress")
+            return _text(400, str(exc))
         except RemoteProtocolError as exc:  # SdpParseError, UnsupportedOffer: the offer's fault
             transceiver.m_rejected.inc(reason="bad_offer")
             return _text(400, f"cannot serve this offer: {exc}")
