@@ -5,6 +5,13 @@ from __future__ import annotations
 import pytest
 
 from voice.buffer import Buffer, BufferReadError
+from voice.dtls import (
+    DtlsArgumentError,
+    DtlsDecodeError,
+    DtlsError,
+    DtlsUsageError,
+    HandshakeError,
+)
 from voice.errors import LocalProtocolError, ParseError, RemoteProtocolError, VoiceError
 from voice.ice import CandidateParseError, IceError, IceUsageError
 from voice.opus import OpusError, OpusPacketError, OpusParameterError, OpusUsageError
@@ -23,6 +30,7 @@ PARSE_ERRORS = [
     (OpusParameterError, OpusError),
     (SdpParseError, SdpError),
     (ShimError, RelayError),
+    (DtlsDecodeError, DtlsError),
 ]
 USAGE_ERRORS = [
     (StunEncodeError, StunError),
@@ -33,6 +41,8 @@ USAGE_ERRORS = [
     (SrtpUsageError, SrtpError),
     (RelayUsageError, RelayError),
     (PeerUsageError, PeerError),
+    (DtlsUsageError, DtlsError),
+    (DtlsArgumentError, DtlsError),
 ]
 
 
@@ -63,3 +73,11 @@ def test_reading_past_the_end_is_a_parse_error() -> None:
     with pytest.raises(ParseError):
         Buffer(b"\x01").pull_bytes(2)
     assert issubclass(BufferReadError, ValueError)
+
+
+def test_a_dtls_handshake_the_peer_breaks_is_the_peers_fault() -> None:
+    """HandshakeError carries the alert we answer with; it is never our caller's bug."""
+    assert issubclass(HandshakeError, DtlsError) and issubclass(HandshakeError, RemoteProtocolError)
+    assert not issubclass(HandshakeError, LocalProtocolError)
+    # A call in the wrong state is not a bad value; a bad setting is.
+    assert not issubclass(DtlsUsageError, ValueError) and issubclass(DtlsArgumentError, ValueError)

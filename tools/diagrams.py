@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from voice.dtls.state import TRANSITIONS as DTLS_TRANSITIONS  # noqa: E402
-from voice.dtls.state import State as DtlsState  # noqa: E402
+from voice.dtls.state import DtlsState  # noqa: E402
 from voice.ice.lite import TRANSITIONS as ICE_TRANSITIONS  # noqa: E402
 from voice.ice.lite import IceState  # noqa: E402
 from voice.peer.connection import TRANSITIONS as PEER_TRANSITIONS  # noqa: E402

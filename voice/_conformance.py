@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from voice.agents.events import SpeechStarted, SpeechStopped
 from voice.agents.turns import TurnDetector
+from voice.dtls import DtlsConnection, DtlsEvent
 from voice.ice import IceControllingClient, IceEvent, IceLiteAgent
 from voice.loadgen.impair import ImpairedPath
 from voice.opus.pacing import FramePacer, OpusFrameDue
@@ -19,7 +20,13 @@ from voice.relay.table import RouteTable
 from voice.rtp.events import RtpEvent
 from voice.rtp.jitterbuffer import JitterBuffer, JitterOutput
 from voice.rtp.session import RtpSession
-from voice.sansio import DatagramConnection, EventSource, Timed, TimedEventSource
+from voice.sansio import (
+    DatagramConnection,
+    EventSource,
+    SinglePeerConnection,
+    Timed,
+    TimedEventSource,
+)
 
 
 def _conforms(
@@ -34,6 +41,7 @@ def _conforms(
     table: RouteTable,
     impaired: ImpairedPath,
     turns: TurnDetector,
+    dtls: DtlsConnection,
 ) -> None:
     _lite: DatagramConnection[IceEvent] = lite
     _controlling: DatagramConnection[IceEvent] = controlling
@@ -45,3 +53,4 @@ def _conforms(
     _table: Timed = table
     _impaired: Timed = impaired
     _turns: EventSource[SpeechStarted | SpeechStopped] = turns
+    _dtls: SinglePeerConnection[DtlsEvent] = dtls

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Final, Protocol
 from voice.counters import Counters
 from voice.dtls import (
     DEFAULT_SRTP_PROFILES,
-    ApplicationData,
     Certificate,
-    ConnectionClosed,
+    DtlsApplicationData,
+    DtlsClosed,
     DtlsConnection,
-    HandshakeComplete,
+    DtlsHandshakeComplete,
 )
 from voice.ice import (
     IceConnected,
@@ -334,7 +334,7 @@ class PeerConnection:
     def _pump_dtls(self, now: float) -> None:
         self._drain_dtls_datagrams()
         while (event := self.dtls.next_event()) is not None:
-            if isinstance(event, HandshakeComplete):
+            if isinstance(event, DtlsHandshakeComplete):
                 if event.srtp_profile is None:
                     # RFC 5764 §4.1.1: without a common SRTP profile there is no media.
                     self.dtls.close()
@@ -349,9 +349,9 @@ class PeerConnection:
                 )
                 self._enter(PeerState.CONNECTED)
                 self._events.append(PeerDtlsConnected(event.srtp_profile))
-            elif isinstance(event, ConnectionClosed):
+            elif isinstance(event, DtlsClosed):
                 self._finish(f"DTLS closed: {event.reason}")
-            elif isinstance(event, ApplicationData):
+            elif isinstance(event, DtlsApplicationData):
                 self._count("dtls_application_data_ignored")
 
     def _receive_srtp(self, data: bytes, addr: Address, now: float) -> None:
