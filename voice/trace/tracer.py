@@ -98,16 +98,37 @@ class Tracer:
             return None
         return SessionTracer(self, session_id, local, KeyRing(stun_keys))
 
-    def route(self, now: float, client: Address, decision: str, target: Address | None) -> None:
-        """Records one relay routing decision (VOICE-RELAY §2)."""
+    def route(
+        self,
+        now: float,
+        leg: str,
+        source: Address,
+        decision: str,
+        target: Address | None = None,
+        *,
+        client: Address | None = None,
+    ) -> None:
+        """Records one relay routing decision (VOICE-RELAY §2-§4, §12).
+
+        ``leg`` names the path a forwarded datagram took (``client>transceiver``,
+        ``transceiver>client``, ``client>backbone``, ``backbone>transceiver``,
+        ``transceiver>backbone``, ``backbone>client``) or, for a drop or a parked datagram,
+        the side it came in on (``client``, ``internal``, ``lookup``); ``decision`` is
+        ``forwarded``, ``admitted``, ``dropped: <reason>`` (the relay's drop counter names)
+        or ``parked: ...``; ``client`` is the call's client when the relay knows it.
+        """
         record: Record = {
             "t": round(now + self.wall_offset, 6),
             "event": "route",
-            "client": format_address(client),
+            "leg": leg,
             "decision": decision,
         }
+        if source[0]:
+            record["from"] = format_address(source)
         if target is not None:
             record["to"] = format_address(target)
+        if client is not None:
+            record["client"] = format_address(client)
         self.emit(record)
 
     def write_key_log(self, line: str) -> None:
