@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with open(os.devnull, "w", encoding="utf-8") as devnull:
         for round_ in range(args.router_rounds):
             # Alternate which variant runs first: on a shared machine the order matters.
-            pair = [("before", router_before), ("tracer=None", Router)]
+            pair: list[tuple[str, type[Any]]] = [("before", router_before), ("tracer=None", Router)]
             for name, cls in pair if round_ % 2 else pair[::-1]:
                 relay[name].append(router_steps(cls, None, args.router_packets))
             on = Tracer(jsonl=devnull)
