@@ -228,6 +228,30 @@ class World:
         return path
 
 
+#: Asks a front, from inside its caller's namespace, whether every region it steers to is up.
+_ALL_UP = (
+    "import json, sys, urllib.request\n"
+    "d = json.load(urllib.request.urlopen(sys.argv[1], timeout=2))\n"
+    "up = [r['signaling'] and r['ingress'] for r in d['regions'].values()]\n"
+    "sys.exit(0 if up and all(up) else 1)\n"
+)
+
+
+async def _sees_every_region(site: CallerSite, within: float = 30.0) -> None:
+    """The world is ready when each front's picture has every region up. A front answers
+    after its first round of probes, but on a loaded machine a probe of that round may time
+    out and leave a region marked down until the next round (VOICE-STEER §5); calls placed
+    before then would be refused or steered away, which is not what a test means to show."""
+    probe = [
+        "ip", "netns", "exec", site.namespace, sys.executable, "-c", _ALL_UP,
+        f"{site.steer_url}healthz",
+    ]  # fmt: skip
+    with trio.fail_after(within):
+        while (await trio.run_process(probe, check=False, capture_stdout=True,
+                                      capture_stderr=True)).returncode != 0:  # fmt: skip
+            await trio.sleep(0.2)  # the front re-probes every --interval; ask again shortly
+
+
 async def _link(world: World, ns_a: str, ns_b: str, delay: float, loss: float) -> None:
     dev_a, dev_b = f"to-{ns_b.rsplit('-', 1)[1]}", f"to-{ns_a.rsplit('-', 1)[1]}"
     for ns, dev in ((ns_a, dev_a), (ns_b, dev_b)):
@@ -332,6 +356,7 @@ async def open_world(
                 steer.argv = ["ip", "netns", "exec", site.namespace, *steer.argv]
                 await steer.start(inner, URL_LINE)
                 site.steer = steer
+                await _sees_every_region(site)
             yield world
             inner.cancel_scope.cancel()
     finally:
