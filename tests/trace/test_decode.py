@@ -200,6 +200,23 @@ def test_only_the_chosen_sessions_are_traced() -> None:
     assert tracer.session("other", SERVER) is not None
 
 
+def test_first_traces_the_first_calls_whatever_their_random_ids() -> None:
+    tracer = Tracer(sessions=["first:2", "known"])
+    assert tracer.session("a1b2", SERVER) is not None
+    assert tracer.session("c3d4", SERVER) is not None
+    assert tracer.session("e5f6", SERVER) is None  # both places taken
+    assert tracer.session("known", SERVER) is not None  # named ids still count
+    assert tracer.wants("a1b2") and not tracer.wants("e5f6")  # a claimed call stays traced
+    only = Tracer(sessions=["first"])
+    assert only.session("x", SERVER) is not None and only.session("y", SERVER) is None
+
+
+@pytest.mark.parametrize("bad", ["first:0", "first:", "first:two", "first:-1"])
+def test_first_needs_a_positive_count(bad: str) -> None:
+    with pytest.raises(ValueError, match="positive whole number"):
+        Tracer(sessions=[bad])
+
+
 @pytest.mark.parametrize(
     "garbage",
     [b"", b"\x00\x01", b"\x16\xfe\xfd" + bytes(5), b"\x80", b"\x81\xc8\x00\x01", b"\xff" * 30],
