@@ -34,11 +34,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.support
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however we are run
 
 from _common import percentile, print_table
 
-from voice.relay.testing import binding_request
+from tests.support.relay import binding_request
 from voice.relay.token import TokenKey, TokenMinter
 
 Address = tuple[str, int]

@@ -18,12 +18,12 @@ from functools import partial
 import pytest
 import trio
 
+from tests.support.relay import FakeTransceiver, binding_request
 from voice.loadgen.caller import Caller
 from voice.metrics import sample_value
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason
 from voice.relay.shim import decode_forward
-from voice.relay.testing import FakeTransceiver, binding_request
 from voice.relay.token import TokenKey, TokenMinter
 from voice.relay.worker import RelayWorker
 from voice.server import ServerConfig, ServerInfo, run_server

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.rawudp import raw_udp_available, send_raw_udp
+from tests.support.relay import FakeTransceiver, binding_request
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason
 from voice.relay.directory import Directory
@@ -28,7 +29,6 @@ from voice.relay.fleet import Fleet
 from voice.relay.networks import NetworkAllowlist
 from voice.relay.router import Router
 from voice.relay.shim import INBOUND, OUTBOUND, encode_shim, forward_header
-from voice.relay.testing import FakeTransceiver, binding_request
 from voice.relay.token import TokenKey, TokenMinter, TokenVerifier
 from voice.relay.worker import RelayWorker
 from voice.types import Address
@@ -119,7 +119,7 @@ def make_router() -> Router:
         fleet=Fleet({2: (("10.2.0.5", 50100),)}),
         backbone=NetworkAllowlist(("0.0.0.0/0", "::/0")),  # and every backbone datagram
     )
-    router.tick(0.0, WALL)
+    router.handle_timeout(0.0, wall=WALL)
     return router
 
 
@@ -134,7 +134,7 @@ def forward_everything(router: Router, steps: list[tuple[bool, bytes, Address]])
         if out is not None:
             payload, where = out
             assert isinstance(payload, bytes) and len(where) == 2
-    router.tick(now + 100.0, WALL + now + 100.0)  # expiry runs over whatever got in
+    router.handle_timeout(now + 100.0, wall=WALL + now + 100.0)  # expiry runs over whatever got in
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

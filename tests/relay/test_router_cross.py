@@ -3,6 +3,7 @@ an owning relay of cluster 2, datagrams fed in by hand with an explicit ``now``.
 
 from __future__ import annotations
 
+from tests.support.relay import binding_request
 from voice.relay.admission import AdmissionLimiter
 from voice.relay.counters import DropReason
 from voice.relay.directory import Directory, DnsPattern
@@ -17,7 +18,6 @@ from voice.relay.shim import (
     forward_header,
     shim_header,
 )
-from voice.relay.testing import binding_request
 from voice.relay.token import TokenKey, TokenMinter, TokenVerifier
 
 KEY = TokenKey(1, b"k" * 32)
@@ -47,7 +47,7 @@ def ingress(**kwargs: object) -> Router:
         cluster=1,
         **kwargs,  # type: ignore[arg-type]
     )
-    router.tick(0.0, WALL)
+    router.handle_timeout(0.0, wall=WALL)
     return router
 
 
@@ -58,7 +58,7 @@ def owner(directory: Directory | None = None) -> Router:
         cluster=2,
         fleet=Fleet(FLEET),
     )
-    router.tick(0.0, WALL)
+    router.handle_timeout(0.0, wall=WALL)
     return router
 
 
@@ -301,7 +301,7 @@ def test_calls_move_to_a_listed_relay_when_the_fleet_view_drops_theirs() -> None
         forward_header(OTHER, OUTBOUND, 2, 7, None) + b"x", (OWNER[0], 50101), now=1
     )
     router.fleet.replace_static({1: (INGRESS,), 2: (OWNER_2,)})
-    router.tick(2.0, WALL + 2)
+    router.handle_timeout(2.0, wall=WALL + 2)
     assert router.from_client(b"\x80 rtp", CLIENT, now=3) == (
         forward_header(CLIENT, INBOUND, 2, 7, None) + b"\x80 rtp",
         OWNER_2,
@@ -310,5 +310,5 @@ def test_calls_move_to_a_listed_relay_when_the_fleet_view_drops_theirs() -> None
     assert router.counters.fleet_repointed == 2
     # The same host still listed: nothing moves.
     router.fleet.replace_static({1: (INGRESS,), 2: (OWNER_2, OWNER)})
-    router.tick(4.0, WALL + 4)
+    router.handle_timeout(4.0, wall=WALL + 4)
     assert router.counters.fleet_repointed == 2

@@ -15,12 +15,12 @@ import trio
 
 from tests.support.netns import extra_addresses
 from tests.support.rawudp import raw_udp_available, send_raw_udp
+from tests.support.relay import FakeTransceiver, binding_request
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason
 from voice.relay.directory import DnsPattern
 from voice.relay.router import Outgoing
 from voice.relay.shim import encode_shim
-from voice.relay.testing import FakeTransceiver, binding_request
 from voice.relay.token import TokenKey
 from voice.relay.worker import RelayWorker, serve_relay
 from voice.types import Address

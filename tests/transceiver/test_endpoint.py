@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import struct
-import zlib
 from dataclasses import dataclass, field
 
 import pytest
@@ -13,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from tests.support.netns import extra_addresses
 from tests.support.rawudp import raw_udp_available, send_raw_udp
+from tests.support.relay import binding_request as relay_binding_request
 from voice.metrics import new_registry, sample_value
 from voice.transceiver.endpoint import (
     CLIENT_BURST,
@@ -58,10 +57,9 @@ class FakePath:
 
 
 def binding_request(username: bytes) -> bytes:
-    attr = struct.pack("!HH", 6, len(username)) + username + bytes(-len(username) % 4)
-    header = struct.pack("!HHI12s", 1, len(attr) + 8, 0x2112A442, bytes(12))
-    crc = zlib.crc32(header + attr) ^ 0x5354554E
-    return header + attr + struct.pack("!HHI", 0x8028, 4, crc)
+    """The same check every time for a username (a fixed transaction id), so tests can
+    compare what was forwarded with what was sent."""
+    return relay_binding_request(username, bytes(12))
 
 
 def counters(registry: CollectorRegistry) -> tuple[Counter, Counter]:

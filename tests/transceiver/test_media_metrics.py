@@ -33,7 +33,8 @@ def test_calls_in_progress_and_ended_calls_are_both_counted() -> None:
     live, gone = FakeSession(7, pacer_skipped=2), FakeSession(3, pacer_skipped=5)
     for n in range(3):  # three frames played by the live call...
         live.jitter.push(n, n * 960, b"x", n * 0.02)
-        assert live.jitter.pop(n * 0.02) is not None
+        live.jitter.handle_timeout(n * 0.02)
+        assert live.jitter.next_event() is not None
     gone.jitter.stats.played, gone.jitter.stats.trimmed = 40, 4
     sessions: list[Any] = [live, gone]
     media = MediaMetrics(lambda: sessions)

@@ -44,9 +44,10 @@ from voice.dtls import Certificate
 from voice.ice import IceControllingClient, generate_password, generate_ufrag
 from voice.opus import FRAME_DURATION, FRAME_SAMPLES, SILENCE, FramePacer, OpusEncoder
 from voice.opus.pacing import DEFAULT_MAX_CATCH_UP
-from voice.peer import Closed, DtlsConnected, IceConnected, PeerConnection, RtpReceived
+from voice.peer import IceConnected, PeerClosed, PeerConnection, PeerDtlsConnected, PeerRtpReceived
 from voice.rtp.packet import RtpPacket
 from voice.rtp.sender import RtpSender
+from voice.sansio import drain_events
 from voice.sdp import SdpError, analyze_answer, build_offer, parse
 from voice.transceiver.agents import tone_frames
 from voice.types import Address
@@ -302,7 +303,7 @@ class Caller:
         _, threshold = probe_packets()
         while (event := self.peer.next_event()) is not None:
             now = trio.current_time()
-            if isinstance(event, RtpReceived):
+            if isinstance(event, PeerRtpReceived):
                 self.last_rtp_at = now
                 self._rtp_arrived.set()
                 self._rtp_arrived = trio.Event()
@@ -319,10 +320,10 @@ class Caller:
                 self._in_burst = loud
             elif isinstance(event, IceConnected):
                 self.result.ice_at = now
-            elif isinstance(event, DtlsConnected):
+            elif isinstance(event, PeerDtlsConnected):
                 self.result.dtls_at = now
                 self.connected.set()
-            elif isinstance(event, Closed):
+            elif isinstance(event, PeerClosed):
                 self.result.end_reason = event.reason
                 self.result.ended_at = now
                 self.closed.set()
@@ -365,8 +366,9 @@ class Caller:
                 stall_at = math.inf
                 await trio.sleep(self.stall)
                 now = trio.current_time()
-            for index in pacer.poll(now):
-                send(first + index, now)
+            pacer.handle_timeout(now)
+            for due in drain_events(pacer):
+                send(first + due.index, now)
             await self._flush()
 
     def _collect(self) -> None:

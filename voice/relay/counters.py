@@ -17,8 +17,10 @@ from collections.abc import Callable, Iterator, Mapping
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from voice.counters import Counters
 
-class DropReason(enum.Enum):
+
+class DropReason(enum.StrEnum):
     """Why a datagram was not forwarded; the value is the ``reason`` label in metrics."""
 
     NOT_STUN = "not-stun"  # unknown client address and the datagram is not STUN
@@ -78,7 +80,7 @@ class RelayCounters:
         self.dns_resolutions = 0
         self.dns_failures = 0
         self.fleet_repointed = 0  # calls moved to another relay of their cluster (§12)
-        self.drops: dict[DropReason, int] = dict.fromkeys(DropReason, 0)
+        self.drops: Counters[DropReason] = Counters(DropReason)
 
     def drop(self, reason: DropReason) -> None:
         self.drops[reason] += 1

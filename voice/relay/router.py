@@ -40,6 +40,7 @@ transceiver speaks for that client (rule 5), and transceivers are trusted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from voice.relay.admission import AdmissionLimiter
@@ -69,6 +70,10 @@ if TYPE_CHECKING:
 Outgoing = tuple[bytes, Address]
 
 _FORWARD_BYTE = bytes([VERSION_FORWARD])
+
+
+#: Seconds between two housekeeping rounds (:meth:`Router.handle_timeout`).
+HOUSEKEEPING_INTERVAL = 1.0
 
 
 class Router:
@@ -104,8 +109,9 @@ class Router:
         )
         self.counters = counters if counters is not None else RelayCounters()
         #: Wall-clock seconds minus ``now``: tokens carry wall-clock time, the table runs on
-        #: the monotonic clock. The driver refreshes it with :meth:`tick`.
+        #: the monotonic clock. The driver refreshes it through :meth:`handle_timeout`.
         self.wall_offset = 0.0
+        self._housekeeping_at: float | None = None
         self.max_parked = max_parked
         #: VOICE-RELAY §10: each known client's datagrams per second, and burst.
         self.client_rate = client_rate
@@ -124,7 +130,8 @@ class Router:
         #: Datagrams for the internal socket (transceivers and other relays) decided outside
         #: :meth:`from_client`; the driver sends them after each call (:meth:`datagrams_to_send`).
         self.outbox: list[Outgoing] = []
-        #: Records each admission decision when set (see :mod:`voice.trace`).
+        #: Records every routing decision when set (see :mod:`voice.trace` and
+        #: :meth:`_traced`); None costs one test per datagram.
         self.tracer: Tracer | None = None
 
     # -- client -> transceiver -------------------------------------------------------------
@@ -137,6 +144,8 @@ class Router:
         ``local`` is the relay address the client wrote to, when the socket is bound to a
         wildcard; replies to the client go out from it (VOICE-RELAY §11).
         """
+        if self.tracer is not None:
+            return self._traced("client", client, now, self.from_client, data, client, now, local)
         counters = self.counters
         counters.client_packets += 1
         counters.client_bytes += len(data)
@@ -150,14 +159,7 @@ class Router:
             # found a live token) must not take the transceiver's loop from other calls.
             counters.drop(DropReason.RATE_LIMIT)
             return None
-        if self.tracer is None:
-            return self._admit(data, client, now, local)
-        before = dict(self.counters.drops)
-        out = self._admit(data, client, now, local)
-        why = [r.value for r, n in self.counters.drops.items() if n != before.get(r, 0)]
-        decision = "admitted" if out else f"dropped: {why[0]}" if why else "parked"
-        self.tracer.route(now, client, decision, out[1] if out else None)
-        return out
+        return self._admit(data, client, now, local)
 
     def _admit(
         self, data: bytes, client: Address, now: float, local: str | None = None
@@ -300,6 +302,9 @@ class Router:
 
     def fleet_resolved(self, cluster: int, addresses: list[Address] | None, now: float) -> None:
         """Reports a fleet lookup; parked admissions go to :meth:`datagrams_to_send`."""
+        if self.tracer is not None:
+            self._traced("lookup", ("", 0), now, self.fleet_resolved, cluster, addresses, now)
+            return
         self.fleet.resolved(cluster, addresses, now)
         self.fleet_changed(now)
         parked = self._parked_fleet.pop(cluster, [])
@@ -339,6 +344,8 @@ class Router:
 
     def from_transceiver(self, data: bytes, source: Address, now: float) -> Outgoing | None:
         """A shim datagram from ``source`` on the internal socket: what to send to a client."""
+        if self.tracer is not None:
+            return self._traced("internal", source, now, self.from_transceiver, data, source, now)
         counters = self.counters
         counters.transceiver_packets += 1
         counters.transceiver_bytes += len(data)
@@ -441,6 +448,9 @@ class Router:
 
     def resolved(self, transceiver: int, address: Address | None, now: float) -> None:
         """Reports a directory lookup; parked admissions go to :meth:`datagrams_to_send`."""
+        if self.tracer is not None:
+            self._traced("lookup", ("", 0), now, self.resolved, transceiver, address, now)
+            return
         self.directory.resolved(transceiver, address, now)
         self.allowlist.invalidate()
         parked = self._parked.pop(transceiver, [])
@@ -454,6 +464,73 @@ class Router:
             else:
                 self.outbox.append(self._open(data, client, where, now, local))
 
+    # -- tracing ----------------------------------------------------------------------------
+
+    def _traced(
+        self,
+        side: str,
+        source: Address,
+        now: float,
+        call: Callable[..., Outgoing | None],
+        *args: object,
+    ) -> Outgoing | None:
+        """Runs ``call`` untraced and records each decision it made (VOICE-RELAY §2-§4, §12).
+
+        The routing code itself knows nothing of tracing: the decisions are read off what
+        the call changed, the datagram it returned, what it queued in :attr:`outbox`, the
+        drop counters (each increment is one drop, with its reason) and the admissions
+        counter. ``side`` is where the datagram came in (``client``: the public socket;
+        ``internal``: a transceiver or a fleet peer; ``lookup``: parked datagrams released
+        by a resolved lookup).
+        """
+        tracer = self.tracer
+        assert tracer is not None
+        counters = self.counters
+        drops = dict(counters.drops)
+        admissions = counters.admissions
+        queued = len(self.outbox)
+        self.tracer = None
+        try:
+            out = call(*args)
+        finally:
+            self.tracer = tracer
+        admitted = counters.admissions != admissions
+        for reason, count in counters.drops.items():
+            for _ in range(count - drops.get(reason, 0)):
+                tracer.route(now, side, source, f"dropped: {reason.value}")
+        if out is not None:
+            data, to = out
+            if side == "client":
+                backbone = data[:1] == _FORWARD_BYTE
+                leg = "client>backbone" if backbone else "client>transceiver"
+                decision = "admitted" if admitted else "forwarded"
+                tracer.route(now, leg, source, decision, to, client=source)
+            else:
+                first = args[0]
+                backbone = isinstance(first, bytes) and first[:1] == _FORWARD_BYTE
+                leg = "backbone>client" if backbone else "transceiver>client"
+                tracer.route(now, leg, source, "forwarded", to, client=to)
+        for data, to in self.outbox[queued:]:
+            try:
+                forward = decode_forward(data) if data[:1] == _FORWARD_BYTE else None
+                client = forward.client if forward else decode_shim(data)[0]
+            except ShimError:  # pragma: no cover - we wrote these headers ourselves
+                forward, client = None, None
+            if side == "lookup":
+                leg = "client>backbone" if forward and forward.via is None else "client>transceiver"
+                decision = "admitted after lookup"
+                if forward is not None and forward.via is not None:
+                    leg, decision = "backbone>transceiver", "forwarded after lookup"
+            elif forward is not None and forward.via is not None:
+                leg, decision = "backbone>transceiver", "forwarded"
+            else:
+                leg, decision = "transceiver>backbone", "forwarded"
+            tracer.route(now, leg, source, decision, to, client=client)
+        parked = out is None and len(self.outbox) == queued and counters.drops == drops
+        if parked and side != "lookup":
+            tracer.route(now, side, source, "parked: waiting for a lookup")
+        return out
+
     def datagrams_to_send(self) -> list[Outgoing]:
         """Drains datagrams for the internal socket (transceivers, and other clusters'
         relays) decided outside the return value of a receive call."""
@@ -461,10 +538,21 @@ class Router:
         self.outbox.clear()
         return out
 
-    def tick(self, now: float, wall: float) -> None:
-        """Periodic housekeeping: expire idle entries and buckets, refresh the gauges."""
-        self.wall_offset = wall - now
-        self.table.expire(now)
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timeout` is due next: once a second, from the driver's first
+        call on (None before it)."""
+        return self._housekeeping_at
+
+    def handle_timeout(self, now: float, *, wall: float | None = None) -> None:
+        """Periodic housekeeping: expire idle entries and buckets, refresh the gauges.
+
+        ``wall`` is the wall clock at ``now`` (tokens carry wall-clock time); the driver
+        passes it on every call, a test only when it matters.
+        """
+        if wall is not None:
+            self.wall_offset = wall - now
+        self._housekeeping_at = now + HOUSEKEEPING_INTERVAL
+        self.table.handle_timeout(now)
         self.limiter.forget_idle(now)
         counters = self.counters
         counters.table_size = len(self.table)

@@ -30,6 +30,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from voice.errors import ParseError
+from voice.relay.errors import RelayError, RelayUsageError
 from voice.types import Address
 
 #: VOICE-SHIM §3: the version this module writes and the only one it reads.
@@ -49,7 +51,7 @@ _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
 
 
-class ShimError(ValueError):
+class ShimError(RelayError, ParseError):
     """A shim header the receiver cannot use; the receiver drops the datagram and counts it."""
 
 
@@ -62,7 +64,7 @@ def shim_header(client: Address) -> bytes:
     """
     host, port = client
     if not 0 < port <= 0xFFFF:
-        raise ValueError(f"port {port} cannot be a client's source port")
+        raise RelayUsageError(f"port {port} cannot be a client's source port")
     if ":" not in host:
         return _V4.pack(VERSION, FAMILY_IPV4, port, _inet_pton(_AF_INET, host))
     packed = _inet_pton(_AF_INET6, host.partition("%")[0])
@@ -143,15 +145,15 @@ def forward_header(
     """
     host, port = client
     if not 0 < port <= 0xFFFF:
-        raise ValueError(f"port {port} cannot be a client's source port")
+        raise RelayUsageError(f"port {port} cannot be a client's source port")
     if direction not in (INBOUND, OUTBOUND):
-        raise ValueError(f"direction {direction} is neither inbound (1) nor outbound (2)")
+        raise RelayUsageError(f"direction {direction} is neither inbound (1) nor outbound (2)")
     family, packed = _pack_address(host)
     via_family, via_packed, via_port = FAMILY_NONE, b"", 0
     if via is not None:
         via_port = via[1]
         if not 0 < via_port <= 0xFFFF:
-            raise ValueError(f"port {via_port} cannot be a relay's port")
+            raise RelayUsageError(f"port {via_port} cannot be a relay's port")
         via_family, via_packed = _pack_address(via[0])
     fixed = _FORWARD.pack(
         VERSION_FORWARD, family, port, direction, via_family, via_port, cluster, transceiver

@@ -43,7 +43,7 @@ from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason, RelayCounters
 from voice.relay.directory import ResolveRequest
 from voice.relay.fleet import FleetRequest, parse_fleet
-from voice.relay.router import Router
+from voice.relay.router import HOUSEKEEPING_INTERVAL, Router
 from voice.relay.steering import bind_udp
 from voice.types import Address
 
@@ -128,7 +128,8 @@ class RelayWorker:
                 pktinfo.enable(given_public)
             self.public_address = given_public.getsockname()[:2]
             self.internal_address = given_internal.getsockname()[:2]
-            self.router.tick(trio.current_time(), time.time())  # token expiry needs wall time
+            # Token expiry needs the wall clock.
+            self.router.handle_timeout(trio.current_time(), wall=time.time())
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._pump_public_wildcard if wildcard else self._pump_public)
@@ -380,12 +381,12 @@ class RelayWorker:
         next_log = trio.current_time() + interval
         while True:
             now = trio.current_time()
-            self.router.tick(now, time.time())
+            self.router.handle_timeout(now, wall=time.time())
             self._reload_fleet(now)
             if interval > 0 and now >= next_log:
                 log.info("%s", self.counters.log_line(self.index))
                 next_log = now + interval
-            await trio.sleep(1.0)
+            await trio.sleep_until(self.router.get_timer() or now + HOUSEKEEPING_INTERVAL)
 
 
 async def serve_relay(

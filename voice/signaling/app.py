@@ -10,6 +10,9 @@ URL in ``Location`` until the browser DELETEs it or the call ends by itself:
 ``GET /healthz``                   liveness (public), with the session count
 ``GET /metrics``                   counters in the Prometheus text format
 ``GET /``                          the demo page: a Talk button, hang-up, state and level
+``GET /spec/<name>``               a spec/ table as HTML, an anchor per row and section
+                                   (public; 404 without a source tree); ``/spec/index.json``
+                                   maps each cited section to its rows, for the ladder
 =================================  =======================================================
 
 Agents are chosen per call with the query string (``?agent=tone&frequency=440``); every
@@ -36,7 +39,7 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +49,10 @@ from quart_trio import QuartTrio
 
 from voice import __version__
 from voice.agents.transcript import blueprint as transcript_blueprint
+from voice.errors import RemoteProtocolError
 from voice.metrics import CONTENT_TYPE, render
-from voice.sdp import SdpError
 from voice.signaling.ratelimit import ClientBuckets, TokenBucket, client_key
+from voice.signaling.spec import SpecLibrary, find_spec_dir
 from voice.transceiver.agents import AgentError
 from voice.transceiver.service import (
     CapacityError,
@@ -84,6 +88,9 @@ class SignalingConfig:
     #: Origins allowed to call the API from a browser page served elsewhere (CORS);
     #: empty: none (same-origin only), "*": any.
     cors_origins: tuple[str, ...] = ()
+    #: The spec/ tables served at /spec/ (the ladder links its arrows to their rows); None
+    #: when the package runs without its source tree (then the ladder links the RFC only).
+    spec_dir: Path | None = field(default_factory=find_spec_dir)
 
 
 #: Response headers a cross-origin page may read: WHIP's (the session URL, ETag and Link
@@ -206,6 +213,27 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
     async def index() -> Response:
         return Response(index_html, content_type="text/html")
 
+    spec = SpecLibrary(cfg.spec_dir)
+
+    # Public too: the spec/ tables are this repository's files. A name is served only when
+    # it is exactly one of spec/'s own *.md files (SpecLibrary.page), never a path.
+    @app.get("/spec/")
+    async def spec_listing() -> Response:
+        if not spec.names():
+            return _text(404, "the spec/ tables are not installed with this server")
+        return Response(spec.listing(), content_type="text/html")
+
+    @app.get("/spec/index.json")
+    async def spec_index() -> Response:
+        return Response(json.dumps(spec.index()), content_type="application/json")
+
+    @app.get("/spec/<name>")
+    async def spec_page(name: str) -> Response:
+        page = spec.page(name)
+        if page is None:
+            return _text(404, f"no such spec page: {_shown(name)}")
+        return Response(page.html, content_type="text/html")
+
     @app.get("/healthz")
     async def healthz() -> Response:
         # A draining transceiver answers 503, so that a readiness probe takes it out of the
@@ -263,7 +291,7 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
         except UnknownIngressError as exc:
             transceiver.m_rejected.labels(reason="bad_ingress").inc()
             return _text(400, str(exc))
-        except SdpError as exc:
+        except RemoteProtocolError as exc:  # SdpParseError, UnsupportedOffer: the offer's fault
             transceiver.m_rejected.labels(reason="bad_offer").inc()
             return _text(400, f"cannot serve this offer: {exc}")
         except AgentError as exc:

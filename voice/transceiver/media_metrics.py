@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from voice.counters import Counters
+
 if TYPE_CHECKING:
     from voice.transceiver.session import Session
 
@@ -42,7 +44,7 @@ class MediaMetrics(Collector):
 
     def __init__(self, sessions: Callable[[], Iterable[Session]]) -> None:
         self._sessions = sessions
-        self._ended = dict.fromkeys(OUTCOMES, 0)
+        self._ended: Counters[str] = Counters(OUTCOMES)
         self._ended_skipped = 0
 
     def session_ended(self, session: Session) -> None:

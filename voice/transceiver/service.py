@@ -246,7 +246,8 @@ class Transceiver:
         client: str = "local",
         ingress: Sequence[str] = (),
     ) -> tuple[Session, str]:
-        """Answers an offer and starts its session. Raises SdpError, AgentError, CapacityError.
+        """Answers an offer and starts its session. Raises RemoteProtocolError (a bad offer),
+        AgentError, CapacityError.
 
         The cheap refusals come first (capacity, pending sessions, the offer's shape), so
         an offer that will be refused costs the event loop next to nothing.

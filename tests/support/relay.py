@@ -11,30 +11,29 @@ so a test can wait for a packet instead of sleeping.
 from __future__ import annotations
 
 import math
-import os
 import socket
-import struct
-import zlib
 from dataclasses import dataclass
 
 import trio
 
 from voice.relay.shim import INBOUND, ShimError, decode_forward, decode_shim, encode_shim
+from voice.stun import AttributeType, Message, MessageClass, Method, UnknownAttribute
+from voice.stun.message import new_transaction_id
 from voice.types import Address
-
-_FINGERPRINT_XOR = 0x5354554E
 
 
 def binding_request(username: bytes, transaction_id: bytes | None = None) -> bytes:
     """A STUN Binding request with USERNAME and FINGERPRINT (no MESSAGE-INTEGRITY: the relay
-    has no password to check it with, so tests and benchmarks can leave it out)."""
-    tid = transaction_id if transaction_id is not None else os.urandom(12)
-    padded = username + b"\x00" * (-len(username) % 4)
-    attrs = struct.pack("!HH", 0x0006, len(username)) + padded
-    header = struct.pack("!HHI12s", 0x0001, len(attrs) + 8, 0x2112A442, tid)
-    message = header + attrs
-    crc = zlib.crc32(message) ^ _FINGERPRINT_XOR
-    return message + struct.pack("!HHI", 0x8028, 4, crc)
+    has no password to check it with, so tests and benchmarks can leave it out).
+
+    The USERNAME goes in as raw bytes, so that a test can also send one that is not UTF-8
+    (which :class:`voice.stun.Username` would refuse to build).
+    """
+    tid = transaction_id if transaction_id is not None else new_transaction_id()
+    raw_username = UnknownAttribute(AttributeType.USERNAME, username)
+    return Message(MessageClass.REQUEST, Method.BINDING, tid, (raw_username,)).encode(
+        fingerprint=True
+    )
 
 
 @dataclass(frozen=True, slots=True)
