@@ -159,6 +159,14 @@ TRIM_SPACING = 5
 #: Seconds after a straggler (a packet later than the packets behind it) without small
 #: trims: reordering is a property of the path, and comes back.
 STRAGGLER_MEMORY = 3.0
+#: Opus payloads of at most this many bytes are *quiet* frames: silence and the pauses
+#: between words (17-21 bytes at 32 kbit/s with in-band FEC, where speech takes 40-110).
+#: Moving the playout inside a quiet frame, by dropping it or by waiting after it, is not
+#: heard; inside speech it is an audible cut or gap.
+QUIET_BYTES = 32
+#: Seconds a move of the playout that is not urgent waits for a quiet frame before it is
+#: made anyway (a stream that is never quiet: music, or a codec at a high bitrate).
+QUIET_PATIENCE = 2.0
 #: Lateness below this (a microsecond) is rounding, not the network.
 _EPSILON = 1e-6
 #: How many played frames are remembered to tell a copy ("duplicate") from a straggler.
@@ -332,6 +340,10 @@ class JitterBuffer:
         self._since_trim = TRIM_SPACING
         self._straggler_at = -math.inf
         self._flushing = False
+        self._due_since: float | None = None  # since when a small trim waits for quiet
+        self._pending_up = 0.0  # growth of P that waits for a quiet frame...
+        self._pending_since = 0.0  # ...since then
+        self._after_quiet = True  # whether the last slot played was a quiet frame
 
     # -- what the driver reads -------------------------------------------------------------
 
@@ -432,10 +444,26 @@ class JitterBuffer:
     def _catch_up(self, ext: int, nominal: float, now: float, *, margin: bool = True) -> None:
         """Up: a frame arriving after its playout time, with its slot still open, plays now
         and the frames after it keep their spacing; beyond ``max_delay`` only when it is the
-        first frame waiting, so that the stream always goes on."""
+        first frame waiting, so that the stream always goes on. The output has already
+        waited for it, so that much is no new gap; the margin on top is, and waits for a
+        quiet frame."""
         lateness = now - (nominal + self._offset)
         if lateness > _EPSILON and (lateness <= self.max_delay or ext == min(self._buffer)):
-            self._offset += lateness + (self.min_delay if margin else 0.0)
+            self._offset += lateness
+            if margin:
+                self._raise_later(self.min_delay, now)
+
+    def _raise_later(self, amount: float, now: float) -> None:
+        """Makes ``P`` grow by ``amount`` now if the last frame played was quiet, else after
+        the next quiet frame played (or after ``QUIET_PATIENCE``): the wait it adds to the
+        output falls in a pause. Requests made before it is done overlap, they do not add
+        up."""
+        if self._pending_up <= 0.0:
+            self._pending_since = now
+        self._pending_up = max(self._pending_up, amount)
+        if self._after_quiet:
+            self._offset += self._pending_up
+            self._pending_up = 0.0
 
     def _observe(self, timestamp: int, now: float) -> float:
         """Returns the packet's nominal arrival time and feeds the estimators."""
@@ -516,7 +544,9 @@ class JitterBuffer:
         # lateness (within max_delay) so that the next one like it is in time.
         lateness = now - (self._observe(timestamp, now) + self._offset)
         if _EPSILON < lateness <= self.max_delay:
-            self._offset += lateness + self.min_delay
+            # Its slot was concealed already (from FEC, usually well): nothing is waiting
+            # for the growth, so it is made where it is not heard.
+            self._raise_later(lateness + self.min_delay, now)
             self._straggler_at = now
 
     def _splice(self, seq: int, timestamp: int, payload: bytes, arrival: float) -> None:
@@ -571,16 +601,26 @@ class JitterBuffer:
                 if now - deadline > self.max_delay:
                     self.stats.late += 1  # the driver fell behind: not played stale
                     continue
+                quiet = len(entry.payload) <= QUIET_BYTES
                 after = self._buffer.get(ext + 1)
-                if after is not None and self._trim_due(now):
+                if after is not None and self._trim_due(now, quiet=quiet):
                     # Down: the frame after this one plays in its place.
                     self.stats.trimmed += 1
                     self._offset -= after.nominal - entry.nominal
                     continue
                 self.stats.played += 1
                 self._since_trim += 1
+                self._after_quiet = quiet
+                if self._pending_up > 0.0 and (
+                    quiet or now - self._pending_since >= QUIET_PATIENCE
+                ):
+                    # Up, where it is not heard: the wait comes after a quiet frame.
+                    self._offset += self._pending_up
+                    self._pending_up = 0.0
                 return Frame(entry.sequence_number, entry.timestamp, entry.payload)
             lost = self._lost(ext)
+            # A loss is a break in the audio already: a wait right after it is no second one.
+            self._after_quiet = True
             self._next = ext + 1
             self._last_nominal = deadline - self._offset
             self.stats.lost += 1
@@ -602,23 +642,32 @@ class JitterBuffer:
                 return lost
             self.stats.skipped_losses += 1
 
-    def _trim_due(self, now: float) -> bool:
+    def _trim_due(self, now: float, *, quiet: bool = True) -> bool:
         """Whether the hold is a frame longer than a whole window of arrivals needed (and a
-        trim is allowed now); counts the trim's spacing when it is."""
+        trim is allowed now, of a frame that is ``quiet`` or has waited long enough for
+        one); counts the trim's spacing when it is."""
         if not self._highs or now - self._history_start < WINDOW:
             return False
         needed = min(self._highs[0][1], self._lows[0][1] + self.max_delay) + self.min_delay
-        spare = self._offset - needed
+        spare = self._offset + self._pending_up - needed
+        if self._pending_up > 0.0 and spare < self.max_delay:
+            return False  # the hold is about to grow, not shrink
+        self._pending_up = 0.0
         if spare < self.frame_duration:
             self._flushing = False
+            self._due_since = None
             return False
         # An excess of max_delay or more is dropped at once, all of it.
         self._flushing = self._flushing or spare >= self.max_delay
-        if not self._flushing and (
-            self._since_trim < TRIM_SPACING or now - self._straggler_at < STRAGGLER_MEMORY
-        ):
-            return False
+        if not self._flushing:
+            if self._since_trim < TRIM_SPACING or now - self._straggler_at < STRAGGLER_MEMORY:
+                return False
+            if self._due_since is None:
+                self._due_since = now
+            if not quiet and now - self._due_since < QUIET_PATIENCE:
+                return False  # a cut in speech is heard: wait for a pause
         self._since_trim = 0
+        self._due_since = None
         return True
 
     def _next_slot(self) -> tuple[int, float, _Entry | None] | None:
