@@ -284,7 +284,11 @@ class Session:
                     pcm = agent_out.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel):
                     pcm = SILENCE
-            packet = numbering.packet(index, encoder.encode(pcm))
+            # Numbered by the frames actually sent, not by the pacer's index: frames the
+            # pacer skipped (the loop was held up) leave no gap in the sequence numbers or
+            # the timestamps, which a receiver would conceal as a loss and play as a cut;
+            # the stream goes on where it was, only sent late, as network jitter would.
+            packet = numbering.packet(index - pacer.skipped, encoder.encode(pcm))
             if self.peer.send_rtp(packet, trio.current_time()):
                 self.frames_sent += 1
                 if self.first_audio_at is None:
