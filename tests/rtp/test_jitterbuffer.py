@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from voice.rtp.jitterbuffer import (
     MAX_DROPOUT,
+    QUIET_BYTES,
+    QUIET_PATIENCE,
     Frame,
     JitterBuffer,
     JitterOutput,
@@ -848,3 +850,106 @@ def test_whatever_happened_a_calm_network_brings_the_hold_back(
     assert all(isinstance(o, Frame) and o.sequence_number in calm for o in last)
     assert len(last) >= 2.0 / FRAME - 1
     assert hold < NORMAL_HOLD
+
+
+# -- moving the playout where it is not heard ---------------------------------------------
+#
+# Real payloads differ in size: an Opus frame of speech takes 40-110 bytes, a pause about 20.
+# The tests above use tiny payloads (every frame quiet); these use both.
+
+LOUD = b"s" * 90
+QUIET = b"q" * 20
+
+
+def speech(index: int, at: float, pauses: list[range]) -> Arrival:
+    """Frame ``index`` as :func:`sent` makes it, with a speech-sized payload unless it falls
+    in one of the ``pauses`` (ranges of frame indices)."""
+    arrival = sent(index, at)
+    arrival.payload = QUIET if any(index in p for p in pauses) else LOUD
+    return arrival
+
+
+def gaps_after(result: Result) -> list[tuple[float, JitterOutput]]:
+    """The outputs after which the next one came more than a frame later (a wait)."""
+    return [
+        (t, o)
+        for (t, o), (u, _) in itertools.pairwise(result.outputs)
+        if u - t > FRAME + 0.001
+    ]
+
+
+def test_the_quiet_threshold_tells_speech_from_pauses() -> None:
+    assert len(QUIET) <= QUIET_BYTES < len(LOUD)
+
+
+def test_a_small_excess_is_trimmed_in_a_pause_not_in_a_word() -> None:
+    """The first four packets came together (a small start-up burst): the hold is 40 ms
+    longer than the network needs (60 ms less the margin) once they have left the window. The two frames that bring
+    it down are taken from the pause at 2.0-2.4 s, not from the speech around it."""
+    pause = range(100, 120)
+    arrivals = [speech(i, 3 * FRAME + NET, [pause]) for i in range(4)]
+    arrivals += [speech(i, i * FRAME + NET, [pause]) for i in range(4, 300)]
+    jb = JitterBuffer()
+    result, (at_3s,) = run_with_holds(jb, arrivals, [3.0], until=7.0)
+    played = set(result.played_seqs())
+    trimmed = [a for a in arrivals if a.seq not in played]
+    assert jb.stats.trimmed == len(trimmed) == 2
+    assert all(a.payload == QUIET for a in trimmed)
+    assert jb.stats.lost == jb.stats.late == 0
+    assert at_3s < NORMAL_HOLD
+
+
+def test_a_stream_without_pauses_is_trimmed_after_the_patience() -> None:
+    """The same excess with no pause at all: the hold still comes down, QUIET_PATIENCE after
+    the trim became due (a second of arrivals after the start)."""
+    arrivals = [speech(i, 3 * FRAME + NET, []) for i in range(4)]
+    arrivals += [speech(i, i * FRAME + NET, []) for i in range(4, 300)]
+    jb = JitterBuffer()
+    result, (at_5s,) = run_with_holds(jb, arrivals, [5.0], until=7.0)
+    assert jb.stats.trimmed == 2
+    first_missing = min(a.seq for a in arrivals if a.seq not in set(result.played_seqs()))
+    assert arrivals[first_missing - 1000].at >= 1.0 + QUIET_PATIENCE - FRAME
+    assert at_5s < NORMAL_HOLD
+
+
+def test_a_reordered_packet_raises_the_hold_in_the_next_pause() -> None:
+    """Packet 50, in a word, comes 50 ms late, after two packets sent later: its slot is
+    concealed (from the FEC of the packet after it), and the buffer grows to cover the next
+    one like it, but only after the pause that starts at frame 80: the speech around frame
+    50 plays without a gap. The next packet as late (frame 150) is in time."""
+    pause = range(80, 90)
+    arrivals = []
+    for i in range(400):
+        late = 0.050 if i in (50, 150) else 0.0
+        arrivals.append(speech(i, i * FRAME + NET + late, [pause]))
+    jb = JitterBuffer()
+    result = run(jb, arrivals, until=9.0)
+    s = jb.stats
+    assert s.late == s.lost == s.concealed == 1  # frame 50, once
+    assert all(o.next_payload is not None for o in result.lost)
+    # Two waits: a frame's, when the loss shows (with no hold, only frame 51 arriving
+    # shows that 50 is missing: it cannot be helped), and the growth that covers the next
+    # packet as late as this one, after a quiet frame of the pause, not in the word.
+    (_, first), (_, second) = gaps_after(result)
+    assert first.sequence_number == 1049
+    assert isinstance(second, Frame) and second.payload == QUIET
+    assert second.sequence_number in range(1080, 1090)
+    assert 1150 in result.played_seqs()
+
+
+def test_a_late_packet_plays_at_once_and_its_margin_waits_for_a_pause() -> None:
+    """Frame 50 comes 15 ms late with nothing behind it: the output waits for it (that wait
+    cannot be helped) and the frame plays on arrival; the frame of margin on top, which
+    would be a second gap in the word, comes after the pause at frame 80."""
+    pause = range(80, 90)
+    arrivals = [
+        speech(i, i * FRAME + NET + (0.015 if i == 50 else 0.0), [pause]) for i in range(300)
+    ]
+    jb = JitterBuffer()
+    result = run(jb, arrivals, until=7.0)
+    assert jb.stats.lost == jb.stats.late == 0
+    assert result.time_of(1050) == pytest.approx(arrivals[50].at)
+    waits = [(t, o) for t, o in gaps_after(result)]
+    assert [o.sequence_number for _, o in waits] == [1049, waits[1][1].sequence_number]
+    assert waits[1][1].sequence_number in range(1080, 1090)
+    assert isinstance(waits[1][1], Frame) and waits[1][1].payload == QUIET

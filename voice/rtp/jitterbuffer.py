@@ -667,7 +667,6 @@ class JitterBuffer:
             if not quiet and now - self._due_since < QUIET_PATIENCE:
                 return False  # a cut in speech is heard: wait for a pause
         self._since_trim = 0
-        self._due_since = None
         return True
 
     def _next_slot(self) -> tuple[int, float, _Entry | None] | None:
