@@ -400,6 +400,10 @@ class JitterBuffer:
             self._ref_ts, self._ref_nominal = timestamp, now
             self._prev_transit = 0.0  # the first packet defines transit 0...
             self._offset = self.initial_delay  # ...and plays after the initial delay
+            # The margin is taken after the first quiet frame: not heard, and not in the
+            # way of the first frame.
+            self._after_quiet = False
+            self._raise_later(max(0.0, self.min_delay - self.initial_delay), now)
             self._history_start = now
             self._remember_arrival(now, 0.0)
             self._buffer[sequence_number] = _Entry(sequence_number, timestamp, payload, now)
