@@ -956,3 +956,28 @@ def test_a_late_packet_plays_at_once_and_its_margin_waits_for_a_pause() -> None:
     assert [o.sequence_number for _, o in waits] == [1049, waits[1][1].sequence_number]
     assert waits[1][1].sequence_number in range(1080, 1090)
     assert isinstance(waits[1][1], Frame) and waits[1][1].payload == QUIET
+
+
+def test_a_backlog_is_dropped_from_the_next_pause_first() -> None:
+    """A 0.6 s stall mid-speech, its backlog delivered at once: the excess is stale audio,
+    dropped as soon as can be, but from the pauses of the speech (0.4 s in every second,
+    from just after the stall on) rather than from its words. Nothing is late or
+    concealed; the hold comes back to normal."""
+    start, stall = 5.0, 0.6
+    held = range(round(start / FRAME), round((start + stall) / FRAME))
+    pauses = [range(k, k + 20) for k in range(held.stop + 5, 600, 50)]
+    arrivals = []
+    for i in range(600):
+        at = i * FRAME + NET
+        if i in held:
+            at = start + stall + NET - (held.stop - i) * 0.00005
+        arrivals.append(speech(i, at, pauses))
+    jb = JitterBuffer()
+    result, (at_3s,) = run_with_holds(jb, arrivals, [start + stall + 3.0], until=13.0)
+    s = jb.stats
+    assert s.lost == s.late == 0
+    played = set(result.played_seqs())
+    dropped = [a for a in arrivals if a.seq not in played]
+    assert len(dropped) == s.trimmed + s.overflow >= 15
+    assert all(a.payload == QUIET for a in dropped)
+    assert at_3s < NORMAL_HOLD

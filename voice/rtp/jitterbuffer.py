@@ -167,6 +167,9 @@ QUIET_BYTES = 32
 #: Seconds a move of the playout that is not urgent waits for a quiet frame before it is
 #: made anyway (a stream that is never quiet: music, or a codec at a high bitrate).
 QUIET_PATIENCE = 2.0
+#: Seconds a backlog (an excess of ``max_delay`` or more) waits for quiet frames to drop
+#: before it drops speech: stale audio is worth less than a pause, but not for long.
+FLUSH_PATIENCE = 1.0
 #: Lateness below this (a microsecond) is rounding, not the network.
 _EPSILON = 1e-6
 #: How many played frames are remembered to tell a copy ("duplicate") from a straggler.
@@ -661,13 +664,17 @@ class JitterBuffer:
             self._flushing = False
             self._due_since = None
             return False
-        # An excess of max_delay or more is dropped at once, all of it.
+        # An excess of max_delay or more is dropped as soon as can be, all of it: the quiet
+        # frames at once, speech after FLUSH_PATIENCE.
         self._flushing = self._flushing or spare >= self.max_delay
-        if not self._flushing:
+        if self._due_since is None:
+            self._due_since = now
+        if self._flushing:
+            if not quiet and now - self._due_since < FLUSH_PATIENCE:
+                return False
+        else:
             if self._since_trim < TRIM_SPACING or now - self._straggler_at < STRAGGLER_MEMORY:
                 return False
-            if self._due_since is None:
-                self._due_since = now
             if not quiet and now - self._due_since < QUIET_PATIENCE:
                 return False  # a cut in speech is heard: wait for a pause
         self._since_trim = 0
