@@ -91,6 +91,16 @@ def test_bad_settings_are_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         build_config(parse("--transceiver-id=70000", "--advertise=127.0.0.1:50000"))
 
 
+def test_a_statefulset_pod_name_gives_its_ordinal_as_the_id() -> None:
+    required = "--advertise=127.0.0.1:50000"
+    assert parse("--transceiver-id=transceiver-12", required).transceiver_id == 12
+    assert parse("--transceiver-id=voice-transceiver-0", required).transceiver_id == 0
+    assert parse("--transceiver-id=7", required).transceiver_id == 7
+    for bad in ("transceiver", "transceiver-x", ""):
+        with pytest.raises(SystemExit):
+            parse(f"--transceiver-id={bad}", required)
+
+
 def test_id_and_advertised_address_are_required(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["--advertise=127.0.0.1:50000"], ["--transceiver-id=1"]):
         with pytest.raises(SystemExit):
@@ -136,6 +146,7 @@ def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--idle-timeout",
         "--bearer-token-env",
         "--log-level",
+        "--drain-timeout",
         "voice relay",
     ):
         assert flag in text, flag

@@ -206,6 +206,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="log each worker's counters this often; 0 = never (default: %(default)s)",
     )
     ops.add_argument("--log-level", default="INFO", help="logging level (default: %(default)s)")
+    ops.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="serve GET /metrics (every worker's counters, Prometheus text) and GET /healthz "
+        "(200 while every worker runs) over HTTP on this TCP port; 0 = off, the default, "
+        "because a relay faces the Internet and should open no port it was not asked to",
+    )
+    ops.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address the metrics port binds; give a private address, never a public one "
+        "(default: %(default)s)",
+    )
     p.set_defaults(run=run)
 
 
@@ -293,6 +308,13 @@ def run(args: argparse.Namespace) -> int:
     if args.single_process:
         import trio
 
+        if args.metrics_port:
+            print(
+                "voice relay: --metrics-port needs the supervisor (no --single-process)",
+                file=sys.stderr,
+            )
+            return 2
+
         from voice.relay.worker import serve_relay
 
         with contextlib.suppress(KeyboardInterrupt):
@@ -300,4 +322,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from voice.relay.supervisor import run_supervisor
 
-    return run_supervisor(config)
+    metrics = (args.metrics_host, args.metrics_port) if args.metrics_port else None
+    try:
+        return run_supervisor(config, metrics)
+    except OSError as exc:  # a port in use, an address not on this host
+        print(f"voice relay: {exc}", file=sys.stderr)
+        return 1

@@ -49,7 +49,9 @@ from dataclasses import dataclass
 from types import FrameType
 
 from voice.relay.config import RelayConfig
+from voice.relay.exporter import MetricsServer, SharedCounters, WorkerStatus, publish_forever
 from voice.relay.steering import attach_steering, bind_udp, open_reuseport_group
+from voice.types import Address
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,13 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _worker_process(
-    config: RelayConfig, slot: _Slot, others: Sequence[socket.socket], ready: int, parent: int
+    config: RelayConfig,
+    slot: _Slot,
+    others: Sequence[socket.socket],
+    ready: int,
+    parent: int,
+    *,
+    shared: SharedCounters,
 ) -> None:
     """The body of a forked worker process: reset what fork copied, then ``trio.run``."""
     _die_with_parent(parent)
@@ -106,8 +114,11 @@ def _worker_process(
         worker = RelayWorker(
             config, index=slot.index, public_socket=slot.public, internal_socket=slot.internal
         )
+        # A replacement continues its index's counters, so they never go backwards.
+        shared.restore(slot.index, worker.counters)
         async with trio.open_nursery() as nursery:
             await nursery.start(worker.run)
+            nursery.start_soon(publish_forever, shared, slot.index, worker.counters)
             os.write(ready, bytes([slot.index % 256]))
 
     trio.run(main)
@@ -116,10 +127,15 @@ def _worker_process(
 class Supervisor:
     """Creates the sockets, starts and restarts the workers, stops them on a signal."""
 
-    def __init__(self, config: RelayConfig) -> None:
+    def __init__(self, config: RelayConfig, metrics: Address | None = None) -> None:
         self.config = config
         self.workers = config.workers if config.workers > 0 else default_workers()
         self.slots: list[_Slot] = []
+        #: Where to serve /metrics and /healthz (voice.relay.exporter), or None.
+        self.metrics_address = metrics
+        self.metrics: MetricsServer | None = None
+        self.shared = SharedCounters(self.workers)
+        self.restarts = 0
         self.steering = "none"
         self._stop = False
         self._context = multiprocessing.get_context("fork")
@@ -146,9 +162,12 @@ class Supervisor:
         others = [
             s for other in self.slots if other is not slot for s in (other.public, other.internal)
         ]
+        if self.metrics is not None:
+            others.append(self.metrics.socket)
         process = self._context.Process(
             target=_worker_process,
             args=(self.config, slot, others, ready, os.getpid()),
+            kwargs={"shared": self.shared},
             name=f"relay-worker-{slot.index}",
             daemon=False,
         )
@@ -164,6 +183,8 @@ class Supervisor:
     def run(self) -> int:
         """Runs until SIGTERM or SIGINT; returns the exit status."""
         self._open()
+        if self.metrics_address is not None:
+            self.metrics = MetricsServer(self.metrics_address, self.shared, self.status)
         ready_r, ready_w = os.pipe()
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
@@ -174,12 +195,18 @@ class Supervisor:
         try:
             for slot in self.slots:
                 self._spawn(slot, ready_w)
+            if self.metrics is not None:
+                self.metrics.start()
+                log.info("relay metrics on http://%s:%d/metrics", *self.metrics.address)
             self._loop(ready_r, wake_r, ready_w)
         finally:
             signal.set_wakeup_fd(previous_wakeup)
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
             self._terminate()
+            if self.metrics is not None:
+                self.metrics.close()
+            self.shared.close()
             for fd in (ready_r, ready_w, wake_r, wake_w):
                 os.close(fd)
             for slot in self.slots:
@@ -247,6 +274,7 @@ class Supervisor:
         slot.process = None
         if self._stop:
             return
+        self.restarts += 1
         slot.quick_exits = slot.quick_exits + 1 if lived < QUICK_EXIT else 0
         delay = 0.0 if slot.quick_exits <= 1 else min(MAX_BACKOFF, 0.1 * 2**slot.quick_exits)
         log.warning(
@@ -257,6 +285,11 @@ class Supervisor:
             delay,
         )
         slot.restart_at = time.monotonic() + delay
+
+    def status(self) -> WorkerStatus:
+        """How many workers run (read by the metrics thread: a snapshot, no lock needed)."""
+        running = sum(1 for slot in list(self.slots) if slot.process is not None)
+        return WorkerStatus(configured=self.workers, running=running, restarts=self.restarts)
 
     def _terminate(self) -> None:
         running = [s.process for s in self.slots if s.process is not None]
@@ -269,6 +302,7 @@ class Supervisor:
                 process.join()
 
 
-def run_supervisor(config: RelayConfig) -> int:
-    """Runs ``config.workers`` worker processes (0: one per CPU) until SIGTERM/SIGINT."""
-    return Supervisor(config).run()
+def run_supervisor(config: RelayConfig, metrics: Address | None = None) -> int:
+    """Runs ``config.workers`` worker processes (0: one per CPU) until SIGTERM/SIGINT, and
+    with ``metrics`` an HTTP server there for /metrics and /healthz."""
+    return Supervisor(config, metrics).run()

@@ -199,11 +199,18 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
         return Response(index_html, content_type="text/html")
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, object]:
-        health: dict[str, object] = {"status": "ok", "version": __version__}
+    async def healthz() -> Response:
+        # A draining transceiver answers 503, so that a readiness probe takes it out of the
+        # signaling Service while its calls finish (voice transceiver --drain-timeout); a
+        # liveness probe (?probe=liveness) still gets 200: draining is not being stuck.
+        status = "draining" if transceiver.draining else "ok"
+        health: dict[str, object] = {"status": status, "version": __version__}
         if expected_bearer is None or bearer_ok():
             health["sessions"] = len(transceiver.sessions)
-        return health
+        refuse = transceiver.draining and request.args.get("probe") != "liveness"
+        return Response(
+            json.dumps(health), status=503 if refuse else 200, content_type="application/json"
+        )
 
     @app.get("/metrics")
     async def metrics() -> Response:

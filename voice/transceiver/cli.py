@@ -77,11 +77,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     fleet = p.add_argument_group("fleet")
     fleet.add_argument(
         "--transceiver-id",
-        type=int,
+        type=transceiver_id,
         required=True,
         metavar="ID",
         help="this transceiver's number (0-65535), named by its tokens; the relay's directory "
-        "maps it to --relay-input (in a StatefulSet: the pod's ordinal)",
+        "maps it to --relay-input. A name ending in -N means N: in a StatefulSet, pass the "
+        "pod's name (transceiver-3 is id 3, the pod's ordinal)",
     )
     fleet.add_argument(
         "--cluster",
@@ -113,8 +114,28 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "(repeatable, e.g. once for IPv4 and once for IPv6)",
     )
     add_key_file_argument(fleet)
+    fleet.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on SIGTERM, take no new calls, answer /healthz with 503 and let the calls in "
+        "progress go on for up to this long before ending them; 0 = end them at once, as on "
+        "Ctrl-C. Give the pod a terminationGracePeriodSeconds above it",
+    )
     add_session_options(p)
     p.set_defaults(run=run)
+
+
+def transceiver_id(text: str) -> int:
+    """An argparse type: ``7``, or a StatefulSet pod name such as ``transceiver-7`` (its
+    ordinal, the number after the last dash)."""
+    number = text.rpartition("-")[2]
+    if not number.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a number nor a name ending in -NUMBER"
+        )
+    return int(number)
 
 
 def build_config(args: argparse.Namespace) -> ServerConfig:
@@ -175,4 +196,4 @@ def run(args: argparse.Namespace) -> int:
             f"relay at {advertised}"
         ]
 
-    return run_until_signal("voice transceiver", config, announce)
+    return run_until_signal("voice transceiver", config, announce, drain_timeout=args.drain_timeout)

@@ -196,7 +196,11 @@ def configure_logging(args: argparse.Namespace) -> None:
 
 
 def run_until_signal(
-    command: str, config: ServerConfig, announce: Callable[[ServerInfo], Sequence[str]]
+    command: str,
+    config: ServerConfig,
+    announce: Callable[[ServerInfo], Sequence[str]],
+    *,
+    drain_timeout: float = 0.0,
 ) -> int:
     """Runs :func:`voice.server.run_server` until SIGINT or SIGTERM; returns the exit status.
 
@@ -205,6 +209,11 @@ def run_until_signal(
     URL line knows the lines before it are there too. Ctrl-C stops the server gracefully
     (:attr:`voice.server.ServerInfo.stop`): every call ends politely (RTCP BYE, DTLS
     close_notify, still through the relay) before the process exits.
+
+    With ``drain_timeout`` > 0, SIGTERM (what Kubernetes sends a pod it deletes) drains
+    first: no new sessions (503), ``/healthz`` 503, and the calls in progress go on until
+    they end or ``drain_timeout`` passes; then the rest end politely as above. SIGINT, or a
+    second signal while draining, stops at once.
     """
     import signal
 
@@ -221,10 +230,34 @@ def run_until_signal(
                 for line in announce(info):
                     print(f"{command}: {line}", flush=True)
                 print(f"{command}: open {info.url} and press Talk (Ctrl-C to stop)", flush=True)
-                async for _ in signals:
-                    print(f"{command}: stopping (ending every call politely)", flush=True)
-                    info.stop.set()
-                    break
+                with trio.CancelScope() as listening:
+
+                    async def drain() -> None:
+                        drained = await info.transceiver.drain(drain_timeout)
+                        left = len(info.transceiver.sessions)
+                        print(
+                            f"{command}: drained, stopping"
+                            + ("" if drained else f" ({left} calls still up: ending them)"),
+                            flush=True,
+                        )
+                        info.stop.set()
+                        listening.cancel()
+
+                    draining = False
+                    async for signum in signals:
+                        if signum == signal.SIGTERM and drain_timeout > 0 and not draining:
+                            draining = True
+                            print(
+                                f"{command}: draining: no new calls; waiting up to "
+                                f"{drain_timeout:g} s for {len(info.transceiver.sessions)} "
+                                "calls to end (signal again to stop now)",
+                                flush=True,
+                            )
+                            nursery.start_soon(drain)
+                            continue
+                        print(f"{command}: stopping (ending every call politely)", flush=True)
+                        info.stop.set()
+                        break
 
     try:
         trio.run(main)

@@ -45,6 +45,11 @@ class CapacityError(Exception):
     waiting for their caller's first check)."""
 
 
+class DrainingError(CapacityError):
+    """The transceiver is draining (shutting down): it carries its calls to their end and
+    takes no new ones, so a caller should try again and land on another transceiver."""
+
+
 class ClientLimitError(CapacityError):
     """This client already holds its share of the sessions waiting for a first check."""
 
@@ -120,6 +125,8 @@ class Transceiver:
         r.add_collector(self.media.render)
         self.bound: Address | None = None
         self.relay_input: Address | None = None
+        #: Set by :meth:`drain`: no new sessions, and /healthz says so (readiness fails).
+        self.draining = False
         self._nursery: trio.Nursery | None = None
 
     @property
@@ -201,6 +208,9 @@ class Transceiver:
         if self._nursery is None:
             raise RuntimeError("the transceiver is not running")
         cfg = self.config
+        if self.draining:
+            self.m_rejected.inc(reason="draining")
+            raise DrainingError("this transceiver is shutting down and takes no new calls")
         if len(self.sessions) >= cfg.max_sessions:
             self.m_rejected.inc(reason="capacity")
             raise CapacityError(f"at capacity ({cfg.max_sessions} sessions)")
@@ -338,6 +348,20 @@ class Transceiver:
                     session.decoder.concealed,
                     session.jitter.hold * 1e3,
                 )
+
+    async def drain(self, timeout: float) -> bool:
+        """Takes no new session from now on and waits, up to ``timeout`` seconds, until every
+        call in progress has ended by itself; True if they all did.
+
+        What a transceiver does when its pod is deleted or scaled away: a call is a person
+        talking, so it is let finish rather than cut, for as long as the operator allows.
+        """
+        self.draining = True
+        with trio.move_on_after(timeout):
+            while self.sessions:
+                # A session leaves the table in the same step that sets its event.
+                await next(iter(self.sessions.values())).ended.wait()
+        return not self.sessions
 
     async def end_all(self, reason: str, *, grace: float) -> None:
         """Ends every call and waits (up to ``grace`` seconds) until they have said goodbye."""
