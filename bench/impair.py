@@ -25,7 +25,9 @@ which PESQ punishes hard), from its end-of-call log lines. Chromium adds its get
 the echo: the share of samples it concealed and its NetEq jitter-buffer delay. A silent
 echo counts as PESQ 1.0 in the medians. Medians over ``--calls`` calls per case (one call
 varies: take 5 or more for figures). Output: the tables, ``impair.json`` and ``impair.png``
-in ``--out``.
+in ``--out``. ``--before REF`` adds ``voice`` as of a git ref (exported to a temporary
+folder) as a third server, for a before/after comparison of a change in the same run: on
+this shared machine, figures from different runs differ more than a change does.
 """
 
 from __future__ import annotations
