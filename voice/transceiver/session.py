@@ -290,10 +290,11 @@ class Session:
                         self.frames_held_back += 1
                         return
                     pcm = SILENCE
-            # Numbered by the frames actually sent, not by the pacer's index: frames the
-            # pacer skipped (the loop was held up) leave no gap in the sequence numbers or
-            # the timestamps, which a receiver would conceal as a loss and play as a cut;
-            # the stream goes on where it was, only sent late, as network jitter would.
+            # RFC 3550 §5.1: one sequence number per packet sent. Numbered by the frames
+            # actually sent, not by the pacer's index: frames the pacer skipped (the loop
+            # was held up) leave no gap in the sequence numbers or the timestamps, which a
+            # receiver would conceal as a loss and play as a cut; the stream goes on where
+            # it was, only sent late, as network jitter would.
             packet = numbering.packet(
                 index - pacer.skipped - self.frames_held_back, encoder.encode(pcm)
             )
