@@ -981,3 +981,21 @@ def test_a_backlog_is_dropped_from_the_next_pause_first() -> None:
     assert len(dropped) == s.trimmed + s.overflow >= 15
     assert all(a.payload == QUIET for a in dropped)
     assert at_3s < NORMAL_HOLD
+
+
+def test_a_packet_reordered_in_a_word_leaves_no_gap_in_it() -> None:
+    """Packet 50, in a word, comes 40 ms late: its slot was concealed (FEC) a moment before
+    it arrives, and frame 51, right behind, has not played yet. The growth still waits for
+    the pause: no gap between the concealed frame and the word's next frame. (The call
+    starts with a pause, where the buffer takes its margin, as a call does.)"""
+    pauses = [range(0, 10), range(80, 90)]
+    arrivals = [
+        speech(i, i * FRAME + NET + (0.040 if i == 50 else 0.0), pauses) for i in range(300)
+    ]
+    arrivals.sort(key=lambda a: a.at)
+    jb = JitterBuffer()
+    result = run(jb, arrivals, until=7.0)
+    assert jb.stats.late == jb.stats.concealed == 1
+    waits = [o.sequence_number for _, o in gaps_after(result)]
+    assert waits and all(seq in range(1000, 1010) or seq in range(1080, 1090) for seq in waits)
+    assert any(seq in range(1080, 1090) for seq in waits)

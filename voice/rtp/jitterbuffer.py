@@ -649,8 +649,9 @@ class JitterBuffer:
                     self._pending_up = 0.0
                 return Frame(entry.sequence_number, entry.timestamp, entry.payload)
             lost = self._lost(ext)
-            # A loss is a break in the audio already: a wait right after it is no second one.
-            self._after_quiet = True
+            # A loss in a pause, or before one, is quiet; one in the middle of a word, its
+            # sound rebuilt from the next packet's FEC, is not.
+            self._after_quiet = lost.next_payload is None or len(lost.next_payload) <= QUIET_BYTES
             self._next = ext + 1
             self._last_nominal = deadline - self._offset
             self.stats.lost += 1
