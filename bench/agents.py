@@ -99,6 +99,7 @@ def cpu_table(speech: list[bytes], repeat: int) -> None:
         for f in speech:
             now[0] += 0.02
             detector.feed(f, now[0])
+            detector.next_event()
 
     def decode() -> None:
         for p in packets:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from voice.dtls import Certificate, DtlsConnection, HandshakeComplete
+from voice.dtls import Certificate, DtlsConnection, DtlsHandshakeComplete
 from voice.dtls.connection import SRTP_EXPORTER_LABEL
 from voice.srtp.profiles import SrtpProfile
 
@@ -79,7 +79,7 @@ def voice_handshake(server_cert: Certificate, client_cert: Certificate) -> tuple
             raise RuntimeError(f"handshake stalled: {client.counters} {server.counters}")
     for conn, meter in ((client, client_meter), (server, server_meter)):
         event = meter(conn.next_event)
-        assert isinstance(event, HandshakeComplete), event
+        assert isinstance(event, DtlsHandshakeComplete), event
         meter(conn.srtp_keying_material)
     return client_meter.ns, server_meter.ns
 

@@ -164,7 +164,9 @@ def bench_jitter(packets: list[bytes], *, repeat: int) -> Row:
         state["n"] = n + 1
         now = n * FRAME_DURATION
         jb.push(n & 0xFFFF, (n * FRAME_SAMPLES) & 0xFFFF_FFFF, packets[n % len(packets)], now)
-        jb.pop(now)
+        jb.handle_timeout(now)
+        while jb.next_event() is not None:
+            pass
 
     for _ in range(10):
         step()  # fill to its steady depth

@@ -43,13 +43,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.support
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however we are run
 
 from _common import percentile, print_table
 
+from tests.support.relay import binding_request
 from voice.relay.shim import encode_shim
 from voice.relay.steering import steering_index
-from voice.relay.testing import binding_request
 from voice.relay.token import TokenKey, TokenMinter
 
 Address = tuple[str, int]

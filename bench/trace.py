@@ -12,8 +12,14 @@ variants run interleaved in every round, each on a freshly connected pair of pee
 * ``tracing on``: today's code with a :class:`voice.trace.Tracer` decoding every datagram
   (STUN/DTLS/SRTP decryption included) and writing JSON lines to /dev/null.
 
-Medians of the per-step time over the rounds; the ratio is against ``before``. Run it as
-``voice bench trace`` (``--help`` for the knobs).
+Medians of the per-step time over the rounds; the ratio is against ``before``.
+
+The relay's :class:`~voice.relay.router.Router` is measured the same way: one step is a
+known client's datagram to its transceiver and the transceiver's reply to the client, with
+``voice/relay/router.py`` at ``--router-before`` (before every decision was traced) as the
+baseline, today's router with ``tracer=None``, and with tracing on.
+
+Run it as ``voice bench trace`` (``--help`` for the knobs).
 """
 
 from __future__ import annotations
@@ -33,8 +39,12 @@ from voice.dtls import Certificate
 from voice.ice import IceControllingClient, IceLiteAgent
 from voice.opus.toc import build_packet
 from voice.peer import PeerConnection
+from voice.relay.directory import Directory
+from voice.relay.router import Router
+from voice.relay.shim import encode_shim
+from voice.relay.token import TokenKey, TokenMinter, TokenVerifier
 from voice.rtp import RtpPacket
-from voice.stun import short_term_key
+from voice.stun import Message, MessageClass, Method, Username, new_transaction_id, short_term_key
 from voice.trace import Tracer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,21 +53,61 @@ from _common import print_table
 ROOT = Path(__file__).resolve().parent.parent
 #: main before the tracer hook was added to voice/peer/connection.py.
 BEFORE = "0ee50af"
+#: main before the relay's router traced its forwarding decisions (admissions only).
+ROUTER_BEFORE = "31e75da"
+RELAY_KEY = TokenKey(1, b"k" * 32)
+TRANSCEIVER = ("10.0.0.1", 4001)
 SERVER, CLIENT = ("192.0.2.1", 3478), ("198.51.100.7", 50000)
 CERTS = (Certificate.generate(), Certificate.generate())
 
 
-def load_before(rev: str) -> type[Any]:
+def load_before(
+    rev: str, path: str = "voice/peer/connection.py", name: str = "PeerConnection"
+) -> type[Any]:
     source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{rev}:voice/peer/connection.py"],
+        ["git", "-C", str(ROOT), "show", f"{rev}:{path}"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    module = types.ModuleType("voice.peer._connection_before")
-    module.__file__ = f"<{rev}:voice/peer/connection.py>"
+    module = types.ModuleType(f"voice._before_{name}")
+    module.__file__ = f"<{rev}:{path}>"
     sys.modules[module.__name__] = module
     exec(compile(source, module.__file__, "exec"), module.__dict__)
-    cls: type[Any] = module.PeerConnection
+    cls: type[Any] = getattr(module, name)
     return cls
+
+
+def router_steps(router_class: type[Any], tracer: Tracer | None, packets: int) -> float:
+    """Seconds per relay step (a known client's datagram in, its transceiver's reply out)."""
+    router = router_class(TokenVerifier([RELAY_KEY]), Directory({1: TRANSCEIVER}))
+    router.handle_timeout(0.0, wall=1_735_689_600.0)
+    router.client_rate = router.client_burst = 1e12  # measure routing, not the budget
+    token = TokenMinter(RELAY_KEY, 0, 1).mint(1_735_689_600.0).encode()
+    assert (
+        router.from_client(
+            Message(
+                MessageClass.REQUEST,
+                Method.BINDING,
+                new_transaction_id(),
+                (Username((token + b":cli").decode()),),
+            ).encode(fingerprint=True),
+            CLIENT,
+            0.0,
+        )
+        is not None
+    )
+    router.tracer = tracer
+    rtp = b"\x80" + bytes(171)
+    reply = encode_shim(CLIENT, rtp)
+    from_client, from_transceiver = router.from_client, router.from_transceiver
+    # CPU time of this process: on a shared machine, time spent descheduled is not ours.
+    start = time.process_time()
+    for n in range(packets):
+        now = n * 0.02
+        from_client(rtp, CLIENT, now)
+        from_transceiver(reply, TRANSCEIVER, now)
+    elapsed = time.process_time() - start
+    assert router.counters.dropped == 0
+    return elapsed / packets
 
 
 def connected_pair(peer_class: type[Any], tracer: Tracer | None) -> tuple[Any, Any]:
@@ -106,7 +156,7 @@ def echo_steps(peer_class: type[Any], tracer: Tracer | None, packets: int) -> fl
     replies = [RtpPacket(111, n, 960 * n, 1111, payload=opus) for n in range(packets)]
     receive, send, drain = server.receive_datagram, server.send_rtp, server.datagrams_to_send
     next_event = server.next_event
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a shared machine's waits are not ours
     for n, data in enumerate(incoming):
         now = n * 0.02
         receive(data, CLIENT, now)
@@ -114,7 +164,7 @@ def echo_steps(peer_class: type[Any], tracer: Tracer | None, packets: int) -> fl
             pass
         send(replies[n], now)
         drain()
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert server.rtp.stats.packets_received == packets
     return elapsed / packets
 
@@ -124,6 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=9, help="rounds (fresh pairs each)")
     parser.add_argument("--packets", type=int, default=2000, help="echo steps per round")
     parser.add_argument("--before", default=BEFORE, help="git revision of the baseline code")
+    parser.add_argument(
+        "--router-before", default=ROUTER_BEFORE, help="git revision of the baseline router"
+    )
+    parser.add_argument("--router-packets", type=int, default=20000, help="relay steps per round")
+    parser.add_argument("--router-rounds", type=int, default=31, help="relay rounds")
     args = parser.parse_args(argv)
 
     before = load_before(args.before)
@@ -142,6 +197,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"PeerConnection echo step (SRTP in + event + RTP out), {args.packets} steps x "
         f"{args.rounds} rounds, medians; baseline = code at {args.before}"
+    )
+    print_table(["variant", "us per step", "ratio", "vs before"], rows)
+
+    router_before = load_before(args.router_before, "voice/relay/router.py", "Router")
+    relay: dict[str, list[float]] = {"before": [], "tracer=None": [], "tracing on": []}
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        for round_ in range(args.router_rounds):
+            # Alternate which variant runs first: on a shared machine the order matters.
+            pair: list[tuple[str, type[Any]]] = [("before", router_before), ("tracer=None", Router)]
+            for name, cls in pair if round_ % 2 else pair[::-1]:
+                relay[name].append(router_steps(cls, None, args.router_packets))
+            on = Tracer(jsonl=devnull)
+            relay["tracing on"].append(router_steps(Router, on, args.router_packets))
+    base = statistics.median(relay["before"])
+    rows = []
+    for name, values in relay.items():
+        median = statistics.median(values)
+        rows.append((name, median * 1e6, median / base, f"{(median / base - 1) * 100:+.1f} %"))
+    print(
+        f"\nRelay Router step (known client -> transceiver, reply -> client), "
+        f"{args.router_packets} steps x {args.router_rounds} rounds, medians; "
+        f"baseline = router at {args.router_before}"
     )
     print_table(["variant", "us per step", "ratio", "vs before"], rows)
     return 0

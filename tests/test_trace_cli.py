@@ -54,6 +54,20 @@ def test_voice_serve_takes_the_tracing_options() -> None:
     assert (args.trace, args.trace_session, args.key_log, args.pcap) == ("-", ["abc"], "k", "p")
 
 
+def test_trace_session_first_is_accepted_and_a_bad_count_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = build_parser().parse_args(["serve", "--trace", "-", "--trace-session", "first:3"])
+    assert args.trace_session == ["first:3"]
+    with pytest.raises(SystemExit) as refused:
+        build_parser().parse_args(["serve", "--trace", "-", "--trace-session", "first:0"])
+    assert refused.value.code == 2
+    assert "positive whole number" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    assert "--trace-session ID|first|first:N" in capsys.readouterr().out
+
+
 def test_voice_serve_builds_the_tracer_its_options_ask_for(tmp_path: Path) -> None:
     from voice.trace_cli import build_tracer
 

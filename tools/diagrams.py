@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from voice.dtls.state import TRANSITIONS as DTLS_TRANSITIONS  # noqa: E402
-from voice.dtls.state import State as DtlsState  # noqa: E402
+from voice.dtls.state import DtlsState  # noqa: E402
 from voice.ice.lite import TRANSITIONS as ICE_TRANSITIONS  # noqa: E402
-from voice.ice.lite import Phase as IcePhase  # noqa: E402
+from voice.ice.lite import IceState  # noqa: E402
 from voice.peer.connection import TRANSITIONS as PEER_TRANSITIONS  # noqa: E402
-from voice.peer.connection import State as PeerState  # noqa: E402
+from voice.peer.connection import PeerState  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "diagrams.md"
 
@@ -48,7 +48,7 @@ def ice_edges() -> tuple[list[tuple[str, str]], list[Edge]]:
         for phase, moves in ICE_TRANSITIONS.items()
         for why, target in moves.items()
     ]
-    return [(p.name, p.value) for p in IcePhase], edges
+    return [(p.name, p.value) for p in IceState], edges
 
 
 def peer_edges() -> tuple[list[tuple[str, str]], list[Edge]]:

@@ -2,8 +2,8 @@
 every row points at code and tests that exist, and every section a row or a citation names
 exists in the specification and carries the level the row claims.
 
-Run it as ``python tools/spec_check.py [--markdown] [root]``; the test command runs it on
-every change. It fails (exit status 1) when:
+Run it as ``python tools/spec_check.py [--markdown | --write-tables] [root]``; the test
+command runs it on every change. It fails (exit status 1) when:
 
 * code under ``voice/`` cites ``RFC <n> §<s>`` (or one of our own specs, ``VOICE-<NAME> §<s>``)
   and ``spec/rfc<n>.md`` (``spec/voice-<name>.md``) has no row for section ``§<s>``;
@@ -29,7 +29,9 @@ every change. It fails (exit status 1) when:
 It prints every row with its sections' titles (``ICE-1 §7.2.4 Sending the Request``), so a
 citation of the wrong section is visible to whoever reads the report, then per spec file
 how many rows are done, and per indexed RFC the normative coverage of the sections we
-implement. ``--markdown`` prints that coverage as the table spec/README.md shows. The format
+implement. ``--markdown`` prints that coverage as the table README.md and spec/README.md
+show after :data:`TABLE_MARKER`; the check fails when a shown table is stale, and
+``--write-tables`` rewrites them. The format
 of the spec files and of the index is explained in ``spec/README.md``. The checker reads
 source with :mod:`ast` and never imports project code, so it cannot be fooled (or broken)
 by import-time side effects.
@@ -517,6 +519,44 @@ def coverage_markdown(report: Report) -> str:
     return "\n".join(lines)
 
 
+#: Marks where a document shows the coverage table; the table follows on the next lines.
+TABLE_MARKER = "<!-- coverage table: regenerate with python tools/spec_check.py --write-tables -->"
+#: The documents that show it.
+TABLE_DOCUMENTS = ("README.md", "spec/README.md")
+
+
+def _shown_table(text: str) -> tuple[int, int] | None:
+    """Where the table after the marker starts and ends in ``text`` (None without one)."""
+    at = text.find(TABLE_MARKER)
+    if at < 0:
+        return None
+    start = text.index("\n", at) + 1
+    end = start
+    while text.startswith("|", end):
+        end = text.index("\n", end) + 1
+    return start, end
+
+
+def check_tables(root: Path, report: Report, *, write: bool = False) -> None:
+    """The coverage tables the documents show are the ones the rows give today, so a
+    reader never trusts stale numbers; with ``write``, they are brought up to date."""
+    table = coverage_markdown(report) + "\n"
+    for name in TABLE_DOCUMENTS:
+        path = root / name
+        if not path.is_file():
+            continue
+        text = path.read_text()
+        span = _shown_table(text)
+        if span is None or text[span[0] : span[1]] == table:
+            continue
+        if write:
+            path.write_text(text[: span[0]] + table + text[span[1] :])
+        else:
+            report.problems.append(
+                f"{name}: the coverage table is stale (python tools/spec_check.py --write-tables)"
+            )
+
+
 def main(argv: list[str]) -> int:
     args = [a for a in argv[1:] if not a.startswith("--")]
     root = Path(args[0]) if args else Path(__file__).resolve().parent.parent
@@ -524,6 +564,7 @@ def main(argv: list[str]) -> int:
     if "--markdown" in argv:
         print(coverage_markdown(report))
         return 0 if report.ok else 1
+    check_tables(root, report, write="--write-tables" in argv)
     for spec, rows in sorted(report.rows.items()):
         index = report.indexes.get(spec)
         for row in rows:

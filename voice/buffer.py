@@ -20,12 +20,14 @@ import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from voice.errors import ParseError
+
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _U64 = struct.Struct("!Q")
 
 
-class BufferReadError(ValueError):
+class BufferReadError(ParseError):
     """A read went past the end of the data (or the data is otherwise not what it claims)."""
 
 

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "voice.serve_cli",
     "voice.transceiver.cli",
     "voice.relay.cli",
+    "voice.steer_cli",
     "voice.bench_cli",
     "voice.trace_cli",
 )

@@ -53,11 +53,26 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--trace-session",
         action="append",
-        metavar="ID",
-        help="trace only this session (repeatable; default: all)",
+        type=_session_choice,
+        metavar="ID|first|first:N",
+        help="trace only this session (repeatable; default: all). Session ids are random, "
+        "so 'first' traces the first call made after the server starts and 'first:N' the "
+        "first N; the trace's records name each call's id",
     )
     g.add_argument("--key-log", metavar="FILE", help="append the NSS key log (for Wireshark)")
     g.add_argument("--pcap", metavar="FILE", help="write the calls' datagrams as a pcap")
+
+
+def _session_choice(text: str) -> str:
+    from voice.trace.tracer import first_calls
+
+    try:
+        first_calls(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not text:
+        raise argparse.ArgumentTypeError("a session id cannot be empty")
+    return text
 
 
 def build_tracer(args: argparse.Namespace) -> Tracer | None:

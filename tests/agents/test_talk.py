@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import trio
@@ -131,3 +132,20 @@ async def test_recognition_leaves_the_event_loop_free() -> None:
         done.set()
     # A frozen loop would have ticked once or twice; a free one about every 5 ms.
     assert ticks > elapsed / 0.005 / 3
+
+
+def test_the_worker_pool_is_sized_by_the_cpus_this_process_may_use(tmp_path: Path) -> None:
+    import os
+
+    from voice.agents.talk import ENGINE_SLOTS, usable_cpus
+
+    mine = len(os.sched_getaffinity(0))
+    assert usable_cpus(str(tmp_path / "absent")) == mine
+    quota = tmp_path / "cpu.max"
+    quota.write_text("max 100000\n")
+    assert usable_cpus(str(quota)) == mine
+    quota.write_text("50000 100000\n")  # half a CPU: still one worker's worth
+    assert usable_cpus(str(quota)) == 1
+    quota.write_text(f"{100000 * (mine + 8)} 100000\n")  # a quota above the mask
+    assert usable_cpus(str(quota)) == mine
+    assert max(1, usable_cpus() - 1) == ENGINE_SLOTS

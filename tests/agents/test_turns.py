@@ -9,6 +9,7 @@ from voice.agents.events import SpeechStarted, SpeechStopped
 from voice.agents.speech import synthesize
 from voice.agents.turns import TurnDetector, TurnSettings
 from voice.opus import FRAME_BYTES, SILENCE
+from voice.sansio import drain_events
 
 VOICED = b"\x01" * FRAME_BYTES  # the fake classifier below calls any non-zero frame speech
 
@@ -20,8 +21,8 @@ def fake(pcm: bytes) -> bool:
 def run(detector: TurnDetector, frames: list[bytes], start: float = 0.0) -> list[object]:
     events: list[object] = []
     for i, frame in enumerate(frames):
-        if (event := detector.feed(frame, start + 0.02 * i)) is not None:
-            events.append(event)
+        detector.feed(frame, start + 0.02 * i)
+        events.extend(drain_events(detector))
     return events
 
 

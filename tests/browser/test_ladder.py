@@ -57,6 +57,17 @@ def test_the_ladder_shows_the_check_the_flights_and_the_first_packet_in_order(
         links = page.eval_on_selector_all("#ladder a", "links => links.map(a => a.href)")
         assert any("rfc8489#section-" in link for link in links)
         assert any("rfc6347#section-4.1" in link for link in links)
+        # ... and the spec/ rows for that section, served by the signaling app: the target
+        # page exists and holds the anchor (a row id, or the section listing several rows).
+        page.wait_for_selector("#ladder .rung.stun a.spec")
+        spec_links = page.eval_on_selector_all("#ladder a.spec", "ls => ls.map(a => a.href)")
+        stun_link = page.eval_on_selector("#ladder .rung.stun a.spec", "a => a.href")
+        assert "/spec/rfc8489.md#" in stun_link
+        for link in {stun_link, *spec_links}:
+            target, anchor = link.split("#", 1)
+            response = page.request.get(target)
+            assert response.status == 200, link
+            assert f'id="{anchor}"' in response.text(), link
         # Clicking an arrow shows the decoded message.
         page.click("#ladder .rung.stun")
         shown = page.inner_text("#ladder .rung.stun pre")

@@ -27,9 +27,11 @@ import pytest
 import yaml
 
 from tests.conftest import require_program
+from voice import steer_cli
 from voice.cli import build_parser
 from voice.relay import cli as relay_cli
 from voice.relay.cli import build_config as relay_config
+from voice.steer.table import load_table
 from voice.transceiver import cli as transceiver_cli
 from voice.transceiver.cli import build_config as transceiver_config
 from voice.transceiver.service import Transceiver, TransceiverConfig
@@ -38,6 +40,14 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 #: Every region's overlay, and the cluster id it must give its relays and transceivers.
 OVERLAYS = {"region-a": 1, "region-b": 2}
+#: The steering front's overlay: one for the world, in no region.
+GLOBAL = "global"
+#: What each overlay must hold, beyond Namespace and ConfigMap.
+REGION_KINDS = {"DaemonSet", "StatefulSet", "Service", "PodDisruptionBudget"}
+KINDS = {
+    **{overlay: REGION_KINDS | {"HorizontalPodAutoscaler"} for overlay in OVERLAYS},
+    GLOBAL: {"Deployment", "Service", "PodDisruptionBudget"},
+}
 #: The oldest Kubernetes the manifests are for (policy/v1, autoscaling/v2 with behavior) and
 #: the newest kubernetes-validate knows.
 VERSIONS = ("1.25.0", kubernetes_validate.latest_version())
@@ -71,19 +81,11 @@ def one(objects: tuple[Obj, ...], kind: str, name: str | None = None) -> Obj:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", KINDS)
 def test_every_rendered_object_validates(overlay: str, version: str) -> None:
     objects = render(overlay)
     kinds = {o["kind"] for o in objects}
-    assert kinds >= {
-        "Namespace",
-        "ConfigMap",
-        "DaemonSet",
-        "StatefulSet",
-        "Service",
-        "PodDisruptionBudget",
-        "HorizontalPodAutoscaler",
-    }
+    assert kinds >= {"Namespace", "ConfigMap"} | KINDS[overlay]
     for obj in objects:
         where = f"{obj['kind']}/{obj['metadata']['name']}"
         try:
@@ -98,7 +100,7 @@ def test_every_rendered_object_validates(overlay: str, version: str) -> None:
 
 
 def container_of(workload: Obj) -> tuple[Obj, Obj]:
-    """The pod spec and the one container of a DaemonSet or StatefulSet."""
+    """The pod spec and the one container of a DaemonSet, StatefulSet or Deployment."""
     pod = workload["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     return pod, container
@@ -349,14 +351,118 @@ def test_the_image_is_debian_python_non_root_and_runs_voice() -> None:
     assert "espeak-ng" in image["RUN"]  # the talk agent's voice
     user, _, group = image["USER"].partition(":")
     assert user.isdigit() and int(user) != 0 and group.isdigit() and int(group) != 0
-    for overlay in OVERLAYS:
-        objects = render(overlay)
-        images = set()
-        for kind in ("DaemonSet", "StatefulSet"):
-            workload = next(o for o in objects if o["kind"] == kind)
+    images = set()
+    for overlay in KINDS:
+        for workload in render(overlay):
+            if workload["kind"] not in ("DaemonSet", "StatefulSet", "Deployment"):
+                continue
             pod, container = container_of(workload)
             assert pod["securityContext"]["runAsUser"] == int(user)
             assert pod["securityContext"]["runAsNonRoot"] is True
             assert container.get("command") is None  # the image's entrypoint: voice
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+            resources = container["resources"]
+            assert resources["requests"].keys() == resources["limits"].keys() == {"cpu", "memory"}
             images.add(container["image"])
-        assert len(images) == 1  # one image for every program
+    assert len(images) == 1  # one image for every program, the front's as the regions'
+
+
+# The steering front ----------------------------------------------------------------------
+
+
+def regions_file(objects: tuple[Obj, ...], pod: Obj, container: Obj, path: str) -> str:
+    """The text of the file ``path`` names: a file of a ConfigMap mounted read-only."""
+    directory, _, name = path.rpartition("/")
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
+    assert mount.get("readOnly") is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    config_map = one(objects, "ConfigMap", volume["configMap"]["name"])  # the hashed name
+    (item,) = [i for i in volume["configMap"]["items"] if i["path"] == name]
+    text: str = config_map["data"][item["key"]]
+    return text
+
+
+def test_the_steering_front_agrees_with_voice_steer(tmp_path: Path) -> None:
+    objects = render(GLOBAL)
+    # Global: the front and nothing of a region's fleet.
+    assert not {o["kind"] for o in objects} & {"DaemonSet", "StatefulSet"}
+    deployment = one(objects, "Deployment", "steer")
+    pod, container = container_of(deployment)
+    args = parse(expand(container["args"], environment(objects, container, {})))
+    assert args.run is steer_cli.run
+    assert args.host == "0.0.0.0"  # reachable from the Service, not only inside the pod
+    assert 0.05 <= args.interval <= 3600  # what voice steer accepts
+
+    # Its regions file is a ConfigMap's, and voice steer's loader takes it.
+    path = tmp_path / "regions.toml"
+    path.write_text(regions_file(objects, pod, container, str(args.regions)))
+    table = load_table(path)
+    assert [r.name for r in table.regions] == list(OVERLAYS)
+    for region in table.regions:
+        # Browsers are sent there from an https page: the region must be https too.
+        assert region.signaling.startswith("https://"), region.signaling
+    # Every region is first for some callers.
+    assert {names[0] for _, names in table.prefixes} == set(OVERLAYS)
+
+    declared = ports(container)
+    assert declared["http"] == (args.http_port, "TCP")
+    probes_use_declared_ports(container)
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels(deployment).items()
+
+    # The Service reaches the front, and keeps the caller's address, which steering needs.
+    service = one(objects, "Service", "steer")
+    assert service["spec"]["selector"].items() <= pod_labels(deployment).items()
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= declared.keys()
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["externalTrafficPolicy"] == "Local"
+
+    # Voluntary disruptions leave at least one front of the two.
+    budget = one(objects, "PodDisruptionBudget", "steer")
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels(deployment).items()
+    assert 1 <= budget["spec"]["minAvailable"] < deployment["spec"]["replicas"]
+
+    # The pre-stop pause and the front's own graceful stop fit in the grace period.
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    assert pod["terminationGracePeriodSeconds"] >= float(pre_stop[1]) + 5
+
+
+def test_the_regions_are_ready_for_what_the_front_sends_them(tmp_path: Path) -> None:
+    objects = render(GLOBAL)
+    pod, container = container_of(one(objects, "Deployment", "steer"))
+    args = parse(expand(container["args"], environment(objects, container, {})))
+    path = tmp_path / "regions.toml"
+    path.write_text(regions_file(objects, pod, container, str(args.regions)))
+    table = load_table(path)
+    origins = set()
+    for overlay in OVERLAYS:
+        region_objects = render(overlay)
+        _, transceiver = container_of(one(region_objects, "StatefulSet", "transceiver"))
+        t_env = environment(region_objects, transceiver, POD_FIELDS)
+        t_args = parse(expand(transceiver["args"], t_env))
+        _, relay = container_of(one(region_objects, "DaemonSet", "relay"))
+        r_env = environment(region_objects, relay, {"status.hostIP": "10.99.0.7"})
+        r_args = parse(expand(relay["args"], r_env))
+        # A page on the front's origin completes its redirected POST at the region
+        # (VOICE-STEER §2): the region allows that origin, one and the same everywhere.
+        (origin,) = t_args.cors_origin
+        origins.add(origin)
+        # The front skips a region when the pod its probe lands on is nearly full: below
+        # what one transceiver takes, above what the autoscaler aims each pod at.
+        region = table.by_name(overlay)
+        hpa = one(region_objects, "HorizontalPodAutoscaler", "transceiver")
+        target = float(hpa["spec"]["metrics"][0]["pods"]["target"]["averageValue"])
+        assert target < region.capacity < t_args.max_sessions
+        # Ingress names in the redirect must be ones the region takes (VOICE-STEER §4), and
+        # an ingress of another region is of use only where relays forward other clusters'
+        # media (VOICE-RELAY §12).
+        named = {r.ingress for r in table.regions if r.ingress is not None}
+        forwards = bool(r_args.fleet or r_args.cluster_relay or r_args.fleet_dns)
+        if forwards:
+            assert named <= {name for name, _ in t_args.ingress or ()}
+        else:
+            assert not named, "the front names ingresses, but the relays carry no other cluster"
+    (origin,) = origins
+    assert origin.startswith("https://")
+    assert all(not r.signaling.startswith(origin) for r in table.regions)

@@ -27,9 +27,9 @@ import pytest
 from tests.conftest import require_program
 from voice.dtls import (
     Certificate,
-    ConnectionClosed,
+    DtlsClosed,
     DtlsConnection,
-    HandshakeComplete,
+    DtlsHandshakeComplete,
     SrtpProfile,
 )
 from voice.dtls.events import DtlsEvent
@@ -132,7 +132,7 @@ class IceLiteDtlsPeer(threading.Thread):
                 self.sock.sendto(datagram, self.peer)
             while (event := self.conn.next_event()) is not None:
                 self.events.append(event)
-                if isinstance(event, HandshakeComplete | ConnectionClosed):
+                if isinstance(event, DtlsHandshakeComplete | DtlsClosed):
                     self.completed.set()
 
 
@@ -212,9 +212,9 @@ def test_handshake_with_chromium(browser: object, our_role: str) -> None:
         state = page.evaluate(CONNECT, answer)
         assert peer.completed.wait(timeout=10), (state, dict(conn.counters))
         assert state == "connected", (state, peer.events, dict(conn.counters))
-        done = [e for e in peer.events if isinstance(e, HandshakeComplete)]
+        done = [e for e in peer.events if isinstance(e, DtlsHandshakeComplete)]
         assert done and done[0].peer_fingerprint == chromium_fingerprint[1].upper()
-        assert not any(isinstance(e, ConnectionClosed) for e in peer.events)
+        assert not any(isinstance(e, DtlsClosed) for e in peer.events)
         assert done[0].srtp_profile is not None
         if our_role == "server":  # our preference decides; Chromium offers the AEAD profiles
             assert done[0].srtp_profile == SrtpProfile.SRTP_AEAD_AES_128_GCM

@@ -18,7 +18,7 @@ from voice.dtls.certificate import (
     load_peer_public_key,
     verify_signature,
 )
-from voice.dtls.errors import HandshakeError
+from voice.dtls.errors import DtlsArgumentError, HandshakeError
 from voice.dtls.registry import AlertDescription, SignatureScheme
 
 
@@ -67,7 +67,7 @@ def test_only_p256_keys_sign() -> None:
         .not_valid_after(now)
         .sign(key, hashes.SHA256())
     )
-    with pytest.raises(TypeError):
+    with pytest.raises(DtlsArgumentError):
         Certificate(cert, key)
 
 

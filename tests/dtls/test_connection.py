@@ -4,33 +4,38 @@ from __future__ import annotations
 
 import datetime
 import random
+import re
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+import voice.dtls
 from voice.dtls import (
     AlertDescription,
-    ApplicationData,
     Certificate,
     CipherSuite,
-    ConnectionClosed,
+    DtlsApplicationData,
+    DtlsArgumentError,
+    DtlsClosed,
     DtlsConnection,
-    HandshakeComplete,
-    LocalProtocolError,
+    DtlsHandshakeComplete,
     SrtpProfile,
 )
 from voice.dtls.certificate import fingerprint
+from voice.dtls.connection import COUNTERS
 from voice.dtls.extensions import Extension, UseSrtp
 from voice.dtls.flights import MAX_RETRANSMISSIONS
 from voice.dtls.fragments import HandshakeFragment, iter_fragments
 from voice.dtls.messages import Certificate as CertificateMessage
 from voice.dtls.messages import ClientHello, ServerHello, ServerKeyExchange
 from voice.dtls.registry import ContentType, ExtensionType, HandshakeType, NamedGroup
-from voice.dtls.state import State
+from voice.dtls.state import DtlsState
+from voice.errors import LocalProtocolError
 from voice.srtp.profiles import PROFILE_SIZES
 
 from .pair import LossyChannel, drain, make_pair, pump, records_of, rewrite_message
@@ -46,13 +51,13 @@ def handshake(certs: Certs, **kwargs: object) -> tuple[DtlsConnection, DtlsConne
     client, server = make_pair(certs, **kwargs)
     client.connect(0.0)
     client_events, server_events = pump(client, server)
-    assert any(isinstance(e, HandshakeComplete) for e in client_events), client_events
-    assert any(isinstance(e, HandshakeComplete) for e in server_events), server_events
+    assert any(isinstance(e, DtlsHandshakeComplete) for e in client_events), client_events
+    assert any(isinstance(e, DtlsHandshakeComplete) for e in server_events), server_events
     return client, server
 
 
-def closed_event(events: list[object]) -> ConnectionClosed:
-    closed = [e for e in events if isinstance(e, ConnectionClosed)]
+def closed_event(events: list[object]) -> DtlsClosed:
+    closed = [e for e in events if isinstance(e, DtlsClosed)]
     assert len(closed) == 1, events
     return closed[0]
 
@@ -101,7 +106,7 @@ def test_handshake_completes_with_matching_keys(certs: Certs) -> None:
     client_events, server_events = pump(client, server)
     (c_done,) = client_events
     (s_done,) = server_events
-    assert isinstance(c_done, HandshakeComplete) and isinstance(s_done, HandshakeComplete)
+    assert isinstance(c_done, DtlsHandshakeComplete) and isinstance(s_done, DtlsHandshakeComplete)
     # Server preference order decides: AES-128-GCM suite, AEAD AES-128-GCM SRTP profile.
     assert c_done.cipher_suite == s_done.cipher_suite == AES128
     assert c_done.srtp_profile == s_done.srtp_profile == SrtpProfile.SRTP_AEAD_AES_128_GCM
@@ -123,8 +128,8 @@ def test_each_cipher_suite_carries_data_both_ways(certs: Certs, suite: CipherSui
     client.send_application_data(b"ping")
     server.send_application_data(b"pong")
     client_events, server_events = pump(client, server)
-    assert client_events == [ApplicationData(b"pong")]
-    assert server_events == [ApplicationData(b"ping")]
+    assert client_events == [DtlsApplicationData(b"pong")]
+    assert server_events == [DtlsApplicationData(b"ping")]
 
 
 def test_server_preference_decides_suite_and_profile(certs: Certs) -> None:
@@ -194,7 +199,7 @@ def test_wrong_cookie_is_challenged_again(certs: Certs) -> None:
     assert record.fragment[0] == HandshakeType.hello_verify_request
     # RFC 6347 §4.2.1: the HelloVerifyRequest reuses the ClientHello's record number.
     assert record.sequence_number == records_of(first)[0].sequence_number
-    assert server.state is State.SERVER_WAIT_CLIENT_HELLO
+    assert server.state is DtlsState.SERVER_WAIT_CLIENT_HELLO
 
 
 @pytest.mark.parametrize("size", [128, 200, 300])
@@ -219,8 +224,8 @@ def test_small_datagrams_fragment_certificates_both_ways(certs: Certs, size: int
     client_events, server_events = pump(
         client, server, to_server=watch("to_server"), to_client=watch("to_client")
     )
-    assert isinstance(client_events[0], HandshakeComplete)
-    assert isinstance(server_events[0], HandshakeComplete)
+    assert isinstance(client_events[0], DtlsHandshakeComplete)
+    assert isinstance(server_events[0], DtlsHandshakeComplete)
     assert max(sizes) <= size
     assert certificate_fragments["to_server"] >= 2 and certificate_fragments["to_client"] >= 2
 
@@ -229,13 +234,13 @@ def test_close_notify_is_answered(certs: Certs) -> None:
     client, server = handshake(certs)
     client.close()
     client_events, server_events = pump(client, server)
-    assert closed_event(client_events) == ConnectionClosed(
+    assert closed_event(client_events) == DtlsClosed(
         "closed locally", AlertDescription.close_notify, by_peer=False
     )
-    assert closed_event(server_events) == ConnectionClosed(
+    assert closed_event(server_events) == DtlsClosed(
         "peer closed", AlertDescription.close_notify, by_peer=True
     )
-    assert client.state is State.CLOSED and server.state is State.CLOSED
+    assert client.state is DtlsState.CLOSED and server.state is DtlsState.CLOSED
     assert client.counters["after_close"] == 1  # the server's answering close_notify
     client.close()  # idempotent
     with pytest.raises(LocalProtocolError):
@@ -245,18 +250,22 @@ def test_close_notify_is_answered(certs: Certs) -> None:
 def test_renegotiation_is_refused_with_a_warning(certs: Certs) -> None:
     client, server = handshake(certs)
     # The server asks for a renegotiation with a HelloRequest in epoch 1.
-    request = HandshakeFragment(HandshakeType.hello_request, 0, server._next_send_seq, 0, b"")
+    request = HandshakeFragment(
+        HandshakeType.hello_request, 0, server._handshake._next_send_seq, 0, b""
+    )
     client.receive_datagram(server._records.seal(ContentType.handshake, request.encode()), 1.0)
     assert client.counters["renegotiation_refused"] == 1
     (alert,) = client.datagrams_to_send()
     server.receive_datagram(alert, 1.0)
     assert server.counters["warning_alert"] == 1
-    assert client.state is State.ESTABLISHED and server.state is State.ESTABLISHED
+    assert client.state is DtlsState.ESTABLISHED and server.state is DtlsState.ESTABLISHED
     # ... and a server meeting a new ClientHello after the handshake does the same.
-    hello = HandshakeFragment(HandshakeType.client_hello, 1, client._next_send_seq, 0, b"\x00")
+    hello = HandshakeFragment(
+        HandshakeType.client_hello, 1, client._handshake._next_send_seq, 0, b"\x00"
+    )
     server.receive_datagram(client._records.seal(ContentType.handshake, hello.encode()), 1.0)
     assert server.counters["renegotiation_refused"] == 1
-    assert server.state is State.ESTABLISHED
+    assert server.state is DtlsState.ESTABLISHED
 
 
 def test_without_extended_master_secret_when_allowed(certs: Certs) -> None:
@@ -281,16 +290,16 @@ def test_api_misuse_raises_local_protocol_error(certs: Certs) -> None:
     client.connect(0.0)
     with pytest.raises(LocalProtocolError):
         client.connect(0.0)
-    with pytest.raises(ValueError, match="only a server"):
+    with pytest.raises(DtlsArgumentError, match="only a server"):
         DtlsConnection(
             is_server=False, certificate=certs[0], remote_fingerprints=None, cookie_secret=b"x"
         )
-    with pytest.raises(ValueError, match="max_datagram_size"):
+    with pytest.raises(DtlsArgumentError, match="max_datagram_size"):
         DtlsConnection(
             is_server=True, certificate=certs[0], remote_fingerprints=None, max_datagram_size=64
         )
     client2, _ = handshake(certs)
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(DtlsArgumentError):
         client2.send_application_data(b"x" * 1200)
 
 
@@ -327,7 +336,7 @@ def test_handshake_survives_a_lossy_reordering_channel(
     channel.run(client, server, done)
     assert client.is_handshake_complete and server.is_handshake_complete, events
     assert client.srtp_keying_material() == server.srtp_keying_material()
-    assert not any(isinstance(e, ConnectionClosed) for e in events[client] + events[server])
+    assert not any(isinstance(e, DtlsClosed) for e in events[client] + events[server])
 
 
 def test_lost_final_flight_is_resent_when_the_client_retransmits(certs: Certs) -> None:
@@ -348,7 +357,7 @@ def test_lost_final_flight_is_resent_when_the_client_retransmits(certs: Certs) -
     assert timer == 1.0
     client.handle_timeout(timer)
     client_events, _ = pump(client, server, now=timer)
-    assert isinstance(client_events[0], HandshakeComplete)
+    assert isinstance(client_events[0], DtlsHandshakeComplete)
     assert server.counters["retransmit_on_duplicate"] == 1
     assert client.srtp_keying_material() == server.srtp_keying_material()
 
@@ -373,7 +382,7 @@ def test_retransmission_timer_doubles_then_gives_up(certs: Certs) -> None:
     timer = client.get_timer()
     assert timer is not None and timer - now == 60.0  # RFC 6347 §4.2.4.1: capped at 60 s
     client.handle_timeout(timer)
-    assert drain(client) == [ConnectionClosed("handshake timed out", None, by_peer=False)]
+    assert drain(client) == [DtlsClosed("handshake timed out", None, by_peer=False)]
     assert client.get_timer() is None
 
 
@@ -393,8 +402,8 @@ def test_duplicated_datagrams_are_harmless(certs: Certs) -> None:
     replayed = server.counters["replayed"]
     server.receive_datagram(datagram, 0.0)
     server.receive_datagram(datagram, 0.0)
-    assert [e for e in drain(server) if isinstance(e, ApplicationData)] == [
-        ApplicationData(b"once")
+    assert [e for e in drain(server) if isinstance(e, DtlsApplicationData)] == [
+        DtlsApplicationData(b"once")
     ]
     assert server.counters["replayed"] == replayed + 1
 
@@ -433,7 +442,7 @@ def test_no_common_cipher_suite(certs: Certs) -> None:
     client.connect(0.0)
     client_events, server_events = pump(client, server)
     assert closed_event(server_events).alert is AlertDescription.handshake_failure
-    assert closed_event(client_events) == ConnectionClosed(
+    assert closed_event(client_events) == DtlsClosed(
         "peer sent handshake_failure", AlertDescription.handshake_failure, by_peer=True
     )
 
@@ -453,12 +462,12 @@ def test_tampered_finished_is_a_decrypt_error(
     certs: Certs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, server = make_pair(certs)
-    real = client._finished
+    real = client._handshake._finished
 
     def wrong(*, client: bool, transcript: bytes) -> bytes:
         return bytes(b ^ 1 for b in real(client=client, transcript=transcript))
 
-    monkeypatch.setattr(client, "_finished", wrong)
+    monkeypatch.setattr(client._handshake, "_finished", wrong)
     client.connect(0.0)
     client_events, server_events = pump(client, server)
     assert closed_event(server_events).alert is AlertDescription.decrypt_error
@@ -480,7 +489,7 @@ def test_tampered_ciphertext_is_dropped_silently_then_recovered(certs: Certs) ->
     pump(client, server, to_server=flip_protected)
     assert server.counters["bad_mac"] == 1
     assert server.datagrams_to_send() == []  # no alert for a bad MAC (RFC 6347 §4.1.2.7)
-    assert not server.is_handshake_complete and server.state is State.SERVER_WAIT_FINISHED
+    assert not server.is_handshake_complete and server.state is DtlsState.SERVER_WAIT_FINISHED
     client.handle_timeout(1.0)
     pump(client, server, now=1.0)
     assert server.is_handshake_complete and client.is_handshake_complete
@@ -496,7 +505,7 @@ def test_future_epoch_before_change_cipher_spec_is_dropped(certs: Certs) -> None
     )
     server.receive_datagram(without_ccs, 0.0)
     assert server.counters["future_epoch"] == 1
-    assert server.state is State.SERVER_WAIT_CHANGE_CIPHER_SPEC
+    assert server.state is DtlsState.SERVER_WAIT_CHANGE_CIPHER_SPEC
     assert drain(server) == [] and server.datagrams_to_send() == []
 
 
@@ -520,7 +529,7 @@ def test_garbage_and_truncated_records_are_dropped(certs: Certs, garbage: bytes)
         before = sum(conn.counters.values())
         conn.receive_datagram(garbage, 1.0)
         assert drain(conn) == [] and conn.datagrams_to_send() == []
-        assert conn.state is State.ESTABLISHED
+        assert conn.state is DtlsState.ESTABLISHED
         assert sum(conn.counters.values()) == before + (1 if garbage else 0)
 
 
@@ -560,7 +569,7 @@ def test_unprotected_alert_after_keys_is_ignored(certs: Certs) -> None:
     client, _ = handshake(certs)
     forged = b"\x15\xfe\xfd" + bytes(8) + b"\x00\x02\x02\x28"  # fatal handshake_failure, epoch 0
     client.receive_datagram(forged, 1.0)
-    assert client.counters["unprotected_alert"] == 1 and client.state is State.ESTABLISHED
+    assert client.counters["unprotected_alert"] == 1 and client.state is DtlsState.ESTABLISHED
 
 
 @pytest.mark.parametrize(
@@ -611,9 +620,9 @@ def test_server_accepts_scsv_instead_of_renegotiation_info(certs: Certs) -> None
     pump(client, server, to_server=edit_client_hello(edit))  # type: ignore[arg-type]
     # The transcripts differ (we edited the hello), so Finished fails; but the server did
     # answer with renegotiation_info, or the client would have refused the ServerHello.
-    assert client.state is State.CLOSED
+    assert client.state is DtlsState.CLOSED
     assert client.counters["unexpected_change_cipher_spec"] == 0
-    assert server.state is State.CLOSED
+    assert server.state is DtlsState.CLOSED
 
 
 @pytest.mark.parametrize(
@@ -663,12 +672,14 @@ def test_client_refuses_bad_server_hellos(
 def test_client_without_certificate_is_refused_when_fingerprints_are_set(certs: Certs) -> None:
     client, server = make_pair(certs)
     # A client that cannot sign with any scheme the server listed sends an empty Certificate.
-    client._certificate.__class__ = type("Unsigned", (Certificate,), {"signature_scheme": 0x0807})
+    client._settings.certificate.__class__ = type(
+        "Unsigned", (Certificate,), {"signature_scheme": 0x0807}
+    )
     try:
         client.connect(0.0)
         _, server_events = pump(client, server)
     finally:
-        client._certificate.__class__ = Certificate
+        client._settings.certificate.__class__ = Certificate
     assert closed_event(server_events).alert is AlertDescription.handshake_failure
 
 
@@ -676,14 +687,16 @@ def test_client_without_certificate_is_accepted_when_fingerprints_are_not_checke
     certs: Certs,
 ) -> None:
     client, server = make_pair(certs, server_remote_fingerprints=None)
-    client._certificate.__class__ = type("Unsigned", (Certificate,), {"signature_scheme": 0x0807})
+    client._settings.certificate.__class__ = type(
+        "Unsigned", (Certificate,), {"signature_scheme": 0x0807}
+    )
     try:
         client.connect(0.0)
         client_events, server_events = pump(client, server)
     finally:
-        client._certificate.__class__ = Certificate
-    assert server_events == [HandshakeComplete(SrtpProfile.SRTP_AEAD_AES_128_GCM, AES128, None)]
-    assert isinstance(client_events[0], HandshakeComplete)
+        client._settings.certificate.__class__ = Certificate
+    assert server_events == [DtlsHandshakeComplete(SrtpProfile.SRTP_AEAD_AES_128_GCM, AES128, None)]
+    assert isinstance(client_events[0], DtlsHandshakeComplete)
 
 
 def test_client_without_supported_groups_gets_p256(certs: Certs) -> None:
@@ -748,6 +761,14 @@ def test_application_data_before_the_peers_finished_is_discarded(certs: Certs) -
     client.receive_datagram(b"".join(r.encode() for r in ccs), 0.0)
     client.receive_datagram(early, 0.0)  # decrypts under epoch 1, but Finished is missing
     assert client.counters["early_application_data"] == 1
-    assert not any(isinstance(e, ApplicationData) for e in drain(client))
+    assert not any(isinstance(e, DtlsApplicationData) for e in drain(client))
     client.receive_datagram(b"".join(r.encode() for r in rest), 0.0)
-    assert any(isinstance(e, HandshakeComplete) for e in drain(client))
+    assert any(isinstance(e, DtlsHandshakeComplete) for e in drain(client))
+
+
+def test_every_counted_name_is_declared() -> None:
+    """Each counter the layer increments is in COUNTERS, so an exporter shows it from zero."""
+    counted: set[str] = set()
+    for path in Path(voice.dtls.__file__).parent.glob("*.py"):
+        counted |= set(re.findall(r'counters\["([a-z_]+)"\]', path.read_text(encoding="utf-8")))
+    assert counted and counted <= set(COUNTERS)

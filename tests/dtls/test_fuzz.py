@@ -3,7 +3,7 @@
 Each example runs a real handshake between two of our connections and corrupts one datagram
 on its way (flips bytes, cuts it short, splices in garbage, or replaces it). Whatever
 happens -- a silent drop, an alert, a completed handshake -- no exception may escape either
-connection, and a connection that closes reports exactly one ConnectionClosed.
+connection, and a connection that closes reports exactly one DtlsClosed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voice.dtls import Certificate, ConnectionClosed, HandshakeComplete
+from voice.dtls import Certificate, DtlsClosed, DtlsHandshakeComplete
 
 from .pair import make_pair, pump
 
@@ -88,7 +88,7 @@ def test_mutated_flights_never_escape(
         client_events += more_client
         server_events += more_server
     for events in (client_events, server_events):
-        assert sum(isinstance(e, ConnectionClosed) for e in events) <= 1
-        assert sum(isinstance(e, HandshakeComplete) for e in events) <= 1
+        assert sum(isinstance(e, DtlsClosed) for e in events) <= 1
+        assert sum(isinstance(e, DtlsHandshakeComplete) for e in events) <= 1
     if client.is_handshake_complete and server.is_handshake_complete:
         assert client.srtp_keying_material() == server.srtp_keying_material()

@@ -22,12 +22,12 @@ from cryptography.x509.oid import NameOID
 
 from tests.conftest import require_program
 from voice.dtls import (
-    ApplicationData,
     Certificate,
     CipherSuite,
-    ConnectionClosed,
+    DtlsApplicationData,
+    DtlsClosed,
     DtlsConnection,
-    HandshakeComplete,
+    DtlsHandshakeComplete,
     SrtpProfile,
 )
 from voice.dtls.certificate import fingerprint
@@ -86,11 +86,11 @@ def _common_args(profile: SrtpProfile, suite: CipherSuite, cert: str, key: str) 
     ]
 
 
-def _complete(driver: UdpDriver) -> HandshakeComplete:
+def _complete(driver: UdpDriver) -> DtlsHandshakeComplete:
     driver.run_until(
-        lambda: any(isinstance(e, HandshakeComplete | ConnectionClosed) for e in driver.events)
+        lambda: any(isinstance(e, DtlsHandshakeComplete | DtlsClosed) for e in driver.events)
     )
-    done = [e for e in driver.events if isinstance(e, HandshakeComplete)]
+    done = [e for e in driver.events if isinstance(e, DtlsHandshakeComplete)]
     assert done, driver.events
     return done[0]
 
@@ -98,8 +98,8 @@ def _complete(driver: UdpDriver) -> HandshakeComplete:
 def _exchange_data(driver: UdpDriver, peer: OpenSSL) -> None:
     """Application data both ways: openssl sends its stdin lines and prints what it gets."""
     peer.send_line("hello from openssl")
-    driver.run_until(lambda: any(isinstance(e, ApplicationData) for e in driver.events))
-    received = b"".join(e.data for e in driver.events if isinstance(e, ApplicationData))
+    driver.run_until(lambda: any(isinstance(e, DtlsApplicationData) for e in driver.events))
+    received = b"".join(e.data for e in driver.events if isinstance(e, DtlsApplicationData))
     assert received == b"hello from openssl\n"
     driver.conn.send_application_data(b"hello from voice\n")
     driver.flush()

@@ -11,6 +11,7 @@ from voice.dtls.record import (
     AesGcmProtection,
     ChaChaPolyProtection,
     Record,
+    RecordDrop,
     RecordLayer,
     ReplayWindow,
     iter_records,
@@ -116,13 +117,13 @@ def test_record_layer_epochs_and_drop_reasons() -> None:
     assert next(iter_records(protected)).sequence_number == 0  # a new epoch counts from 0
     assert sender.seal(22, b"again", epoch=0)[5:11] == (1).to_bytes(6, "big")
     assert receiver.open(next(iter_records(plain))) == b"hello"
-    assert receiver.open(next(iter_records(protected))) == "future_epoch"
+    assert receiver.open(next(iter_records(protected))) is RecordDrop.FUTURE_EPOCH
     receiver.install_read(1, key)
     assert receiver.open(next(iter_records(protected))) == b"data"
-    assert receiver.open(next(iter_records(protected))) == "replayed"
+    assert receiver.open(next(iter_records(protected))) is RecordDrop.REPLAYED
     forged = Record(23, 0xFEFD, 1, 9, b"\x00" * 30)
-    assert receiver.open(forged) == "bad_mac"
-    assert receiver.open(Record(23, 0xFEFD, 7, 0, b"")) == "unknown_epoch"
+    assert receiver.open(forged) is RecordDrop.BAD_MAC
+    assert receiver.open(Record(23, 0xFEFD, 7, 0, b"")) is RecordDrop.UNKNOWN_EPOCH
     # The forged record did not move the window: record 8 is still welcome.
     assert not receiver._read[1].window.is_replay(8)
 

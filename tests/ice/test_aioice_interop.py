@@ -12,7 +12,7 @@ import pytest
 from aioice import Candidate as AioiceCandidate
 from aioice import Connection, stun
 
-from voice.ice import Connected, IceControllingClient, IceLiteAgent, host_candidate
+from voice.ice import IceConnected, IceControllingClient, IceLiteAgent, host_candidate
 from voice.stun import (
     IceControlling,
     MessageClass,
@@ -54,7 +54,7 @@ def test_agent_answers_an_aioice_check_in_a_form_aioice_accepts() -> None:
     assert response.transaction_id == request.transaction_id
     assert response.attributes["XOR-MAPPED-ADDRESS"] == CLIENT
     assert response.check_message_integrity(S_PWD.encode())
-    assert agent.next_event() == Connected(CLIENT)
+    assert agent.next_event() == IceConnected(CLIENT)
 
 
 def test_agent_401_parses_in_aioice() -> None:
@@ -118,7 +118,7 @@ class _LiteServer(asyncio.DatagramProtocol):
         for out, to in self.agent.datagrams_to_send():
             self.transport.sendto(out, to)
         while (event := self.agent.next_event()) is not None:
-            if isinstance(event, Connected) and not self.connected.done():
+            if isinstance(event, IceConnected) and not self.connected.done():
                 self.connected.set_result(event.address)
 
 

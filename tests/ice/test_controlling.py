@@ -2,8 +2,8 @@
 
 import random
 
-from voice.ice import Connected, ConsentExpired, IceControllingClient, IceLiteAgent
-from voice.ice.events import IceEvent, SelectedPairChanged
+from voice.ice import IceConnected, IceConsentExpired, IceControllingClient, IceLiteAgent
+from voice.ice.events import IceEvent, IceSelectedPairChanged
 from voice.stun import (
     ErrorCodeAttribute,
     IceControlling,
@@ -84,8 +84,8 @@ def test_connects_to_the_lite_agent() -> None:
     client, agent = pair()
     client.connect(0.0)
     assert exchange(client, agent, 0.0) == 1
-    assert drain(client) == [Connected(CLIENT)]
-    assert drain(agent) == [Connected(CLIENT)]
+    assert drain(client) == [IceConnected(CLIENT)]
+    assert drain(agent) == [IceConnected(CLIENT)]
     assert client.connected
     assert client.mapped_address == CLIENT
     assert agent.selected_address == CLIENT
@@ -105,7 +105,7 @@ def test_retransmits_until_answered() -> None:
     agent.receive_datagram(second, CLIENT, 0.5)
     for data, _ in agent.datagrams_to_send():
         client.receive_datagram(data, SERVER, 0.6)
-    assert drain(client) == [Connected(CLIENT)]
+    assert drain(client) == [IceConnected(CLIENT)]
     assert client.counters["requests_sent"] == 2
 
 
@@ -146,7 +146,7 @@ def test_consent_expires_when_the_server_goes_quiet() -> None:
     client.handle_timeout(39.999)
     assert drain(client) == []
     client.handle_timeout(40.0)
-    assert drain(client) == [ConsentExpired()]
+    assert drain(client) == [IceConsentExpired()]
     assert client.get_timer() is None
 
 
@@ -156,7 +156,7 @@ def test_never_answered_gives_up_at_the_consent_timeout() -> None:
     while (timer := client.get_timer()) is not None:
         client.handle_timeout(timer)
         client.datagrams_to_send()
-    assert drain(client) == [ConsentExpired()]
+    assert drain(client) == [IceConsentExpired()]
 
 
 def test_wrong_password_response_is_ignored() -> None:
@@ -190,7 +190,7 @@ def test_response_from_elsewhere_or_for_another_transaction_is_ignored() -> None
     assert client.counters["dropped_malformed"] == 1
     assert drain(client) == []
     client.receive_datagram(response, SERVER, 0.0)
-    assert drain(client) == [Connected(CLIENT)]
+    assert drain(client) == [IceConnected(CLIENT)]
 
 
 def test_rebinding_client_is_followed_by_the_agent() -> None:
@@ -202,7 +202,7 @@ def test_rebinding_client_is_followed_by_the_agent() -> None:
     assert timer is not None
     client.handle_timeout(timer)
     exchange(client, agent, timer, source=CLIENT_REBOUND)  # the NAT picked a new port
-    assert drain(agent) == [SelectedPairChanged(CLIENT_REBOUND)]
+    assert drain(agent) == [IceSelectedPairChanged(CLIENT_REBOUND)]
     assert client.mapped_address == CLIENT_REBOUND
 
 
@@ -289,7 +289,7 @@ def test_a_response_after_consent_expiry_is_ignored() -> None:
         for data, _ in client.datagrams_to_send():
             agent.receive_datagram(data, CLIENT, now)
             late.extend(agent.datagrams_to_send())  # answered, but never delivered
-    assert drain(client) == [ConsentExpired()]
+    assert drain(client) == [IceConsentExpired()]
     assert late
     for data, _ in late:
         client.receive_datagram(data, SERVER, now + 1.0)

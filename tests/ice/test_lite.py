@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice.ice import Connected, ConsentExpired, IceLiteAgent, SelectedPairChanged
+from voice.ice import IceConnected, IceConsentExpired, IceLiteAgent, IceSelectedPairChanged
 from voice.ice.lite import COUNTERS
 from voice.stun import (
     Attribute,
@@ -181,7 +181,7 @@ def test_checks_before_remote_credentials_are_answered() -> None:
     agent = IceLiteAgent(LOCAL_UFRAG, LOCAL_PWD)
     agent.receive_datagram(check(username=f"{LOCAL_UFRAG}:early", use_candidate=True), CLIENT, 0)
     assert only_response(agent).message_class is MessageClass.SUCCESS_RESPONSE
-    assert events(agent) == [Connected(CLIENT)]
+    assert events(agent) == [IceConnected(CLIENT)]
     agent.set_remote_credentials(REMOTE_UFRAG, REMOTE_PWD)
     agent.receive_datagram(check(username=f"{LOCAL_UFRAG}:early"), CLIENT, 1)
     assert error_code(only_response(agent)) == 401
@@ -249,7 +249,7 @@ def test_a_retransmitted_check_gets_the_same_response() -> None:
     first = agent.datagrams_to_send()
     agent.receive_datagram(request, CLIENT, now=0.2)
     assert agent.datagrams_to_send() == first
-    assert events(agent) == [Connected(CLIENT)]
+    assert events(agent) == [IceConnected(CLIENT)]
 
 
 def test_responses_never_carry_username() -> None:
@@ -340,7 +340,7 @@ def test_no_role_attribute_is_accepted() -> None:
     agent = make_agent()
     agent.receive_datagram(check(role=None, use_candidate=True), CLIENT, 0)
     assert only_response(agent).message_class is MessageClass.SUCCESS_RESPONSE
-    assert events(agent) == [Connected(CLIENT)]
+    assert events(agent) == [IceConnected(CLIENT)]
 
 
 def test_sha256_request_gets_sha256_response() -> None:
@@ -350,7 +350,7 @@ def test_sha256_request_gets_sha256_response() -> None:
     assert response.message_class is MessageClass.SUCCESS_RESPONSE
     assert response.get(MessageIntegritySha256) is not None
     assert response.check_integrity_sha256(LOCAL_PWD.encode())
-    assert events(agent) == [Connected(CLIENT)]
+    assert events(agent) == [IceConnected(CLIENT)]
 
 
 def test_indications_and_responses_get_no_answer() -> None:
@@ -374,7 +374,7 @@ def test_indications_and_responses_get_no_answer() -> None:
 def test_first_nomination_connects() -> None:
     agent = make_agent()
     agent.receive_datagram(check(use_candidate=True), CLIENT, 0)
-    assert events(agent) == [Connected(CLIENT)]
+    assert events(agent) == [IceConnected(CLIENT)]
     assert agent.selected_address == CLIENT
     agent.receive_datagram(check(use_candidate=True), CLIENT, 1)
     assert events(agent) == []  # renominating the same address changes nothing
@@ -385,7 +385,7 @@ def test_later_nomination_of_another_address_moves_the_selection() -> None:
     agent = make_agent()
     agent.receive_datagram(check(use_candidate=True), CLIENT, 0)
     agent.receive_datagram(check(use_candidate=True), CLIENT_OTHER, 0.5)
-    assert events(agent) == [Connected(CLIENT), SelectedPairChanged(CLIENT_OTHER)]
+    assert events(agent) == [IceConnected(CLIENT), IceSelectedPairChanged(CLIENT_OTHER)]
     assert agent.selected_address == CLIENT_OTHER
 
 
@@ -396,7 +396,7 @@ def test_checks_on_other_pairs_do_not_steal_a_live_selection() -> None:
     agent.receive_datagram(check(), CLIENT_OTHER, 12.9)  # selected path heard 2.9 s ago
     response = only_response(agent, to=CLIENT_OTHER)  # the check itself is answered
     assert response.message_class is MessageClass.SUCCESS_RESPONSE
-    assert events(agent) == [Connected(CLIENT)]
+    assert events(agent) == [IceConnected(CLIENT)]
     assert agent.selected_address == CLIENT
     # ... and do not renew consent, which belongs to the selected address.
     assert agent.get_timer() == 40.0
@@ -408,7 +408,7 @@ def test_nat_rebinding_moves_the_selection_after_silence() -> None:
     agent = make_agent()
     agent.receive_datagram(check(use_candidate=True), CLIENT, 10.0)
     agent.receive_datagram(check(), CLIENT_REBOUND, 13.0)
-    assert events(agent) == [Connected(CLIENT), SelectedPairChanged(CLIENT_REBOUND)]
+    assert events(agent) == [IceConnected(CLIENT), IceSelectedPairChanged(CLIENT_REBOUND)]
     assert agent.selected_address == CLIENT_REBOUND
     assert agent.get_timer() == 43.0
     assert agent.counters["selected_changes"] == 1
@@ -419,7 +419,7 @@ def test_failed_check_from_a_new_address_moves_nothing() -> None:
     agent.receive_datagram(check(use_candidate=True), CLIENT, 0)
     agent.receive_datagram(check(password="forged-forged-forged-forged"), CLIENT_OTHER, 100)
     agent.receive_datagram(check(use_candidate=True, fingerprint=False), CLIENT_OTHER, 100)
-    assert events(agent) == [Connected(CLIENT)]
+    assert events(agent) == [IceConnected(CLIENT)]
     assert agent.selected_address == CLIENT
 
 
@@ -434,7 +434,7 @@ def test_consent_expires_exactly_at_30_seconds() -> None:
     agent.handle_timeout(129.999)
     assert events(agent) == []
     agent.handle_timeout(130.0)
-    assert events(agent) == [ConsentExpired()]
+    assert events(agent) == [IceConsentExpired()]
     agent.handle_timeout(131.0)
     assert events(agent) == []  # once
     assert agent.get_timer() is None
@@ -445,13 +445,13 @@ def test_each_valid_check_renews_consent() -> None:
     agent.receive_datagram(check(use_candidate=True), CLIENT, 0.0)
     agent.receive_datagram(check(), CLIENT, 25.0)
     agent.handle_timeout(30.0)
-    assert events(agent) == [Connected(CLIENT)]
+    assert events(agent) == [IceConnected(CLIENT)]
     assert agent.get_timer() == 55.0
     # A check failing integrity is no proof of consent.
     agent.receive_datagram(check(password="forged-forged-forged-forged"), CLIENT, 50.0)
     assert agent.get_timer() == 55.0
     agent.handle_timeout(55.0)
-    assert events(agent) == [ConsentExpired()]
+    assert events(agent) == [IceConsentExpired()]
 
 
 def test_custom_consent_timeout() -> None:
@@ -524,21 +524,21 @@ def test_non_stun_bytes_are_counted() -> None:
 def test_every_phase_change_is_in_the_transition_table() -> None:
     """The phases a session goes through (validated, selected, moved, expired) are exactly the
     ones docs/diagrams.md draws from ``TRANSITIONS``."""
-    from voice.ice.lite import TRANSITIONS, Phase
+    from voice.ice.lite import TRANSITIONS, IceState
 
     agent = make_agent(consent_timeout=10.0, rebinding_silence=3.0)
-    seen = [agent.phase]
+    seen = [agent.state]
 
     def step(data: bytes | None, addr: tuple[str, int], now: float) -> None:
-        before = agent.phase
+        before = agent.state
         if data is None:
             agent.handle_timeout(now)
         else:
             agent.receive_datagram(data, addr, now)
-        moved = any(isinstance(e, SelectedPairChanged) for e in events(agent))
-        if agent.phase is not before or moved:
-            assert agent.phase in TRANSITIONS[before].values(), (before, agent.phase)
-            seen.append(agent.phase)
+        moved = any(isinstance(e, IceSelectedPairChanged) for e in events(agent))
+        if agent.state is not before or moved:
+            assert agent.state in TRANSITIONS[before].values(), (before, agent.state)
+            seen.append(agent.state)
 
     step(check(), CLIENT, 0.0)  # validated, not nominated
     step(check(use_candidate=True), CLIENT, 1.0)  # selected
@@ -546,10 +546,10 @@ def test_every_phase_change_is_in_the_transition_table() -> None:
     step(check(), CLIENT_OTHER, 6.0)  # ours silent for 5 s: the selection moves
     step(None, CLIENT, 16.0)  # no check for 10 s: consent expired
     assert seen == [
-        Phase.WAITING,
-        Phase.VALIDATED,
-        Phase.SELECTED,
-        Phase.SELECTED,
-        Phase.EXPIRED,
+        IceState.WAITING,
+        IceState.VALIDATED,
+        IceState.SELECTED,
+        IceState.SELECTED,
+        IceState.EXPIRED,
     ]
-    assert TRANSITIONS[Phase.EXPIRED] == {}
+    assert TRANSITIONS[IceState.EXPIRED] == {}

@@ -23,14 +23,18 @@ def run_stream(
     out: list[tuple[float, int]] = []
     arrivals = [n * SPACING for n in range(count)]
 
+    def due(now: float) -> list[bytes]:
+        path.handle_timeout(now)
+        return path.datagrams_to_send()
+
     def drain_until(limit: float) -> None:
         while (timer := path.get_timer()) is not None and timer <= limit:
-            out.extend((timer, int(d)) for d in path.due(timer))
+            out.extend((timer, int(d)) for d in due(timer))
 
     for n, now in enumerate(arrivals):
         drain_until(now)
         path.submit(str(n).encode(), now)
-        out.extend((now, int(d)) for d in path.due(now))
+        out.extend((now, int(d)) for d in due(now))
     drain_until(float("inf"))
     return path, out
 
@@ -52,9 +56,12 @@ def test_fixed_delay_shifts_every_datagram_and_keeps_order() -> None:
 def test_nothing_leaves_before_its_time() -> None:
     path = ImpairedPath(Impairment(delay=0.1), seed=1)
     path.submit(b"a", 1.0)
-    assert path.due(1.0999) == []
+    path.handle_timeout(1.0999)
+    assert path.datagrams_to_send() == []
     assert path.get_timer() == pytest.approx(1.1)
-    assert path.due(1.1) == [b"a"]
+    path.handle_timeout(1.1)
+    assert path.datagrams_to_send() == [b"a"]
+    assert path.datagrams_to_send() == []  # drained
 
 
 def test_random_loss_rate_and_isolated_losses() -> None:

@@ -408,7 +408,8 @@ def test_the_jitter_buffer_hands_a_loss_to_fec() -> None:
         now = n * FRAME_DURATION
         if n != lost:
             jitter.push(n, n * FRAME_SAMPLES, packet, now)
-        while (out := jitter.pop(now)) is not None:
+        jitter.handle_timeout(now)
+        while (out := jitter.next_event()) is not None:
             kinds.append(type(out).__name__)
             played.append(out.decode(decoder))
     assert kinds.count("Lost") == 1

@@ -12,15 +12,15 @@ import pytest
 from voice.dtls import Certificate
 from voice.ice import IceControllingClient, IceLiteAgent
 from voice.peer import (
-    AddressValidated,
-    Closed,
-    DtlsConnected,
     IceConnected,
-    PathChanged,
+    IceSelectedPairChanged,
+    PeerAddressValidated,
+    PeerClosed,
     PeerConnection,
+    PeerDtlsConnected,
     PeerEvent,
-    RtpReceived,
-    State,
+    PeerRtpReceived,
+    PeerState,
 )
 from voice.rtp import RtpPacket
 from voice.srtp.profiles import SrtpProfile
@@ -115,10 +115,10 @@ def of(kind: type, events: list[PeerEvent]) -> list[PeerEvent]:
 def test_call_connects_and_carries_rtp_both_ways() -> None:
     call = Call()
     call.connect()
-    assert call.server.state is State.CONNECTED and call.client.state is State.CONNECTED
-    assert of(AddressValidated, call.events["server"]) == [AddressValidated(CLIENT)]
+    assert call.server.state is PeerState.CONNECTED and call.client.state is PeerState.CONNECTED
+    assert of(PeerAddressValidated, call.events["server"]) == [PeerAddressValidated(CLIENT)]
     assert of(IceConnected, call.events["server"]) == [IceConnected(CLIENT)]
-    [connected] = of(DtlsConnected, call.events["server"])
+    [connected] = of(PeerDtlsConnected, call.events["server"])
     assert connected.profile is SrtpProfile.SRTP_AEAD_AES_128_GCM
     assert call.client.srtp_profile is connected.profile
 
@@ -128,10 +128,10 @@ def test_call_connects_and_carries_rtp_both_ways() -> None:
         reply = RtpPacket(111, 7 + n, 960 * n, 1111, payload=b"\xfc" + bytes(20))
         assert call.server.send_rtp(reply, call.now)
     call.pump()
-    got = [e.packet for e in of(RtpReceived, call.events["server"])]
+    got = [e.packet for e in of(PeerRtpReceived, call.events["server"])]
     assert [p.sequence_number for p in got] == [100, 101, 102, 103, 104]
     assert got[3].payload == bytes([3]) * 40
-    assert len(of(RtpReceived, call.events["client"])) == 5
+    assert len(of(PeerRtpReceived, call.events["client"])) == 5
     assert call.server.rtp.stats.packets_received == 5
 
 
@@ -151,8 +151,8 @@ def test_hang_up_sends_close_notify_and_the_peer_sees_it() -> None:
     call.connect()
     call.client.close(call.now, "hung up")
     call.pump()
-    assert of(Closed, call.events["client"]) == [Closed("hung up")]
-    [closed] = of(Closed, call.events["server"])
+    assert of(PeerClosed, call.events["client"]) == [PeerClosed("hung up")]
+    [closed] = of(PeerClosed, call.events["server"])
     assert closed.reason.startswith("DTLS closed")
     assert call.server.get_timer() is None
 
@@ -161,9 +161,9 @@ def test_consent_expires_when_the_caller_goes_silent() -> None:
     call = Call(consent_timeout=5.0)
     call.connect()
     call.advance(4.0, drop_to_server=True)
-    assert call.server.state is State.CONNECTED
+    assert call.server.state is PeerState.CONNECTED
     call.advance(1.5, drop_to_server=True)
-    assert of(Closed, call.events["server"]) == [Closed("ICE consent expired")]
+    assert of(PeerClosed, call.events["server"]) == [PeerClosed("ICE consent expired")]
     assert not call.server.send_rtp(RtpPacket(111, 1, 1, 1111, payload=b"x"), call.now)
 
 
@@ -171,9 +171,9 @@ def test_wrong_certificate_fails_the_handshake() -> None:
     call = Call(client_fingerprint="00:" * 31 + "00")
     call.connect()
     call.advance(1.0)
-    assert call.server.state is State.CLOSED
+    assert call.server.state is PeerState.CLOSED
     assert call.server.srtp is None
-    [closed] = of(Closed, call.events["server"])
+    [closed] = of(PeerClosed, call.events["server"])
     assert "DTLS" in closed.reason
 
 
@@ -186,7 +186,7 @@ def test_datagrams_from_unvalidated_addresses_are_dropped() -> None:
     call.server.receive_datagram(b"\x80\x6f" + bytes(40), intruder, call.now)
     assert call.server.counters["dropped_dtls_unvalidated"] == 1
     assert call.server.counters["dropped_rtp_unvalidated"] == 1
-    assert call.server.state is State.CONNECTED
+    assert call.server.state is PeerState.CONNECTED
 
 
 @pytest.mark.parametrize("garbage", [b"", b"\x80", b"\x80\x6f" + bytes(11), b"\xff" * 50])
@@ -194,7 +194,7 @@ def test_garbage_media_is_counted_not_raised(garbage: bytes) -> None:
     call = Call()
     call.connect()
     call.server.receive_datagram(garbage, CLIENT, call.now)
-    assert call.server.state is State.CONNECTED
+    assert call.server.state is PeerState.CONNECTED
     assert sum(v for k, v in call.server.counters.items() if k.startswith("dropped")) == 1
 
 
@@ -207,9 +207,12 @@ def test_a_rebound_caller_keeps_its_stream_on_the_new_address() -> None:
     moved = ("198.51.100.7", 50999)
     assert call.server.send_rtp(RtpPacket(111, 1, 0, 1111, payload=b"a"), call.now)
     call.pump()
-    # From now on the caller's datagrams arrive from the new mapping; its next consent
-    # check (4-6 s later, after the old address fell silent) moves the selection.
-    for _ in range(3):
+    # From now on the caller's datagrams arrive from the new mapping; a consent check
+    # (every 4-6 s, at random: RFC 7675 §5.1) sent once the old address has been silent for
+    # the rebinding interval moves the selection. Other timers (RTCP, retransmissions) fire
+    # in between, so step through them until the move, bounded in simulated time.
+    started = call.now
+    while call.server.remote_address != moved and call.now - started < 30:
         timer = call.client.get_timer()
         assert timer is not None
         call.now = timer
@@ -222,7 +225,7 @@ def test_a_rebound_caller_keeps_its_stream_on_the_new_address() -> None:
         for name, peer in (("server", call.server), ("client", call.client)):
             while (event := peer.next_event()) is not None:
                 call.events[name].append(event)
-    assert of(PathChanged, call.events["server"]) == [PathChanged(moved)]
+    assert of(IceSelectedPairChanged, call.events["server"]) == [IceSelectedPairChanged(moved)]
     assert call.server.remote_address == moved
     for n in range(3):
         assert call.client.send_rtp(RtpPacket(111, 10 + n, 960 * n, 2222, payload=b"x"), call.now)
@@ -231,13 +234,13 @@ def test_a_rebound_caller_keeps_its_stream_on_the_new_address() -> None:
     got = [
         e.packet.sequence_number
         for e in iter(call.server.next_event, None)
-        if isinstance(e, RtpReceived)
+        if isinstance(e, PeerRtpReceived)
     ]
     assert got == [10, 11, 12]
     assert call.server.send_rtp(RtpPacket(111, 2, 960, 1111, payload=b"b"), call.now)
     [(_data, to)] = call.server.datagrams_to_send()
     assert to == moved
-    assert call.server.state is State.CONNECTED
+    assert call.server.state is PeerState.CONNECTED
 
 
 def test_media_flows_on_a_valid_pair_before_nomination() -> None:
@@ -264,13 +267,13 @@ def test_media_flows_on_a_valid_pair_before_nomination() -> None:
         for data, _addr in call.server.datagrams_to_send():
             call.client.receive_datagram(data, SERVER, call.now)
     assert call.server.remote_address is None  # never nominated
-    assert call.server.state is State.CONNECTED
+    assert call.server.state is PeerState.CONNECTED
     assert call.server.media_address == CLIENT
     assert call.server.send_rtp(RtpPacket(111, 1, 960, 1111, payload=b"hello"), call.now)
     [(data, to)] = call.server.datagrams_to_send()
     assert to == CLIENT
     call.client.receive_datagram(data, SERVER, call.now)
-    assert any(isinstance(e, RtpReceived) for e in iter(call.client.next_event, None))
+    assert any(isinstance(e, PeerRtpReceived) for e in iter(call.client.next_event, None))
 
 
 def test_no_srtp_flows_before_the_dtls_handshake_completes() -> None:
@@ -282,8 +285,8 @@ def test_no_srtp_flows_before_the_dtls_handshake_completes() -> None:
     assert call.client.counters["rtp_not_sent"] == 1
     call.server.receive_datagram(packet.encode(), CLIENT, call.now)
     assert call.server.counters["dropped_srtp_not_ready"] == 1
-    assert of(RtpReceived, call.events["server"]) == []
+    assert of(PeerRtpReceived, call.events["server"]) == []
     call.connect()
     assert call.client.send_rtp(packet, call.now)
     call.pump()
-    assert len(of(RtpReceived, call.events["server"])) == 1
+    assert len(of(PeerRtpReceived, call.events["server"])) == 1

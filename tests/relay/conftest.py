@@ -6,7 +6,7 @@ import socket
 
 import trio
 
-from voice.relay.testing import binding_request
+from tests.support.relay import binding_request
 from voice.relay.token import TokenKey, TokenMinter
 from voice.types import Address
 

@@ -17,11 +17,11 @@ import socket
 import trio
 
 from tests.support.processes import free_udp_ports, http_get, start_relay
+from tests.support.relay import FakeTransceiver
 from tests.support.server import metric_value
 from voice.relay.counters import DropReason, RelayCounters
 from voice.relay.exporter import SharedCounters
 from voice.relay.steering import steering_index
-from voice.relay.testing import FakeTransceiver
 
 from .conftest import HANG, KEY, Client, check
 

@@ -21,13 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.rawudp import raw_udp_available, send_raw_udp
+from tests.support.relay import FakeTransceiver, binding_request
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason
 from voice.relay.directory import Directory
+from voice.relay.fleet import Fleet
 from voice.relay.networks import NetworkAllowlist
 from voice.relay.router import Router
-from voice.relay.shim import encode_shim
-from voice.relay.testing import FakeTransceiver, binding_request
+from voice.relay.shim import INBOUND, OUTBOUND, encode_shim, forward_header
 from voice.relay.token import TokenKey, TokenMinter, TokenVerifier
 from voice.relay.worker import RelayWorker
 from voice.types import Address
@@ -50,9 +51,22 @@ ports = st.one_of(st.sampled_from([0, 1, 0xFFFF]), st.integers(0, 0xFFFF))
 addresses = st.tuples(hosts, ports)
 
 
-def routed_check() -> bytes:
-    token = TokenMinter(FUZZ_KEY, 0, 1).mint(WALL).encode()
+def routed_check(cluster: int = 0) -> bytes:
+    token = TokenMinter(FUZZ_KEY, cluster, 1).mint(WALL).encode()
     return binding_request(token + b":fuzz")
+
+
+def raw_forward(fields: tuple[int, int, int, int, int, int, int], rest: bytes) -> bytes:
+    """A version 2 shim datagram (VOICE-SHIM §10) with any field values and tail."""
+    return struct.pack("!BBHBBHHH", 2, *fields) + rest
+
+
+def good_forward(
+    client: Address, direction: int, via: Address | None, cluster: int, payload: bytes
+) -> bytes:
+    if client[1] == 0 or (via is not None and via[1] == 0):
+        return b"\x02" + payload
+    return forward_header(client, direction, cluster, 1, via) + payload
 
 
 def raw_shim(family: int, port: int, address: bytes, payload: bytes) -> bytes:
@@ -61,6 +75,7 @@ def raw_shim(family: int, port: int, address: bytes, payload: bytes) -> bytes:
 
 datagrams = st.one_of(
     st.just(routed_check()),
+    st.just(routed_check(cluster=2)),  # another cluster's: over the backbone (VOICE-RELAY §12)
     st.binary(max_size=64),
     st.binary(max_size=8).map(lambda b: routed_check() + b),
     st.binary(min_size=1, max_size=30).map(lambda b: b"\x00\x01" + b),
@@ -73,6 +88,25 @@ shim_datagrams = st.one_of(
     st.tuples(addresses, st.binary(min_size=1, max_size=8)).map(
         lambda t: encode_shim(t[0], t[1]) if t[0][1] > 0 else b"\x01\x04\x00\x00" + bytes(5)
     ),
+    st.tuples(
+        st.tuples(
+            st.sampled_from([0, 4, 5, 6]),
+            ports,
+            st.sampled_from([0, 1, 2, 3]),
+            st.sampled_from([0, 4, 5, 6]),
+            ports,
+            st.sampled_from([0, 1, 2]),
+            st.integers(0, 0xFFFF),
+        ),
+        st.binary(max_size=40),
+    ).map(lambda t: raw_forward(*t)),
+    st.tuples(
+        addresses,
+        st.sampled_from([INBOUND, OUTBOUND]),
+        st.one_of(st.none(), addresses),
+        st.sampled_from([0, 2]),
+        st.binary(min_size=1, max_size=8),
+    ).map(lambda t: good_forward(*t)),
 )
 
 
@@ -82,8 +116,10 @@ def make_router() -> Router:
         TokenVerifier([FUZZ_KEY]),
         directory,
         allowlist=NetworkAllowlist(("0.0.0.0/0", "::/0")),  # let every shim datagram in
+        fleet=Fleet({2: (("10.2.0.5", 50100),)}),
+        backbone=NetworkAllowlist(("0.0.0.0/0", "::/0")),  # and every backbone datagram
     )
-    router.tick(0.0, WALL)
+    router.handle_timeout(0.0, wall=WALL)
     return router
 
 
@@ -98,7 +134,7 @@ def forward_everything(router: Router, steps: list[tuple[bool, bytes, Address]])
         if out is not None:
             payload, where = out
             assert isinstance(payload, bytes) and len(where) == 2
-    router.tick(now + 100.0, WALL + now + 100.0)  # expiry runs over whatever got in
+    router.handle_timeout(now + 100.0, wall=WALL + now + 100.0)  # expiry runs over whatever got in
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -174,3 +210,13 @@ async def test_corpus_through_the_real_worker(nursery: trio.Nursery) -> None:
             await client.send(check(1), worker.public_address)
             assert (await fake.next()).client == client.address
             assert worker.counters.drops[DropReason.BAD_SOURCE] == len(sendable)
+
+
+def test_a_backbone_datagram_from_port_zero_is_dropped() -> None:
+    """Found by the fuzzer: an inbound version 2 datagram from source port 0 made the owning
+    relay raise while writing that port as the via (VOICE-SHIM §10)."""
+    router = make_router()
+    data = forward_header(("192.0.2.1", 1), INBOUND, 0, 1, None) + b"x"
+    forward_everything(router, [(False, data, ("0.0.0.0", 0))])
+    assert router.counters.drops[DropReason.BAD_SOURCE] == 1
+    assert router.datagrams_to_send() == []

@@ -138,3 +138,70 @@ def test_budget_flags_reach_the_router(monkeypatch: pytest.MonkeyPatch) -> None:
     router = config.build_router()
     assert (router.limiter.global_rate, router.limiter.global_burst) == (7, 8)
     assert (router.client_rate, router.client_burst, router.table.burst) == (9, 11, 11)
+
+
+def test_fleet_flags_build_the_fleet_view(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(KEYS_ENV, KEYS)
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text('{"clusters": {"2": ["10.2.0.5:50100"], "3": ["10.3.0.5:50100"]}}')
+    config = build_config(
+        parse(
+            "--transceiver=1=10.0.0.1:4000",
+            "--cluster=1",
+            f"--fleet={fleet}",
+            "--cluster-relay=3=10.3.0.9:50100",
+            "--cluster-relay=3=10.3.0.10:50100",
+            "--fleet-dns=relays.{cluster}.backbone.example:50100",
+            "--fleet-refresh=2",
+            "--backbone-network=10.0.0.0/8",
+        )
+    )
+    assert config.fleet_file == str(fleet)
+    assert dict(config.fleet_static) == {3: (("10.3.0.9", 50100), ("10.3.0.10", 50100))}
+    assert config.fleet_pattern is not None and config.fleet_pattern.port == 50100
+    assert (config.fleet_refresh, config.backbone_networks) == (2, ("10.0.0.0/8",))
+    router = config.build_router()
+    # The flags win over the file for cluster 3; the file gives cluster 2.
+    assert router.fleet.relays(3, now=0) == (("10.3.0.9", 50100), ("10.3.0.10", 50100))
+    assert router.fleet.relays(2, now=0) == (("10.2.0.5", 50100),)
+    assert router.backbone.allows("10.99.0.1")
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "--cluster-relay=x=10.0.0.1:1",
+        "--cluster-relay=2=10.0.0.1",
+        "--fleet-dns=relays.example:1",
+        "--backbone-network=not-a-network",
+        "--fleet-refresh=0",
+    ],
+)
+def test_bad_fleet_flags_are_refused(monkeypatch: pytest.MonkeyPatch, flag: str) -> None:
+    monkeypatch.setenv(KEYS_ENV, KEYS)
+    with pytest.raises(ValueError):
+        build_config(parse("--transceiver=1=10.0.0.1:4000", flag))
+
+
+def test_help_documents_the_fleet_flags() -> None:
+    text = subprocess.run(
+        [sys.executable, "-m", "voice", "relay", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for flag in (
+        "--fleet",
+        "--cluster-relay",
+        "--fleet-dns",
+        "--fleet-refresh",
+        "--backbone-network",
+    ):
+        assert flag in text
+    assert '"clusters"' in text
+
+
+def test_an_ingress_only_relay_needs_only_a_fleet_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEYS_ENV, KEYS)
+    config = build_config(parse("--cluster=1", "--cluster-relay=2=10.2.0.5:50100"))
+    assert dict(config.static_directory) == {} and config.dns_pattern is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.relay import binding_request
 from voice.relay.admission import AdmissionLimiter
 from voice.relay.counters import DropReason
 from voice.relay.directory import Directory, DnsPattern
@@ -12,7 +13,6 @@ from voice.relay.networks import NetworkAllowlist
 from voice.relay.router import Router
 from voice.relay.shim import decode_shim, encode_shim, shim_header
 from voice.relay.table import RouteTable
-from voice.relay.testing import binding_request
 from voice.relay.token import TokenKey, TokenMinter, TokenVerifier
 
 KEY = TokenKey(1, b"k" * 32)
@@ -35,7 +35,7 @@ def make_router(**kwargs: object) -> Router:
     directory = kwargs.pop("directory", None) or Directory({1: T1, 2: T2})
     assert isinstance(directory, Directory)
     router = Router(TokenVerifier([KEY]), directory, **kwargs)  # type: ignore[arg-type]
-    router.tick(0.0, WALL)  # the driver's first tick sets the wall clock
+    router.handle_timeout(0.0, wall=WALL)  # the driver's first call sets the wall clock
     return router
 
 
@@ -199,11 +199,11 @@ def test_latest_transceiver_statement_wins_but_client_checks_do_not_repoint() ->
 def test_tick_expires_entries_and_keeps_wall_time() -> None:
     router = make_router()
     router.from_client(check(1), CLIENT, now=1)
-    router.tick(now=100, wall=WALL + 100)
+    router.handle_timeout(100, wall=WALL + 100)
     assert len(router.table) == 0
     assert router.counters.table_expired == 1 and router.counters.table_size == 0
     # Token expiry uses the wall clock the driver reported: two days later, refused.
-    router.tick(now=200, wall=WALL + 2 * 86400)
+    router.handle_timeout(200, wall=WALL + 2 * 86400)
     assert router.from_client(check(1), CLIENT, now=201) is None
     assert router.counters.drops[DropReason.BAD_TOKEN] == 1
 
@@ -267,3 +267,11 @@ def test_spoofed_admissions_cannot_evict_a_live_call() -> None:
         assert router.from_client(b"\x80 audio", CLIENT, now) is not None
     assert router.table.evicted > 0  # the attack did fill the table...
     assert CLIENT in router.table  # ...and the call's entry was never the one to go
+
+
+def test_housekeeping_is_due_a_second_after_the_last() -> None:
+    router = make_router()
+    router.handle_timeout(5.0)
+    assert router.get_timer() == 6.0
+    router.handle_timeout(6.25, wall=WALL + 6.25)
+    assert router.get_timer() == 7.25

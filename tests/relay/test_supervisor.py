@@ -23,8 +23,8 @@ import trio
 
 from tests.support.netns import extra_addresses
 from tests.support.rawudp import raw_udp_available, send_raw_udp
+from tests.support.relay import FakeTransceiver
 from voice.relay.steering import steering_index
-from voice.relay.testing import FakeTransceiver
 from voice.types import Address
 
 from .conftest import KEY, Client, check

@@ -29,8 +29,10 @@ def test_idle_entries_expire_and_do_not_come_back() -> None:
     table.update(client(1), T1, now=0)
     table.update(client(2), T1, now=10)
     assert table.get_timer() == 30
-    assert table.expire(now=30) == 0  # exactly the timeout is still alive
-    assert table.expire(now=30.5) == 1
+    table.handle_timeout(now=30)
+    assert table.expired == 0  # exactly the timeout is still alive
+    table.handle_timeout(now=30.5)
+    assert table.expired == 1
     assert client(1) not in table and client(2) in table
     # An expired entry that was not swept yet is not resurrected by a lookup.
     assert table.lookup(client(2), now=41) is None
@@ -44,7 +46,8 @@ def test_use_keeps_an_entry_alive() -> None:
     table.update(client(1), T1, now=0)
     for t in range(20, 200, 20):
         assert table.lookup(client(1), now=t) is not None
-    assert table.expire(now=200) == 0
+    table.handle_timeout(now=200)
+    assert table.expired == 0
 
 
 def test_full_table_evicts_the_least_recently_used() -> None:

@@ -7,17 +7,20 @@ order, so once the good one has arrived the bad ones were already dropped.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import trio
 
 from tests.support.netns import extra_addresses
 from tests.support.rawudp import raw_udp_available, send_raw_udp
+from tests.support.relay import FakeTransceiver, binding_request
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason
 from voice.relay.directory import DnsPattern
 from voice.relay.router import Outgoing
 from voice.relay.shim import encode_shim
-from voice.relay.testing import FakeTransceiver, binding_request
 from voice.relay.token import TokenKey
 from voice.relay.worker import RelayWorker, serve_relay
 from voice.types import Address
@@ -369,3 +372,80 @@ async def test_wildcard_relay_answers_from_the_address_the_client_wrote_to(
             # Media the transceiver sends later leaves from the same address.
             await t1.send(client.address, b"\x80 later")
             assert await client.receive() == (b"\x80 later", (target, port))
+
+
+def test_the_fleet_file_is_reread_when_it_changes(tmp_path: Path) -> None:
+    """VOICE-RELAY §12: a fleet change needs no restart. The worker checks the file every
+    ``fleet_refresh`` seconds and installs what it reads; a file that does not parse leaves
+    the last good view in place."""
+    path = tmp_path / "fleet.json"
+    path.write_text('{"clusters": {"2": ["10.2.0.5:50100"]}}')
+    config = RelayConfig(
+        keys=(KEY,), fleet_file=str(path), fleet_refresh=5.0, fleet_static={3: (("10.3.0.1", 1),)}
+    )
+    worker = RelayWorker(config)
+    fleet = worker.router.fleet
+    assert fleet.relays(2, now=0) == (("10.2.0.5", 50100),)
+    worker._reload_fleet(0.0)
+    path.write_text('{"clusters": {"2": ["10.2.0.9:50100"], "4": ["10.4.0.1:50100"]}}')
+    os.utime(path, ns=(1, 10**18))
+    worker._reload_fleet(1.0)  # not yet: checked every fleet_refresh seconds
+    assert fleet.relays(2, now=1) == (("10.2.0.5", 50100),)
+    worker._reload_fleet(5.0)
+    assert fleet.relays(2, now=5) == (("10.2.0.9", 50100),)
+    assert fleet.relays(4, now=5) == (("10.4.0.1", 50100),)
+    assert fleet.relays(3, now=5) == (("10.3.0.1", 1),)  # flags stay
+    assert worker.router.backbone.allows("10.4.0.1")
+    path.write_text("{not json")
+    os.utime(path, ns=(1, 2 * 10**18))
+    worker._reload_fleet(10.0)
+    assert fleet.relays(4, now=10) == (("10.4.0.1", 50100),)
+
+
+async def test_a_cluster_found_by_dns_carries_the_call_over_the_backbone(
+    nursery: trio.Nursery,
+) -> None:
+    """VOICE-RELAY §12 through the driver: the ingress resolves the owning cluster's name
+    beside its loop (the check waits meanwhile), forwards to the relay it names, and the
+    fake transceiver's answer comes back through both relays from the ingress's address."""
+    from voice.relay.fleet import FleetPattern
+
+    with trio.fail_after(HANG):
+        [fake] = await transceivers(nursery, 1)
+        assert fake.address is not None
+        owner = await start(
+            nursery,
+            config(
+                cluster=2, static_directory={1: fake.address}, backbone_networks=("127.0.0.0/8",)
+            ),
+        )
+        assert owner.internal_address is not None
+        asked: list[tuple[str, int]] = []
+
+        async def resolve_all(host: str, port: int) -> list[Address]:
+            asked.append((host, port))
+            assert owner.internal_address is not None
+            return [owner.internal_address]
+
+        pattern = FleetPattern.parse(f"relays.{{cluster}}.test:{owner.internal_address[1]}")
+        ingress = await start(
+            nursery, config(cluster=1, fleet_pattern=pattern), resolve_all=resolve_all
+        )
+        assert ingress.public_address is not None
+        client = await Client().open()
+        request = check(1, cluster=2)
+        await client.send(request, ingress.public_address)
+        got = await fake.next()
+        assert (got.client, got.payload, got.relay) == (
+            client.address,
+            request,
+            owner.internal_address,
+        )
+        answer, source = await client.receive()
+        assert answer == b"\x01\x01" + request[2:] and source == ingress.public_address
+        await client.send(b"\x80 audio", ingress.public_address)
+        assert (await fake.next()).payload == b"\x80 audio"
+        assert await client.receive() == (b"\x80 audio", ingress.public_address)
+    assert asked == [("relays.2.test", owner.internal_address[1])]
+    assert ingress.counters.admissions == 1 and owner.counters.admissions == 0
+    assert ingress.router.fleet.resolutions == 1

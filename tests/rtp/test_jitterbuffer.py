@@ -57,6 +57,12 @@ class Result:
         return next(t for t, o in self.outputs if o.sequence_number == seq)
 
 
+def pop(jb: JitterBuffer, now: float) -> JitterOutput | None:
+    """One step of a driver woken at ``now``: the next due output, if any."""
+    jb.handle_timeout(now)
+    return jb.next_event()
+
+
 def stream(
     count: int,
     *,
@@ -96,7 +102,8 @@ def run(jb: JitterBuffer, arrivals: list[Arrival], *, until: float | None = None
             a = pending[i]
             jb.push(a.seq, a.ts, a.payload, a.at)
             i += 1
-        while (out := jb.pop(now)) is not None:
+        jb.handle_timeout(now)
+        while (out := jb.next_event()) is not None:
             result.outputs.append((now, out))
     return result
 
@@ -121,13 +128,13 @@ def test_in_order_stream_plays_every_frame_in_order_evenly() -> None:
 def test_first_frame_waits_the_initial_delay() -> None:
     jb = JitterBuffer(initial_delay=0.06)
     assert jb.get_timer() is None
-    assert jb.pop(0.0) is None
+    assert pop(jb, 0.0) is None
     jb.push(7, 1234, b"x", now=10.0)
     assert jb.get_timer() == pytest.approx(10.06)
-    assert jb.pop(10.059) is None
-    out = jb.pop(10.06)
+    assert pop(jb, 10.059) is None
+    out = pop(jb, 10.06)
     assert out == Frame(7, 1234, b"x")
-    assert jb.pop(10.06) is None
+    assert pop(jb, 10.06) is None
     assert jb.get_timer() is None
 
 
@@ -136,7 +143,7 @@ def test_a_packet_overtaken_at_the_very_start_still_plays_first() -> None:
     jb.push(11, 960, b"b", now=0.0)
     assert jb.get_timer() == pytest.approx(0.0)  # a driver looks at the timer...
     jb.push(10, 0, b"a", now=0.0)  # ...and the packet sent before arrives next
-    out = [jb.pop(0.1), jb.pop(0.1)]
+    out = [pop(jb, 0.1), pop(jb, 0.1)]
     assert [o.sequence_number for o in out if o is not None] == [10, 11]
     assert jb.stats.reordered == 1
 
@@ -437,7 +444,7 @@ def test_a_driver_that_falls_behind_gets_no_stale_burst() -> None:
     # Nobody popped for a second: frames more than max_delay overdue are dropped as late
     # (and the buffer overflowed meanwhile).
     outputs = []
-    while (out := jb.pop(1.0)) is not None:
+    while (out := pop(jb, 1.0)) is not None:
         outputs.append(out)
     assert len(outputs) <= jb.max_delay / FRAME + 1
     assert jb.stats.late > 0
@@ -502,11 +509,11 @@ def test_any_arrival_pattern_is_accounted_for(
     for at, seq, ts in script:
         while pop_every and clock + pop_every <= at:
             clock += pop_every
-            while (out := jb.pop(clock)) is not None:
+            while (out := pop(jb, clock)) is not None:
                 outputs.append(out)
         jb.push(seq, ts, b"", at)
     while (timer := jb.get_timer()) is not None:
-        while (out := jb.pop(timer)) is not None:
+        while (out := pop(jb, timer)) is not None:
             outputs.append(out)
     s = jb.stats
     assert s.received == len(script)
@@ -553,7 +560,7 @@ def run_idle(jb: JitterBuffer, until: float) -> Result:
     """Pops what falls due up to ``until`` when nothing arrives."""
     result = Result()
     while (timer := jb.get_timer()) is not None and timer <= until:
-        while (out := jb.pop(timer)) is not None:
+        while (out := pop(jb, timer)) is not None:
             result.outputs.append((timer, out))
     return result
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice.rtp.events import ByeReceived, SsrcCollision
+from voice.rtp.events import RtpByeReceived, RtpSsrcCollision
 from voice.rtp.interval import COMPENSATION, RTCP_MIN_TIME
 from voice.rtp.packet import RtpPacket
 from voice.rtp.rtcp import (
@@ -194,7 +194,7 @@ def test_bye_from_the_peer() -> None:
     scheduled = s.get_timer()
     assert scheduled is not None
     s.on_rtcp_received([ReceiverReport(PEER), Bye((PEER,), b"hangup")], now=3.0)
-    assert s.next_event() == ByeReceived(PEER, b"hangup")
+    assert s.next_event() == RtpByeReceived(PEER, b"hangup")
     assert s.next_event() is None
     assert s.members == 1
     # RFC 3550 §6.3.4: with half the members gone the next report comes twice as soon.
@@ -242,8 +242,8 @@ def test_our_own_ssrc_from_the_network_is_a_collision() -> None:
     s = session()
     s.on_rtp_received(opus(1, ssrc=US), now=0.0)
     s.on_rtcp_received([ReceiverReport(US)], now=0.0)
-    assert s.next_event() == SsrcCollision(US)
-    assert s.next_event() == SsrcCollision(US)
+    assert s.next_event() == RtpSsrcCollision(US)
+    assert s.next_event() == RtpSsrcCollision(US)
     assert s.stats.packets_received == 0
     assert s.members == 1
 

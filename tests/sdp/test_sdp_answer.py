@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from voice.errors import LocalProtocolError, RemoteProtocolError
 from voice.sdp import (
     AudioOffer,
     Candidate,
     Fingerprint,
-    SdpError,
     SessionDescription,
     analyze_offer,
     build_answer,
@@ -229,7 +229,8 @@ def test_bad_local_parameters_are_the_callers_bug(name: str, value: Any) -> None
     audio = analyze_offer(offer)
     with pytest.raises(ValueError) as info:
         build_answer(offer, audio, **{**LOCAL, name: value})
-    assert not isinstance(info.value, SdpError)
+    assert isinstance(info.value, LocalProtocolError)
+    assert not isinstance(info.value, RemoteProtocolError)  # never a 400 for our own bug
 
 
 def test_audio_must_describe_this_offer() -> None:

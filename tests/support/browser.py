@@ -49,15 +49,16 @@ def write_tone_wav(path: Path, frequency: float, seconds: float = 4.0, rate: int
 
 
 @contextmanager
-def chromium(microphone_wav: Path) -> Iterator[Any]:
-    """Yields a Playwright Browser running Debian's Chromium with ``microphone_wav`` as mic."""
+def chromium(microphone_wav: Path, extra_args: tuple[str, ...] = ()) -> Iterator[Any]:
+    """Yields a Playwright Browser running Debian's Chromium with ``microphone_wav`` as mic
+    (and ``extra_args`` after the usual flags)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=[*FLAGS, f"--use-file-for-fake-audio-capture={microphone_wav}"],
+            args=[*FLAGS, f"--use-file-for-fake-audio-capture={microphone_wav}", *extra_args],
         )
         try:
             yield browser

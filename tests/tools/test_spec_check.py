@@ -259,3 +259,22 @@ def test_report_prints_titles_and_the_coverage_table(
     assert spec_check.main(["spec_check", "--markdown", str(root)]) == 0
     table = capsys.readouterr().out
     assert "| 1234 | 1 | 1 | 1 | 1 | 0 | 0 | 0 |" in table
+
+
+def test_a_shown_coverage_table_must_be_current(tmp_path: Path) -> None:
+    root = make_indexed_repo(tmp_path, CODE, GOOD)
+    stale = f"# Doc\n\n{spec_check.TABLE_MARKER}\n| old | table |\n|---|---|\n\nAfter.\n"
+    (root / "README.md").write_text(stale)
+    report = check(root)
+    spec_check.check_tables(root, report)
+    assert report.problems == [
+        "README.md: the coverage table is stale (python tools/spec_check.py --write-tables)"
+    ]
+    report = check(root)
+    spec_check.check_tables(root, report, write=True)
+    assert report.problems == []
+    text = (root / "README.md").read_text()
+    assert spec_check.coverage_markdown(report) + "\n\nAfter.\n" in text
+    report = check(root)
+    spec_check.check_tables(root, report)
+    assert report.problems == []

@@ -11,7 +11,7 @@ import pytest
 from voice.dtls import Certificate
 from voice.ice import IceControllingClient, IceLiteAgent
 from voice.opus.toc import build_packet
-from voice.peer import PeerConnection, State
+from voice.peer import PeerConnection, PeerState
 from voice.rtp import RtpPacket
 from voice.stun import short_term_key
 from voice.trace import Field, FlowDecoder, KeyRing, SessionTracer, Tracer, format_record
@@ -64,7 +64,7 @@ def traced_call(
 
     client.connect(0.0)
     pump()
-    assert server.state is State.CONNECTED
+    assert server.state is PeerState.CONNECTED
     opus = build_packet([b"\x01" * 30], config=9)  # SILK wideband 20 ms
     client.send_rtp(RtpPacket(111, 500, 960, 2222, payload=opus), 0.0)
     server.send_rtp(RtpPacket(111, 70, 960, 1111, payload=opus), 0.0)
@@ -198,6 +198,23 @@ def test_only_the_chosen_sessions_are_traced() -> None:
     tracer = Tracer(sessions=["other"])
     assert tracer.session("s1", SERVER) is None
     assert tracer.session("other", SERVER) is not None
+
+
+def test_first_traces_the_first_calls_whatever_their_random_ids() -> None:
+    tracer = Tracer(sessions=["first:2", "known"])
+    assert tracer.session("a1b2", SERVER) is not None
+    assert tracer.session("c3d4", SERVER) is not None
+    assert tracer.session("e5f6", SERVER) is None  # both places taken
+    assert tracer.session("known", SERVER) is not None  # named ids still count
+    assert tracer.wants("a1b2") and not tracer.wants("e5f6")  # a claimed call stays traced
+    only = Tracer(sessions=["first"])
+    assert only.session("x", SERVER) is not None and only.session("y", SERVER) is None
+
+
+@pytest.mark.parametrize("bad", ["first:0", "first:", "first:two", "first:-1"])
+def test_first_needs_a_positive_count(bad: str) -> None:
+    with pytest.raises(ValueError, match="positive whole number"):
+        Tracer(sessions=[bad])
 
 
 @pytest.mark.parametrize(

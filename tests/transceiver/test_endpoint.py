@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import struct
-import zlib
 from dataclasses import dataclass, field
 
 import pytest
@@ -12,6 +10,7 @@ import trio
 
 from tests.support.netns import extra_addresses
 from tests.support.rawudp import raw_udp_available, send_raw_udp
+from tests.support.relay import binding_request as relay_binding_request
 from voice.metrics import Registry
 from voice.transceiver.endpoint import (
     CLIENT_BURST,
@@ -57,10 +56,9 @@ class FakePath:
 
 
 def binding_request(username: bytes) -> bytes:
-    attr = struct.pack("!HH", 6, len(username)) + username + bytes(-len(username) % 4)
-    header = struct.pack("!HHI12s", 1, len(attr) + 8, 0x2112A442, bytes(12))
-    crc = zlib.crc32(header + attr) ^ 0x5354554E
-    return header + attr + struct.pack("!HHI", 0x8028, 4, crc)
+    """The same check every time for a username (a fixed transaction id), so tests can
+    compare what was forwarded with what was sent."""
+    return relay_binding_request(username, bytes(12))
 
 
 def make() -> tuple[Endpoint, SessionTable, Registry]:
@@ -362,3 +360,44 @@ async def test_wildcard_sockets_answer_from_the_address_written_to(
             payload = data if via == "direct" else decode_shim(data)[1]
             assert payload == b"answer:" + check[:4]
             peer.close()
+
+
+def test_a_call_from_another_clusters_ingress_is_answered_through_it() -> None:
+    """VOICE-SHIM §10: a version 2 datagram reaches its session as the client's own, and the
+    session's replies repeat the header (direction outbound, same ids and via), so they go
+    back through the owning relay to the ingress the caller writes to."""
+    import socket
+
+    from voice.relay.networks import NetworkAllowlist
+    from voice.relay.shim import INBOUND, OUTBOUND, forward_header
+    from voice.transceiver.endpoint import RelayPath
+
+    endpoint, table, registry = make()
+    session = FakeSession("a", "ufragA", table=table)
+    table.add(session)
+    relays = NetworkAllowlist(("127.0.0.0/8",))
+    ingress = ("10.1.0.5", 50100)
+    check = binding_request(b"ufragA:c")
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as relay,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as own,
+    ):
+        relay.bind(("127.0.0.1", 0))
+        own.bind(("127.0.0.1", 0))
+        relay.settimeout(5)
+        where = relay.getsockname()
+        inbound = forward_header(CLIENT, INBOUND, 2, 7, ingress) + check
+        endpoint.from_relay(inbound, where, 0.0, relays, lambda r: RelayPath(own, r))
+        assert session.inbox == [(check, CLIENT)]
+        endpoint.send(b"answer", CLIENT)
+        data, _ = relay.recvfrom(2048)
+        assert data == forward_header(CLIENT, OUTBOUND, 2, 7, ingress) + b"answer"
+        # What only relays receive, and garbage, is counted and dropped.
+        for bad in (
+            forward_header(CLIENT, OUTBOUND, 2, 7, ingress) + check,
+            forward_header(CLIENT, INBOUND, 2, 7, None) + check,
+            b"\x02garbage",
+        ):
+            endpoint.from_relay(bad, where, 0.0, relays, lambda r: RelayPath(own, r))
+    assert len(session.inbox) == 1
+    assert 'drops{reason="bad_shim"} 3' in registry.render()

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from voice.metrics import Registry
 from voice.relay.networks import NetworkAllowlist
-from voice.relay.shim import encode_shim
+from voice.relay.shim import INBOUND, encode_shim, forward_header
 from voice.transceiver.endpoint import DirectPath, Endpoint, Path, RelayPath, SessionTable
 from voice.types import Address
 
@@ -74,7 +74,12 @@ def sockets() -> Iterator[tuple[socket.socket, socket.socket]]:
 )
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["direct4", "direct6", "relay"]), payloads, addresses, addresses),
+        st.tuples(
+            st.sampled_from(["direct4", "direct6", "relay", "forwarded"]),
+            payloads,
+            addresses,
+            addresses,
+        ),
         max_size=10,
     )
 )
@@ -95,6 +100,11 @@ def test_endpoint_never_raises_whatever_arrives_from_whatever_address(
         if where == "relay":
             shim = encode_shim(client, payload) if client[1] > 0 and payload else payload
             endpoint.from_relay(shim, relay, 0.0, relays, lambda r: RelayPath(v4, r))
+        elif where == "forwarded":
+            # VOICE-SHIM §10: a call from another cluster's ingress, the via fuzzed too.
+            ok = client[1] > 0 and relay[1] > 0 and payload
+            wire = forward_header(client, INBOUND, 2, 7, relay) + payload if ok else b"\x02"
+            endpoint.from_relay(wire, relay, 0.0, relays, lambda r: RelayPath(v4, r))
         else:
             endpoint.dispatch(payload, client, paths[where], 0.0)
     rendered = registry.render()

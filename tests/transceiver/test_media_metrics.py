@@ -24,7 +24,8 @@ def test_calls_in_progress_and_ended_calls_are_both_counted() -> None:
     live, gone = FakeSession(7, pacer_skipped=2), FakeSession(3, pacer_skipped=5)
     for n in range(3):  # three frames played by the live call (after the first, the margin)
         live.jitter.push(n, n * 960, b"x", n * 0.02)
-        assert live.jitter.pop(n * 0.02 + (n > 0) * live.jitter.min_delay) is not None
+        live.jitter.handle_timeout(n * 0.02 + (n > 0) * live.jitter.min_delay)
+        assert live.jitter.next_event() is not None
     gone.jitter.stats.played, gone.jitter.stats.trimmed = 40, 4
     sessions: list[Any] = [live, gone]
     media = MediaMetrics(lambda: sessions)

@@ -174,8 +174,8 @@ class Call:
     ) -> None:
         async for frame in audio_in:
             now = trio.current_time()
-            event = detector.feed(frame, now)
-            if event is not None:
+            detector.feed(frame, now)
+            while (event := detector.next_event()) is not None:
                 self._emit(event)
                 if isinstance(event, SpeechStarted) and self.barge_in and self.talking:
                     self._clear("barge-in")

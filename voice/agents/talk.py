@@ -43,8 +43,27 @@ from voice.transceiver.agents import AgentError, AgentFunction
 
 log = logging.getLogger(__name__)
 
-#: Recognitions and syntheses running at once, process-wide (worker processes).
-ENGINE_SLOTS = max(1, (os.cpu_count() or 1) - 1)
+
+def usable_cpus(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """The CPUs this process may run on. In a container ``os.cpu_count()`` is the whole
+    node's count, while the affinity mask (set by the CPU manager or ``taskset``) and the
+    cgroup's CPU quota say what it really gets; each recognition worker holds ~90 MB, so
+    sizing the pool by the node would overrun a pod's memory limit."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    count = count or 1
+    try:
+        with open(cpu_max) as limits:
+            quota, period = limits.read().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota visible: the affinity count stands
+    return count
+
+
+#: Recognitions and syntheses running at once, process-wide (worker processes): one core is
+#: left to the event loop that carries every call's media.
+ENGINE_SLOTS = max(1, usable_cpus() - 1)
 #: The longest turn kept for recognition; a caller who talks on is heard up to here.
 MAX_TURN = 15.0
 GREETING = "Hello. Say something, and I will repeat what I understood."

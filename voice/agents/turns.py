@@ -14,11 +14,13 @@ on top of a per-frame yes/no:
 It is plain code, with no Trio and no clock: each frame comes with its playout time, so the
 tests feed frames with explicit times, and the detector decides in the call that gets the
 deciding frame (no timer of its own: frames arrive every 20 ms whatever the caller does,
-concealed ones included).
+concealed ones included). Its decisions come out as every sans-IO object's do
+(:mod:`voice.sansio`), through :meth:`TurnDetector.next_event`.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -77,9 +79,20 @@ class TurnDetector:
         self.frames = 0
         self.voiced_frames = 0
         self.malformed_frames = 0
+        self._events: deque[SpeechStarted | SpeechStopped] = deque()
 
-    def feed(self, pcm: bytes, now: float) -> SpeechStarted | SpeechStopped | None:
-        """Classifies the frame played out at ``now``; returns the event it decides, if any."""
+    def feed(self, pcm: bytes, now: float) -> None:
+        """Classifies the frame played out at ``now``; what it decides goes to
+        :meth:`next_event`."""
+        event = self._decide(pcm, now)
+        if event is not None:
+            self._events.append(event)
+
+    def next_event(self) -> SpeechStarted | SpeechStopped | None:
+        """The oldest decision not yet taken, or None."""
+        return self._events.popleft() if self._events else None
+
+    def _decide(self, pcm: bytes, now: float) -> SpeechStarted | SpeechStopped | None:
         self.frames += 1
         if len(pcm) != FRAME_BYTES:
             self.malformed_frames += 1  # not ours to judge: counts as silence

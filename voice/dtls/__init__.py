@@ -14,9 +14,16 @@ from voice.dtls.connection import (
     SRTP_EXPORTER_LABEL,
     DtlsConnection,
 )
-from voice.dtls.errors import DtlsDecodeError, DtlsError, HandshakeError, LocalProtocolError
-from voice.dtls.events import ApplicationData, ConnectionClosed, DtlsEvent, HandshakeComplete
+from voice.dtls.errors import (
+    DtlsArgumentError,
+    DtlsDecodeError,
+    DtlsError,
+    DtlsUsageError,
+    HandshakeError,
+)
+from voice.dtls.events import DtlsApplicationData, DtlsClosed, DtlsEvent, DtlsHandshakeComplete
 from voice.dtls.registry import AlertDescription, CipherSuite
+from voice.dtls.state import DtlsState
 from voice.srtp.profiles import SrtpProfile
 
 __all__ = [
@@ -24,17 +31,19 @@ __all__ = [
     "DEFAULT_SRTP_PROFILES",
     "SRTP_EXPORTER_LABEL",
     "AlertDescription",
-    "ApplicationData",
     "Certificate",
     "CipherSuite",
-    "ConnectionClosed",
+    "DtlsApplicationData",
+    "DtlsArgumentError",
+    "DtlsClosed",
     "DtlsConnection",
     "DtlsDecodeError",
     "DtlsError",
     "DtlsEvent",
-    "HandshakeComplete",
+    "DtlsHandshakeComplete",
+    "DtlsState",
+    "DtlsUsageError",
     "HandshakeError",
-    "LocalProtocolError",
     "SrtpProfile",
     "fingerprint",
     "fingerprint_matches",

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
-from voice.dtls.errors import HandshakeError
+from voice.dtls.errors import DtlsArgumentError, HandshakeError
 from voice.dtls.registry import AlertDescription, SignatureScheme
 
 #: Hash functions an ``a=fingerprint`` line may name (RFC 8122 §5), weakest first.
@@ -38,7 +38,7 @@ def fingerprint(der: bytes, algorithm: str = "sha-256") -> str:
     """The SDP form of a certificate's fingerprint: uppercase hex pairs joined by colons."""
     hash_cls = FINGERPRINT_HASHES.get(algorithm.lower())
     if hash_cls is None:
-        raise ValueError(f"unsupported fingerprint algorithm {algorithm!r}")
+        raise DtlsArgumentError(f"unsupported fingerprint algorithm {algorithm!r}")
     digest = hashes.Hash(hash_cls())
     digest.update(der)
     return digest.finalize().hex(":").upper()
@@ -155,7 +155,7 @@ class Certificate:
 
     def __init__(self, certificate: x509.Certificate, private_key: ec.EllipticCurvePrivateKey):
         if not isinstance(private_key.curve, ec.SECP256R1):
-            raise TypeError("voice.dtls signs with ECDSA P-256 keys only")
+            raise DtlsArgumentError("voice.dtls signs with ECDSA P-256 keys only")
         self.x509 = certificate
         self.private_key = private_key
         self.der = certificate.public_bytes(serialization.Encoding.DER)
@@ -212,5 +212,5 @@ class Certificate:
         cert = x509.load_pem_x509_certificate(cert_pem)
         key = serialization.load_pem_private_key(key_pem, password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise TypeError("voice.dtls signs with ECDSA P-256 keys only")
+            raise DtlsArgumentError("voice.dtls signs with ECDSA P-256 keys only")
         return cls(cert, key)

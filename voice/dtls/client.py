@@ -1,15 +1,20 @@
-"""The client's side of the DTLS handshake: one method per message the server sends.
+"""The client's side of the DTLS handshake, read top to bottom in the order it happens.
 
-Each ``_client_on_*`` method runs when the state table (:mod:`voice.dtls.state`) allows the
-message; it checks what the server chose against what we offered, raises
-:class:`~voice.dtls.errors.HandshakeError` with the alert the RFCs name when it must refuse,
-and returns the next state.
+:meth:`ClientHandshake.start` sends the ClientHello; then each ``_on_*`` method handles one
+message of the server's flights, in the order they arrive, when the state table
+(:mod:`voice.dtls.state`) allows it. It checks what the server chose against what we
+offered, raises :class:`~voice.dtls.errors.HandshakeError` with the alert the RFCs name when
+it must refuse, and returns the next state. ``HANDLERS`` at the end of the class lists them.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import ClassVar
 
+from voice.counters import Counters
 from voice.dtls import extensions as ext
 from voice.dtls.certificate import (
     VERIFIABLE_SCHEMES,
@@ -19,7 +24,7 @@ from voice.dtls.certificate import (
 from voice.dtls.errors import HandshakeError
 from voice.dtls.extensions import Extension, UseSrtp, find_extension
 from voice.dtls.flights import FlightMessage
-from voice.dtls.handshake import HandshakeCore
+from voice.dtls.handshake import Handler, Handshake, HandshakeSettings
 from voice.dtls.keyexchange import SUPPORTED_GROUPS, KeyShare
 from voice.dtls.messages import Certificate as CertificateMessage
 from voice.dtls.messages import (
@@ -33,26 +38,50 @@ from voice.dtls.messages import (
     ServerHelloDone,
     ServerKeyExchange,
 )
+from voice.dtls.record import RecordLayer
 from voice.dtls.registry import (
     AlertDescription,
     CipherSuite,
     ClientCertificateType,
     ECPointFormat,
     ExtensionType,
+    HandshakeType,
     NamedGroup,
     ProtocolVersion,
     SignatureScheme,
 )
-from voice.dtls.state import State
+from voice.dtls.state import DtlsState
 from voice.srtp.profiles import SrtpProfile
 
 _DTLS_1_2 = ProtocolVersion.DTLS_1_2
 
 
-class ClientHandshake(HandshakeCore):
-    """The DTLS client role."""
+class ClientHandshake(Handshake):
+    """The DTLS client role: one handshake, from ClientHello to the server's Finished."""
 
-    # Client role
+    is_server = False
+    INITIAL_STATE = DtlsState.CLIENT_START
+    #: RFC 5246 §7.4.1.1: a server asks a client to renegotiate with HelloRequest.
+    RENEGOTIATION = HandshakeType.hello_request
+
+    def __init__(
+        self,
+        settings: HandshakeSettings,
+        records: RecordLayer,
+        outgoing: list[bytes],
+        counters: Counters[str],
+    ) -> None:
+        super().__init__(settings, records, outgoing, counters)
+        self._client_hello: ClientHello | None = None
+        self._peer_share: tuple[NamedGroup, bytes] | None = None
+        self._certificate_requested: CertificateRequest | None = None
+
+    def start(self, now: float) -> DtlsState:
+        """Sends flight 1, the ClientHello, and arms its timer."""
+        self.client_random = os.urandom(32)
+        self._client_hello = self._build_client_hello(cookie=b"")
+        self._send_flight([self._handshake_message(self._client_hello)], now)
+        return DtlsState.CLIENT_WAIT_SERVER_HELLO
 
     def _build_client_hello(self, cookie: bytes) -> ClientHello:
         extensions = [
@@ -72,35 +101,35 @@ class ClientHandshake(HandshakeCore):
             # empty renegotiation_info (or the SCSV; we use the extension).
             Extension(ExtensionType.renegotiation_info, ext.encode_renegotiation_info()),
         ]
-        if self._srtp_profiles:
+        if self.settings.srtp_profiles:
             # RFC 5764 §4.1.1: our profiles in preference order, and no MKI.
             extensions.append(
-                Extension(ExtensionType.use_srtp, UseSrtp(self._srtp_profiles).encode())
+                Extension(ExtensionType.use_srtp, UseSrtp(self.settings.srtp_profiles).encode())
             )
         return ClientHello(
             version=_DTLS_1_2,
-            random=self._client_random,
+            random=self.client_random,
             session_id=b"",
             cookie=cookie,
-            cipher_suites=self._cipher_suites,
+            cipher_suites=self.settings.cipher_suites,
             compression_methods=b"\x00",
             extensions=tuple(extensions),
         )
 
-    def _client_on_hello_verify_request(self, message: HelloVerifyRequest, now: float) -> State:
+    def _on_hello_verify_request(self, message: HelloVerifyRequest, now: float) -> DtlsState:
         assert self._client_hello is not None
         # RFC 6347 §4.2.1: send the same ClientHello again with the cookie. RFC 6347 §4.2.6:
         # neither the first ClientHello nor the HelloVerifyRequest enters the transcript.
         self._transcript.clear()
         self._client_hello = replace(self._client_hello, cookie=message.cookie)
         self._send_flight([self._handshake_message(self._client_hello)], now)
-        return State.CLIENT_WAIT_SERVER_HELLO
+        return DtlsState.CLIENT_WAIT_SERVER_HELLO
 
-    def _client_on_server_hello(self, message: ServerHello, now: float) -> State:
+    def _on_server_hello(self, message: ServerHello, now: float) -> DtlsState:
         """RFC 5246 §7.4.1.3: everything the server chose must be something we offered."""
         if message.version != _DTLS_1_2:
             raise HandshakeError(AlertDescription.protocol_version, "server is not DTLS 1.2")
-        if message.cipher_suite not in self._cipher_suites:
+        if message.cipher_suite not in self.settings.cipher_suites:
             raise HandshakeError(AlertDescription.illegal_parameter, "suite was not offered")
         if message.compression_method != 0:
             raise HandshakeError(AlertDescription.illegal_parameter, "compression")
@@ -113,8 +142,8 @@ class ClientHandshake(HandshakeCore):
                     AlertDescription.unsupported_extension,
                     f"server sent unrequested extension {extension.type}",
                 )
-        self._suite = CipherSuite(message.cipher_suite)
-        self._server_random = message.random
+        self.suite = CipherSuite(message.cipher_suite)
+        self.server_random = message.random
 
         renegotiation_info = find_extension(message.extensions, ExtensionType.renegotiation_info)
         # RFC 5746 §3.4: the server's renegotiation_info must be present and empty on an
@@ -127,7 +156,7 @@ class ClientHandshake(HandshakeCore):
         if ems is not None:
             ext.decode_extended_master_secret(ems)
         self._use_ems = ems is not None
-        if not self._use_ems and self._require_ems:
+        if not self._use_ems and self.settings.require_extended_master_secret:
             # RFC 7627 §5.2: a client that will not talk to legacy servers should abort when
             # the server does not use the extension; we do unless told otherwise.
             raise HandshakeError(AlertDescription.handshake_failure, "no extended master secret")
@@ -136,11 +165,11 @@ class ClientHandshake(HandshakeCore):
             formats
         ):
             raise HandshakeError(AlertDescription.illegal_parameter, "no uncompressed points")
-        self._srtp_profile = self._client_check_use_srtp(message.extensions)
-        return State.CLIENT_WAIT_CERTIFICATE
+        self.srtp_profile = self._check_use_srtp(message.extensions)
+        return DtlsState.CLIENT_WAIT_CERTIFICATE
 
-    def _client_check_use_srtp(self, extensions: tuple[Extension, ...]) -> SrtpProfile | None:
-        if not self._srtp_profiles:
+    def _check_use_srtp(self, extensions: tuple[Extension, ...]) -> SrtpProfile | None:
+        if not self.settings.srtp_profiles:
             return None
         data = find_extension(extensions, ExtensionType.use_srtp)
         if data is None:
@@ -149,41 +178,41 @@ class ClientHandshake(HandshakeCore):
         use_srtp = UseSrtp.decode(data)
         # RFC 5764 §4.1.1: exactly one of the profiles we offered; RFC 5764 §4.1.3: no MKI
         # unless we sent one (we never do).
-        if len(use_srtp.profiles) != 1 or use_srtp.profiles[0] not in self._srtp_profiles:
+        if len(use_srtp.profiles) != 1 or use_srtp.profiles[0] not in self.settings.srtp_profiles:
             raise HandshakeError(AlertDescription.illegal_parameter, "bad SRTP profile choice")
         if use_srtp.mki:
             raise HandshakeError(AlertDescription.illegal_parameter, "server chose an MKI")
         return SrtpProfile(use_srtp.profiles[0])
 
-    def _client_on_certificate(self, message: CertificateMessage, now: float) -> State:
+    def _on_certificate(self, message: CertificateMessage, now: float) -> DtlsState:
         if not message.certificates:
             raise HandshakeError(AlertDescription.handshake_failure, "server sent no certificate")
         self._check_peer_certificate(message.certificates)
         if not scheme_fits_key(SignatureScheme.ecdsa_secp256r1_sha256, self._require_peer_key()):
             # RFC 8422 §5.3: ECDHE_ECDSA suites need an ECDSA-capable server certificate.
             raise HandshakeError(AlertDescription.unsupported_certificate, "not an ECDSA key")
-        return State.CLIENT_WAIT_KEY_EXCHANGE
+        return DtlsState.CLIENT_WAIT_KEY_EXCHANGE
 
-    def _client_on_server_key_exchange(self, message: ServerKeyExchange, now: float) -> State:
+    def _on_server_key_exchange(self, message: ServerKeyExchange, now: float) -> DtlsState:
         if message.named_group not in SUPPORTED_GROUPS:
             # RFC 8422 §5.4: the server must pick one of the groups we listed.
             raise HandshakeError(AlertDescription.illegal_parameter, "group was not offered")
         if message.signature_scheme not in VERIFIABLE_SCHEMES:
             raise HandshakeError(AlertDescription.illegal_parameter, "scheme was not offered")
         # RFC 8422 §5.4: the signature covers both randoms and the server's ECDH parameters.
-        signed = self._client_random + self._server_random + message.signed_params()
+        signed = self.client_random + self.server_random + message.signed_params()
         if not verify_signature(
             self._require_peer_key(), message.signature_scheme, message.signature, signed
         ):
             raise HandshakeError(AlertDescription.decrypt_error, "ServerKeyExchange signature")
         self._peer_share = (NamedGroup(message.named_group), message.public_key)
-        return State.CLIENT_WAIT_CERTIFICATE_REQUEST
+        return DtlsState.CLIENT_WAIT_CERTIFICATE_REQUEST
 
-    def _client_on_certificate_request(self, message: CertificateRequest, now: float) -> State:
+    def _on_certificate_request(self, message: CertificateRequest, now: float) -> DtlsState:
         self._certificate_requested = message
-        return State.CLIENT_WAIT_HELLO_DONE
+        return DtlsState.CLIENT_WAIT_HELLO_DONE
 
-    def _client_on_server_hello_done(self, message: ServerHelloDone, now: float) -> State:
+    def _on_server_hello_done(self, message: ServerHelloDone, now: float) -> DtlsState:
         assert self._peer_share is not None
         flight: list[FlightMessage] = []
         request = self._certificate_requested
@@ -192,10 +221,10 @@ class ClientHandshake(HandshakeCore):
         # server decide.
         will_sign = request is not None and (
             ClientCertificateType.ecdsa_sign in request.certificate_types
-            and self._certificate.signature_scheme in request.signature_schemes
+            and self.settings.certificate.signature_scheme in request.signature_schemes
         )
         if request is not None:
-            chain = (self._certificate.der,) if will_sign else ()
+            chain = (self.settings.certificate.der,) if will_sign else ()
             flight.append(self._handshake_message(CertificateMessage(chain)))
         group, server_public = self._peer_share
         self._key_share = KeyShare(group)
@@ -204,21 +233,30 @@ class ClientHandshake(HandshakeCore):
         self._derive_keys(pre_master_secret)
         if will_sign:
             # RFC 5246 §7.4.8: sign every handshake message so far, proving we hold the key.
-            signature = self._certificate.sign(bytes(self._transcript))
+            signature = self.settings.certificate.sign(bytes(self._transcript))
             flight.append(
                 self._handshake_message(
-                    CertificateVerify(self._certificate.signature_scheme, signature)
+                    CertificateVerify(self.settings.certificate.signature_scheme, signature)
                 )
             )
-        assert self._pending_write is not None
-        flight.append(self._change_cipher_spec(self._pending_write))
+        flight.append(self._change_cipher_spec())
         finished = self._finished(client=True, transcript=bytes(self._transcript))
         flight.append(self._handshake_message(Finished(finished)))
         self._send_flight(flight, now)
-        return State.CLIENT_WAIT_CHANGE_CIPHER_SPEC
+        return DtlsState.CLIENT_WAIT_CHANGE_CIPHER_SPEC
 
-    def _client_on_finished(self, message: Finished, now: float) -> State:
+    def _on_finished(self, message: Finished, now: float) -> DtlsState:
         self._check_finished(message)
         self._flight = []  # nothing of ours is retransmitted after the server's Finished
-        self._complete()
-        return State.ESTABLISHED
+        return DtlsState.ESTABLISHED
+
+    # The state table decides whether a message may come; this says who handles it.
+    HANDLERS: ClassVar[Mapping[HandshakeType, Handler]] = {
+        HandshakeType.hello_verify_request: _on_hello_verify_request,
+        HandshakeType.server_hello: _on_server_hello,
+        HandshakeType.certificate: _on_certificate,
+        HandshakeType.server_key_exchange: _on_server_key_exchange,
+        HandshakeType.certificate_request: _on_certificate_request,
+        HandshakeType.server_hello_done: _on_server_hello_done,
+        HandshakeType.finished: _on_finished,
+    }

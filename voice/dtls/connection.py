@@ -15,11 +15,13 @@ How the work is split: :mod:`~voice.dtls.record` frames and protects records,
 :mod:`~voice.dtls.fragments` reassembles handshake messages, :mod:`~voice.dtls.flights` packs
 and retransmits what we send, :mod:`~voice.dtls.state` is the table of which message may come
 next, :mod:`~voice.dtls.messages` and :mod:`~voice.dtls.extensions` parse and build, and
-:mod:`~voice.dtls.keyschedule` derives keys. The two roles of the handshake, one method per
-incoming message, are :mod:`~voice.dtls.client` and :mod:`~voice.dtls.server`, on the shared
-steps of :mod:`~voice.dtls.handshake`. This module connects them: the public API, incoming
-records, and the dispatch of each handshake message to its role's handler through the state
-table.
+:mod:`~voice.dtls.keyschedule` derives keys. A connection owns one *role* object, a
+:class:`~voice.dtls.client.ClientHandshake` or a :class:`~voice.dtls.server.ServerHandshake`
+(both on the shared steps of :mod:`~voice.dtls.handshake`): it holds what the handshake
+learns and has one method per incoming message, in the order a handshake meets them, so
+each direction reads top to bottom in one file. This module is the rest: the public API,
+incoming records and alerts, reassembly and ordering of handshake messages, and the check of
+every step against the state table.
 
 Nothing a peer sends makes a method here raise: malformed or unauthenticated records are
 dropped and counted in :attr:`DtlsConnection.counters`, and protocol violations end the
@@ -29,49 +31,30 @@ connection with the fatal alert RFC 5246 §7.2.2 names for them.
 from __future__ import annotations
 
 import logging
-import os
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from voice.dtls.certificate import (
-    Certificate,
-    PublicKey,
-)
+from voice.counters import Counters
+from voice.dtls.certificate import Certificate
 from voice.dtls.client import ClientHandshake
-from voice.dtls.errors import DtlsDecodeError, HandshakeError, LocalProtocolError
-from voice.dtls.events import ApplicationData, ConnectionClosed, DtlsEvent
-from voice.dtls.flights import FlightMessage, RetransmitTimer
-from voice.dtls.fragments import (
-    Added,
-    HandshakeFragment,
-    Reassembler,
-    encode_whole_message,
-    iter_fragments,
-)
-from voice.dtls.keyexchange import KeyShare
-from voice.dtls.keyschedule import (
-    SUITES,
-    export_keying_material,
-)
-from voice.dtls.messages import (
-    CertificateRequest,
-    ClientHello,
-    parse_message,
-)
-from voice.dtls.record import Record, RecordLayer, RecordProtection, iter_records
+from voice.dtls.errors import DtlsArgumentError, DtlsDecodeError, DtlsUsageError, HandshakeError
+from voice.dtls.events import DtlsApplicationData, DtlsClosed, DtlsEvent
+from voice.dtls.fragments import Added, HandshakeFragment, Reassembler, iter_fragments
+from voice.dtls.handshake import Handshake, HandshakeSettings, Received
+from voice.dtls.keyschedule import SUITES, export_keying_material
+from voice.dtls.messages import parse_message
+from voice.dtls.record import Record, RecordDrop, RecordLayer, iter_records
 from voice.dtls.registry import (
     AlertDescription,
     AlertLevel,
     CipherSuite,
     ContentType,
     HandshakeType,
-    NamedGroup,
     ProtocolVersion,
 )
 from voice.dtls.server import ServerHandshake
-from voice.dtls.state import CHANGE_CIPHER_SPEC, FLIGHT_ENDS, TRANSITIONS, State
-from voice.srtp.profiles import PROFILE_SIZES, SrtpProfile
+from voice.dtls.state import CHANGE_CIPHER_SPEC, FLIGHT_ENDS, TRANSITIONS, DtlsState
+from voice.srtp.profiles import DEFAULT_PROFILES, PROFILE_SIZES, SrtpProfile
 
 logger = logging.getLogger(__name__)
 
@@ -82,14 +65,8 @@ DEFAULT_CIPHER_SUITES: tuple[CipherSuite, ...] = (
     CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
 )
 
-#: SRTP profiles in our preference order: the AEAD GCM profiles of RFC 7714 first (one pass
-#: for encryption and authentication, shorter tags on the wire than HMAC-SHA1-80 ... and
-#: faster), then the AES-CM profile every WebRTC stack must have.
-DEFAULT_SRTP_PROFILES: tuple[SrtpProfile, ...] = (
-    SrtpProfile.SRTP_AEAD_AES_128_GCM,
-    SrtpProfile.SRTP_AEAD_AES_256_GCM,
-    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
-)
+#: SRTP profiles in our preference order (kept once, in :mod:`voice.srtp.profiles`).
+DEFAULT_SRTP_PROFILES: tuple[SrtpProfile, ...] = DEFAULT_PROFILES
 
 #: RFC 5764 §4.2: the exporter label that keys SRTP.
 SRTP_EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"
@@ -102,16 +79,41 @@ MIN_DATAGRAM_SIZE = 128
 #: arrive within milliseconds) are not answered again for this long.
 DUPLICATE_HOLDOFF = 0.25
 
+#: What :attr:`DtlsConnection.counters` counts, each from zero. Records dropped by the record
+#: layer count under their :class:`~voice.dtls.record.RecordDrop`; handshake fragments the
+#: reassembler refuses under ``handshake_`` and their :class:`~voice.dtls.fragments.Added`.
+COUNTERS: tuple[str, ...] = (
+    *RecordDrop,
+    *(f"handshake_{status.value}" for status in Added if status is not Added.ACCEPTED),
+    "after_close",  # a datagram after the connection closed
+    "before_connect",  # a datagram to a client that has not called connect()
+    "malformed_record",  # framing that does not add up: the rest of the datagram is dropped
+    "bad_version",  # a record version we do not speak (or DTLS 1.0 once protected)
+    "record_overflow",  # a plaintext over 2^14 bytes
+    "unknown_content_type",
+    "early_application_data",  # before our Finished check, or unprotected
+    "malformed_alert",
+    "unprotected_alert",  # an epoch-0 alert once the peer protects its records
+    "warning_alert",  # received, and not close_notify
+    "malformed_change_cipher_spec",
+    "unexpected_change_cipher_spec",  # early or repeated: dropped (RFC 6347 §4.2.5)
+    "malformed_handshake",  # unparseable handshake framing where no alert is worth sending
+    "handshake_before_client_hello",  # a server's first message is not a ClientHello
+    "unprotected_handshake",  # an epoch-0 message once the peer protects its records
+    "duplicate_handshake",  # a fragment of a message already handled
+    "retransmit_on_duplicate",  # our flight sent again because the peer repeated its own
+    "retransmit_on_timeout",  # our flight sent again because its timer fired
+    "renegotiation_refused",  # answered with a no_renegotiation warning
+    "hello_verify_request",  # sent by a server with cookies on
+)
+
 _DTLS_1_2 = ProtocolVersion.DTLS_1_2
 _HANDSHAKE_TYPES = frozenset(HandshakeType)
 _RECORD_VERSIONS = frozenset({ProtocolVersion.DTLS_1_0, ProtocolVersion.DTLS_1_2})
 _MAX_PLAINTEXT = 2**14
 
-#: A handshake step: the connection, the parsed message, the time; returns the next state.
-_Handler = Callable[["DtlsConnection", Any, float], State]
 
-
-class DtlsConnection(ClientHandshake, ServerHandshake):
+class DtlsConnection:
     """A DTLS 1.2 client or server with DTLS-SRTP, for one peer (see the module docstring).
 
     ``remote_fingerprints`` are the peer's ``a=fingerprint`` lines as (hash name, "AB:CD:..")
@@ -142,61 +144,44 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         require_extended_master_secret: bool = True,
     ) -> None:
         if max_datagram_size < MIN_DATAGRAM_SIZE:
-            raise ValueError(f"max_datagram_size must be at least {MIN_DATAGRAM_SIZE}")
+            raise DtlsArgumentError(f"max_datagram_size must be at least {MIN_DATAGRAM_SIZE}")
         if not cipher_suites or any(s not in SUITES for s in cipher_suites):
-            raise ValueError(f"cipher_suites must be a non-empty subset of {list(SUITES)}")
+            raise DtlsArgumentError(f"cipher_suites must be a non-empty subset of {list(SUITES)}")
         if cookie_secret is not None and not is_server:
-            raise ValueError("only a server sends cookies")
+            raise DtlsArgumentError("only a server sends cookies")
         self.is_server = is_server
-        self._certificate = certificate
-        self._remote_fingerprints = (
-            None if remote_fingerprints is None else tuple(remote_fingerprints)
+        self._settings = HandshakeSettings(
+            certificate=certificate,
+            remote_fingerprints=(
+                None if remote_fingerprints is None else tuple(remote_fingerprints)
+            ),
+            srtp_profiles=tuple(SrtpProfile(p) for p in srtp_profiles),
+            cipher_suites=tuple(cipher_suites),
+            require_extended_master_secret=require_extended_master_secret,
+            max_datagram_size=max_datagram_size,
+            cookie_secret=cookie_secret,
+            key_log=key_log,
         )
-        self._srtp_profiles = tuple(SrtpProfile(p) for p in srtp_profiles)
-        self._max_datagram_size = max_datagram_size
-        self._cookie_secret = cookie_secret
-        self._key_log = key_log
-        self._cipher_suites = tuple(cipher_suites)
-        self._require_ems = require_extended_master_secret
 
-        #: Why records or messages were dropped, and other things worth a metric.
-        self.counters: Counter[str] = Counter()
-
-        self._state = State.SERVER_WAIT_CLIENT_HELLO if is_server else State.CLIENT_START
+        #: Why records or messages were dropped, and other things worth a metric
+        #: (the names are :data:`COUNTERS`).
+        self.counters: Counters[str] = Counters(COUNTERS)
         self._records = RecordLayer()
+        self._outgoing: list[bytes] = []
+        self._events: deque[DtlsEvent] = deque()
+        #: The handshake of our role: what it has learnt, our flights and their timer.
+        self._handshake: Handshake = (ServerHandshake if is_server else ClientHandshake)(
+            self._settings, self._records, self._outgoing, self.counters
+        )
+        self._state = self._handshake.INITIAL_STATE
+        self._done = False
+
+        # The peer's handshake messages: reassembly, and the message_seq range of its last
+        # complete flight and where its next begins (to spot its retransmissions).
         self._reassembler = Reassembler()
-        self._timer = RetransmitTimer()
-        self._flight: list[FlightMessage] = []
-        self._next_send_seq = 0
-        # message_seq range of the peer's last complete flight, and where its next begins.
         self._peer_flight: tuple[int, int] = (1, 0)  # empty
         self._peer_flight_next = 0
         self._duplicate_holdoff_until = float("-inf")
-        self._last_record: Record | None = None
-        self._outgoing: list[bytes] = []
-        self._events: deque[DtlsEvent] = deque()
-        # Every handshake message, sent or received, as one unfragmented piece (RFC 6347
-        # §4.2.6); ``_transcript_before`` is its length before the message being handled.
-        self._transcript = bytearray()
-        self._transcript_before = 0
-
-        # What the handshake negotiates.
-        self._client_hello: ClientHello | None = None
-        self._client_random = b""
-        self._server_random = b""
-        self._suite: CipherSuite | None = None
-        self._use_ems = False
-        self._srtp_profile: SrtpProfile | None = None
-        self._key_share: KeyShare | None = None
-        self._peer_share: tuple[NamedGroup, bytes] | None = None
-        self._peer_certificate: bytes | None = None
-        self._peer_key: PublicKey | None = None
-        self._certificate_requested: CertificateRequest | None = None
-        self._master_secret = b""
-        self._pending_read: RecordProtection | None = None
-        self._pending_write: RecordProtection | None = None
-        self._message_seq = 0  # message_seq of the message being handled
-        self._done = False
 
     # ---------------------------------------------------------------------------------
     # Public API
@@ -207,24 +192,22 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         return self._done
 
     @property
-    def state(self) -> State:
+    def state(self) -> DtlsState:
         return self._state
 
     def connect(self, now: float) -> None:
         """Starts the handshake as a client: queues the ClientHello and arms the timer."""
-        if self.is_server or self._state is not State.CLIENT_START:
-            raise LocalProtocolError("connect() is for a client, once")
-        self._client_random = os.urandom(32)
-        self._client_hello = self._build_client_hello(cookie=b"")
-        self._send_flight([self._handshake_message(self._client_hello)], now)
-        self._state = State.CLIENT_WAIT_SERVER_HELLO
+        handshake = self._handshake
+        if not isinstance(handshake, ClientHandshake) or self._state is not DtlsState.CLIENT_START:
+            raise DtlsUsageError("connect() is for a client, once")
+        self._state = handshake.start(now)
 
     def receive_datagram(self, data: bytes, now: float) -> None:
         """Processes one datagram from the peer. Never raises on what the peer sent."""
-        if self._state is State.CLOSED:
+        if self._state is DtlsState.CLOSED:
             self.counters["after_close"] += 1
             return
-        if self._state is State.CLIENT_START:
+        if self._state is DtlsState.CLIENT_START:
             self.counters["before_connect"] += 1
             return
         try:
@@ -238,10 +221,11 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             self.counters["malformed_record"] += 1
 
     def _is_closed(self) -> bool:
-        return self._state is State.CLOSED
+        return self._state is DtlsState.CLOSED
 
     def datagrams_to_send(self) -> list[bytes]:
-        out, self._outgoing = self._outgoing, []
+        out = self._outgoing[:]
+        self._outgoing.clear()  # the list is shared with the role object, which appends
         return out
 
     def next_event(self) -> DtlsEvent | None:
@@ -249,50 +233,50 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timeout` should next be called (absolute time), or None."""
-        return self._timer.deadline
+        return self._handshake.timer.deadline
 
     def handle_timeout(self, now: float) -> None:
         """Retransmits the last flight if its timer has expired (RFC 6347 §4.2.4)."""
-        if self._state is State.CLOSED or not self._timer.expired(now):
+        timer = self._handshake.timer
+        if self._state is DtlsState.CLOSED or not timer.expired(now):
             return
-        if self._timer.exhausted:
-            self._close(ConnectionClosed("handshake timed out", None, by_peer=False))
+        if timer.exhausted:
+            self._close(DtlsClosed("handshake timed out", None, by_peer=False))
             return
         self.counters["retransmit_on_timeout"] += 1
-        self._transmit_flight()
-        self._timer.back_off(now)
+        self._handshake.retransmit()
+        timer.back_off(now)
 
     def send_application_data(self, data: bytes) -> None:
         """Sends ``data`` in one protected record (DTLS never splits application data)."""
-        if self._state is not State.ESTABLISHED:
-            raise LocalProtocolError(f"cannot send application data in state {self._state}")
+        if self._state is not DtlsState.ESTABLISHED:
+            raise DtlsUsageError(f"cannot send application data in state {self._state}")
         overhead = self._records.overhead(self._records.write_epoch)
-        if len(data) > _MAX_PLAINTEXT or len(data) + overhead > self._max_datagram_size:
-            raise LocalProtocolError("application data does not fit in one datagram")
+        if len(data) > _MAX_PLAINTEXT or len(data) + overhead > self._settings.max_datagram_size:
+            raise DtlsArgumentError("application data does not fit in one datagram")
         self._outgoing.append(self._records.seal(ContentType.application_data, data))
 
     def close(self) -> None:
         """Sends close_notify and closes (RFC 5246 §7.2.1). Idempotent."""
-        if self._state is State.CLOSED:
+        if self._state is DtlsState.CLOSED:
             return
-        if self._state is not State.CLIENT_START:  # nothing was ever sent before connect()
+        if self._state is not DtlsState.CLIENT_START:  # nothing was ever sent before connect()
             self._send_alert(AlertLevel.warning, AlertDescription.close_notify)
-        self._close(
-            ConnectionClosed("closed locally", AlertDescription.close_notify, by_peer=False)
-        )
+        self._close(DtlsClosed("closed locally", AlertDescription.close_notify, by_peer=False))
 
     def export_keying_material(
         self, label: bytes, length: int, context: bytes | None = None
     ) -> bytes:
         """Keying material from the master secret (RFC 5705 §4)."""
         if not self._done:
-            raise LocalProtocolError("keying material exists only after the handshake")
-        assert self._suite is not None
+            raise DtlsUsageError("keying material exists only after the handshake")
+        handshake = self._handshake
+        assert handshake.suite is not None
         return export_keying_material(
-            SUITES[self._suite].hash_name,
-            self._master_secret,
-            client_random=self._client_random,
-            server_random=self._server_random,
+            SUITES[handshake.suite].hash_name,
+            handshake.master_secret,
+            client_random=handshake.client_random,
+            server_random=handshake.server_random,
             label=label,
             length=length,
             context=context,
@@ -301,18 +285,19 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
     def srtp_keying_material(self) -> bytes:
         """The EXTRACTOR-dtls_srtp material, as long as the negotiated profile needs
         (RFC 5764 §4.2); :mod:`voice.srtp` splits it into keys and salts."""
-        if self._srtp_profile is None:
-            raise LocalProtocolError("no SRTP profile was negotiated")
-        length = PROFILE_SIZES[self._srtp_profile].keying_material_length
+        profile = self._handshake.srtp_profile
+        if profile is None:
+            raise DtlsUsageError("no SRTP profile was negotiated")
+        length = PROFILE_SIZES[profile].keying_material_length
         return self.export_keying_material(SRTP_EXPORTER_LABEL, length)
 
     @property
     def srtp_profile(self) -> SrtpProfile | None:
-        return self._srtp_profile
+        return self._handshake.srtp_profile
 
     @property
     def cipher_suite(self) -> CipherSuite | None:
-        return self._suite
+        return self._handshake.suite
 
     # ---------------------------------------------------------------------------------
     # Records
@@ -327,16 +312,15 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             self.counters["bad_version"] += 1
             return
         plaintext = self._records.open(record)
-        if isinstance(plaintext, str):
+        if isinstance(plaintext, RecordDrop):
             self.counters[plaintext] += 1
             return
         if len(plaintext) > _MAX_PLAINTEXT:
             self.counters["record_overflow"] += 1
             return
-        self._last_record = record
         content_type = record.content_type
         if content_type == ContentType.handshake:
-            self._receive_handshake(plaintext, record.epoch, now)
+            self._receive_handshake(plaintext, record, now)
         elif content_type == ContentType.change_cipher_spec:
             self._receive_change_cipher_spec(plaintext, record.epoch)
         elif content_type == ContentType.alert:
@@ -349,11 +333,11 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             self.counters["unknown_content_type"] += 1
 
     def _receive_application_data(self, data: bytes, epoch: int) -> None:
-        if epoch == 0 or self._state is not State.ESTABLISHED:
+        if epoch == 0 or self._state is not DtlsState.ESTABLISHED:
             # Unprotected, or protected but ahead of our Finished check: not yet trusted.
             self.counters["early_application_data"] += 1
             return
-        self._events.append(ApplicationData(data))
+        self._events.append(DtlsApplicationData(data))
 
     def _receive_alert(self, data: bytes, epoch: int) -> None:
         if len(data) != 2:
@@ -372,10 +356,10 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         if description is AlertDescription.close_notify:
             # RFC 5246 §7.2.1: answer close_notify with our own and stop.
             self._send_alert(AlertLevel.warning, AlertDescription.close_notify)
-            self._close(ConnectionClosed("peer closed", description, by_peer=True))
+            self._close(DtlsClosed("peer closed", description, by_peer=True))
         elif level == AlertLevel.fatal:
             # RFC 5246 §7.2.2: a fatal alert ends the connection at once.
-            self._close(ConnectionClosed(f"peer sent {name}", description, by_peer=True))
+            self._close(DtlsClosed(f"peer sent {name}", description, by_peer=True))
         else:
             self.counters["warning_alert"] += 1
             logger.debug("DTLS warning alert from peer: %s", name)
@@ -392,8 +376,8 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             # brings it again in order.
             self.counters["unexpected_change_cipher_spec"] += 1
             return
-        assert self._pending_read is not None
-        self._records.install_read(1, self._pending_read)
+        assert self._handshake.pending_read is not None
+        self._records.install_read(1, self._handshake.pending_read)
         self._state = allowed[0]
 
     def _send_alert(self, level: AlertLevel, description: AlertDescription) -> None:
@@ -402,23 +386,23 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
     def _fail(self, failure: HandshakeError) -> None:
         logger.info("DTLS handshake failed: %s", failure)
         self._send_alert(AlertLevel.fatal, failure.alert)
-        self._close(ConnectionClosed(failure.reason, failure.alert, by_peer=False))
+        self._close(DtlsClosed(failure.reason, failure.alert, by_peer=False))
 
-    def _close(self, event: ConnectionClosed) -> None:
-        self._state = State.CLOSED
-        self._timer.stop()
-        self._flight = []
+    def _close(self, event: DtlsClosed) -> None:
+        self._state = DtlsState.CLOSED
+        self._handshake.stop()
         self._events.append(event)
 
     # ---------------------------------------------------------------------------------
     # Handshake messages: reassembly, ordering, dispatch
     # ---------------------------------------------------------------------------------
 
-    def _receive_handshake(self, data: bytes, epoch: int, now: float) -> None:
+    def _receive_handshake(self, data: bytes, record: Record, now: float) -> None:
+        epoch = record.epoch
         try:
             fragments = list(iter_fragments(data))
         except DtlsDecodeError as exc:
-            if self._state is State.ESTABLISHED or epoch == 0:
+            if self._state is DtlsState.ESTABLISHED or epoch == 0:
                 # Framing that does not parse cannot be pinned on any message, and it is
                 # unauthenticated or arrives after the handshake: not worth a fatal alert
                 # that a forged packet could provoke. (A message whose *body* is malformed
@@ -429,11 +413,12 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             return
         for frag in fragments:
             self._receive_fragment(frag, epoch, now)
-        while self._state is not State.CLOSED and (message := self._reassembler.pop()):
-            self._handle_message(*message, now)
+        while self._state is not DtlsState.CLOSED and (message := self._reassembler.pop()):
+            msg_type, seq, body = message
+            self._handle_message(msg_type, seq, body, record.sequence_number, now)
 
     def _receive_fragment(self, frag: HandshakeFragment, epoch: int, now: float) -> None:
-        if self._state is State.SERVER_WAIT_CLIENT_HELLO:
+        if self._state is DtlsState.SERVER_WAIT_CLIENT_HELLO:
             if frag.msg_type != HandshakeType.client_hello:
                 # Before a ClientHello there is no handshake to abort: stray or forged
                 # messages are dropped, not answered with an alert.
@@ -467,15 +452,17 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         first, last = self._peer_flight
         if (
             first <= frag.message_seq <= last
-            and self._flight
+            and self._handshake.has_flight
             and now >= self._duplicate_holdoff_until
         ):
             self.counters["retransmit_on_duplicate"] += 1
             self._duplicate_holdoff_until = now + DUPLICATE_HOLDOFF
-            self._transmit_flight()
+            self._handshake.retransmit()
 
-    def _handle_message(self, msg_type: int, seq: int, body: bytes, now: float) -> None:
-        if self._state is State.ESTABLISHED:
+    def _handle_message(
+        self, msg_type: int, seq: int, body: bytes, record_sequence: int, now: float
+    ) -> None:
+        if self._state is DtlsState.ESTABLISHED:
             self._handle_after_handshake(msg_type)
             return
         allowed = TRANSITIONS[self._state]
@@ -490,12 +477,9 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             message = parse_message(msg_type, body)
             logger.debug("DTLS <- %s (message_seq %d)", key.name, seq)
             # A new message in order means the peer has our last flight: stop its timer.
-            self._timer.stop()
-            self._message_seq = seq
-            self._transcript_before = len(self._transcript)
-            self._transcript += encode_whole_message(msg_type, seq, body)
-            handler = self._server_handlers if self.is_server else self._client_handlers
-            next_state = handler[msg_type](self, message, now)
+            self._handshake.timer.stop()
+            received = Received(key, seq, body, record_sequence)
+            next_state = self._handshake.handle(received, message, now)
         except DtlsDecodeError as exc:
             self._fail(HandshakeError(AlertDescription.decode_error, str(exc)))
             return
@@ -508,12 +492,16 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             self._peer_flight_next = seq + 1
         logger.debug("DTLS %s -> %s", self._state.value, next_state.value)
         self._state = next_state
+        if next_state is DtlsState.SERVER_WAIT_CLIENT_HELLO:
+            # The server answered with a stateless HelloVerifyRequest (RFC 6347 §4.2.1) and
+            # remembers nothing of this ClientHello, its message_seq included.
+            self._reassembler.restart_at(0)
+        elif next_state is DtlsState.ESTABLISHED:
+            self._done = True
+            self._events.append(self._handshake.completed())
 
     def _handle_after_handshake(self, msg_type: int) -> None:
-        renegotiation = (
-            HandshakeType.client_hello if self.is_server else HandshakeType.hello_request
-        )
-        if msg_type == renegotiation:
+        if msg_type == self._handshake.RENEGOTIATION:
             # RFC 5246 §7.4.1.1: renegotiation may be refused with a no_renegotiation warning;
             # we never renegotiate, so there is no renegotiation_info state to keep either.
             self.counters["renegotiation_refused"] += 1
@@ -525,25 +513,3 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
                     f"handshake message {msg_type} after Finished",
                 )
             )
-
-    _client_handlers: dict[int, _Handler]
-    _server_handlers: dict[int, _Handler]
-
-
-# One handler per (role, incoming message); the state table decides whether it may run.
-DtlsConnection._client_handlers = {
-    HandshakeType.hello_verify_request: ClientHandshake._client_on_hello_verify_request,
-    HandshakeType.server_hello: ClientHandshake._client_on_server_hello,
-    HandshakeType.certificate: ClientHandshake._client_on_certificate,
-    HandshakeType.server_key_exchange: ClientHandshake._client_on_server_key_exchange,
-    HandshakeType.certificate_request: ClientHandshake._client_on_certificate_request,
-    HandshakeType.server_hello_done: ClientHandshake._client_on_server_hello_done,
-    HandshakeType.finished: ClientHandshake._client_on_finished,
-}
-DtlsConnection._server_handlers = {
-    HandshakeType.client_hello: ServerHandshake._server_on_client_hello,
-    HandshakeType.certificate: ServerHandshake._server_on_certificate,
-    HandshakeType.client_key_exchange: ServerHandshake._server_on_client_key_exchange,
-    HandshakeType.certificate_verify: ServerHandshake._server_on_certificate_verify,
-    HandshakeType.finished: ServerHandshake._server_on_finished,
-}

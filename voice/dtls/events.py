@@ -12,7 +12,7 @@ from voice.srtp.profiles import SrtpProfile
 
 
 @dataclass(frozen=True, slots=True)
-class HandshakeComplete:
+class DtlsHandshakeComplete:
     """The handshake finished and the peer proved it holds the certificate SDP named.
 
     ``srtp_profile`` is the profile negotiated with use_srtp (None when SRTP was not asked
@@ -26,12 +26,12 @@ class HandshakeComplete:
 
 
 @dataclass(frozen=True, slots=True)
-class ApplicationData:
+class DtlsApplicationData:
     data: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectionClosed:
+class DtlsClosed:
     """The connection is over; nothing more will be sent or delivered.
 
     ``alert`` is the alert that ended it, if any (``close_notify`` for an orderly close),
@@ -43,4 +43,4 @@ class ConnectionClosed:
     by_peer: bool
 
 
-DtlsEvent = HandshakeComplete | ApplicationData | ConnectionClosed
+DtlsEvent = DtlsHandshakeComplete | DtlsApplicationData | DtlsClosed

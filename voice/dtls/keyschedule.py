@@ -12,6 +12,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from voice.dtls.errors import DtlsArgumentError
 from voice.dtls.record import AesGcmProtection, ChaChaPolyProtection, RecordProtection
 from voice.dtls.registry import CipherSuite
 
@@ -152,7 +153,7 @@ def export_keying_material(
     seed = client_random + server_random
     if context is not None:
         if len(context) >= 2**16:
-            raise ValueError("an exporter context is at most 65535 bytes")
+            raise DtlsArgumentError("an exporter context is at most 65535 bytes")
         seed += len(context).to_bytes(2, "big") + context
     return prf(hash_name, master_secret, label, seed, length)
 

@@ -11,6 +11,7 @@ to open them. Invalid records are data, not crashes: they are dropped and counte
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -204,6 +205,20 @@ class ChaChaPolyProtection:
             return None
 
 
+class RecordDrop(enum.StrEnum):
+    """Why :meth:`RecordLayer.open` dropped a record; a :class:`enum.StrEnum` whose values
+    are the connection's counter names."""
+
+    #: Protected under the epoch after ours: it overtook the ChangeCipherSpec (RFC 6347 §4.1).
+    FUTURE_EPOCH = "future_epoch"
+    #: An epoch we have no keys for and never will.
+    UNKNOWN_EPOCH = "unknown_epoch"
+    #: Already seen, or older than the replay window (RFC 6347 §4.1.2.6).
+    REPLAYED = "replayed"
+    #: Failed authentication: forged, corrupted or under other keys (RFC 6347 §4.1.2.7).
+    BAD_MAC = "bad_mac"
+
+
 class _ReadEpoch:
     __slots__ = ("protection", "window")
 
@@ -262,8 +277,8 @@ class RecordLayer:
             payload = state.protection.seal(content_type, self.version, epoch, seq, payload)
         return encode_record_header(content_type, self.version, epoch, seq, len(payload)) + payload
 
-    def open(self, record: Record) -> bytes | str:
-        """The plaintext of a record, or the reason it is dropped (a counter name).
+    def open(self, record: Record) -> bytes | RecordDrop:
+        """The plaintext of a record, or the reason it is dropped.
 
         RFC 6347 §4.1.2.7: records that fail are discarded silently, never answered with an
         alert, since an attacker can forge any number of them and an alert would let him
@@ -273,13 +288,15 @@ class RecordLayer:
         if state is None:
             # RFC 6347 §4.1: records of the next epoch can arrive before the ChangeCipherSpec
             # that opens it; we may buffer or drop them, and drop them (the peer retransmits).
-            return "future_epoch" if record.epoch == self.read_epoch + 1 else "unknown_epoch"
+            if record.epoch == self.read_epoch + 1:
+                return RecordDrop.FUTURE_EPOCH
+            return RecordDrop.UNKNOWN_EPOCH
         if state.protection is None:
             # Epoch 0 is unauthenticated: a replay window there could be pushed forward by
             # anyone, so duplicates are caught by message_seq one layer up instead.
             return record.fragment
         if state.window.is_replay(record.sequence_number):
-            return "replayed"
+            return RecordDrop.REPLAYED
         plaintext = state.protection.open(
             record.content_type,
             record.version,
@@ -288,6 +305,6 @@ class RecordLayer:
             record.fragment,
         )
         if plaintext is None:
-            return "bad_mac"
+            return RecordDrop.BAD_MAC
         state.window.mark(record.sequence_number)
         return plaintext

@@ -1,14 +1,19 @@
-"""The server's side of the DTLS handshake: one method per message the client sends.
+"""The server's side of the DTLS handshake, read top to bottom in the order it happens.
 
-The interesting part is :meth:`ServerHandshake._negotiate`, where a ClientHello full of
-offers (a browser's lists dozens of things, many of them DTLS 1.3 or unknown to us) is turned
-into the handful of choices a WebRTC DTLS 1.2 server makes.
+Each ``_on_*`` method handles one message of the client's flights, in the order they
+arrive, when the state table (:mod:`voice.dtls.state`) allows it, and returns the next state;
+``HANDLERS`` at the end of the class lists them. The interesting part is
+:meth:`ServerHandshake._negotiate`, where a ClientHello full of offers (a browser's lists
+dozens of things, many of them DTLS 1.3 or unknown to us) is turned into the handful of
+choices a WebRTC DTLS 1.2 server makes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import ClassVar
 
 from voice.dtls import extensions as ext
 from voice.dtls.certificate import (
@@ -21,7 +26,7 @@ from voice.dtls.extensions import Extension, UseSrtp, find_extension
 from voice.dtls.fragments import (
     HandshakeFragment,
 )
-from voice.dtls.handshake import HandshakeCore
+from voice.dtls.handshake import Handler, Handshake
 from voice.dtls.keyexchange import SUPPORTED_GROUPS, KeyShare
 from voice.dtls.messages import Certificate as CertificateMessage
 from voice.dtls.messages import (
@@ -47,7 +52,7 @@ from voice.dtls.registry import (
     NamedGroup,
     ProtocolVersion,
 )
-from voice.dtls.state import State
+from voice.dtls.state import DtlsState
 from voice.srtp.profiles import SrtpProfile
 
 _DTLS_1_2 = ProtocolVersion.DTLS_1_2
@@ -57,42 +62,47 @@ _DTLS_1_2 = ProtocolVersion.DTLS_1_2
 _CERTIFICATE_TYPES = bytes([ClientCertificateType.ecdsa_sign, ClientCertificateType.rsa_sign])
 
 
-class ServerHandshake(HandshakeCore):
-    """The DTLS server role."""
+class ServerHandshake(Handshake):
+    """The DTLS server role: one handshake, from ClientHello to our Finished."""
 
-    # Server role
+    is_server = True
+    INITIAL_STATE = DtlsState.SERVER_WAIT_CLIENT_HELLO
+    #: RFC 5246 §7.4.1.1: a client asks to renegotiate by sending a new ClientHello.
+    RENEGOTIATION = HandshakeType.client_hello
 
-    def _server_on_client_hello(self, hello: ClientHello, now: float) -> State:
-        if self._cookie_secret is not None and not cookie_is_valid(self._cookie_secret, hello):
-            self._send_hello_verify_request(hello)
-            return State.SERVER_WAIT_CLIENT_HELLO
+    def _on_client_hello(self, hello: ClientHello, now: float) -> DtlsState:
+        secret = self.settings.cookie_secret
+        if secret is not None and not cookie_is_valid(secret, hello):
+            self._send_hello_verify_request(hello, secret)
+            return DtlsState.SERVER_WAIT_CLIENT_HELLO
         # RFC 6347 §4.2.2: after a cookie exchange our message_seq continues from the one
         # the client used, so our ServerHello has the ClientHello's number.
-        self._next_send_seq = self._message_seq
-        self._client_random = hello.random
-        self._server_random = os.urandom(32)
+        assert self._received is not None
+        self._next_send_seq = self._received.message_seq
+        self.client_random = hello.random
+        self.server_random = os.urandom(32)
         self._negotiate(hello)
-        assert self._suite is not None
+        assert self.suite is not None
         group = self._choose_group(hello.extensions)
         self._key_share = KeyShare(group)
         server_hello = ServerHello(
             version=_DTLS_1_2,
-            random=self._server_random,
+            random=self.server_random,
             session_id=b"",  # no session resumption: every WebRTC call is a fresh handshake
-            cipher_suite=self._suite,
+            cipher_suite=self.suite,
             compression_method=0,
             extensions=self._server_hello_extensions(hello),
         )
         unsigned = ServerKeyExchange(group, self._key_share.public_bytes, 0, b"")
-        signed = self._client_random + self._server_random + unsigned.signed_params()
+        signed = self.client_random + self.server_random + unsigned.signed_params()
         key_exchange = replace(
             unsigned,
-            signature_scheme=self._certificate.signature_scheme,
-            signature=self._certificate.sign(signed),
+            signature_scheme=self.settings.certificate.signature_scheme,
+            signature=self.settings.certificate.sign(signed),
         )
         flight = [
             self._handshake_message(server_hello),
-            self._handshake_message(CertificateMessage((self._certificate.der,))),
+            self._handshake_message(CertificateMessage((self.settings.certificate.der,))),
             self._handshake_message(key_exchange),
             # WebRTC authenticates both ends (RFC 8122 §5), so the client must present its
             # certificate.
@@ -100,18 +110,16 @@ class ServerHandshake(HandshakeCore):
             self._handshake_message(ServerHelloDone()),
         ]
         self._send_flight(flight, now)
-        return State.SERVER_WAIT_CERTIFICATE
+        return DtlsState.SERVER_WAIT_CERTIFICATE
 
-    def _send_hello_verify_request(self, hello: ClientHello) -> None:
+    def _send_hello_verify_request(self, hello: ClientHello, secret: bytes) -> None:
         """Answers statelessly (RFC 6347 §4.2.1): nothing about this hello is kept."""
-        assert self._cookie_secret is not None and self._last_record is not None
-        self.counters["hello_verify_request"] += 1
+        received = self._received
+        assert received is not None
+        self._counters["hello_verify_request"] += 1
         self._transcript.clear()
-        seq = self._message_seq
-        self._reassembler.restart_at(0)
-        body = HelloVerifyRequest(
-            ProtocolVersion.DTLS_1_0, make_cookie(self._cookie_secret, hello)
-        ).encode()
+        seq = received.message_seq
+        body = HelloVerifyRequest(ProtocolVersion.DTLS_1_0, make_cookie(secret, hello)).encode()
         fragment = HandshakeFragment(HandshakeType.hello_verify_request, len(body), seq, 0, body)
         # RFC 6347 §4.2.1: reuse the ClientHello's record sequence number, since a
         # stateless server has no counter of its own to take one from.
@@ -119,7 +127,7 @@ class ServerHandshake(HandshakeCore):
             ContentType.handshake,
             ProtocolVersion.DTLS_1_0,
             0,
-            self._last_record.sequence_number,
+            received.record_sequence,
             fragment.encode(),
         )
         self._outgoing.append(record.encode())
@@ -129,10 +137,10 @@ class ServerHandshake(HandshakeCore):
         # RFC 6347 §4.1: versions count down, so a client_version above 1.2 means older.
         if hello.version > _DTLS_1_2:
             raise HandshakeError(AlertDescription.protocol_version, "client lacks DTLS 1.2")
-        suite = next((s for s in self._cipher_suites if s in hello.cipher_suites), None)
+        suite = next((s for s in self.settings.cipher_suites if s in hello.cipher_suites), None)
         if suite is None:
             raise HandshakeError(AlertDescription.handshake_failure, "no cipher suite in common")
-        self._suite = suite
+        self.suite = suite
         if 0 not in hello.compression_methods:
             raise HandshakeError(AlertDescription.illegal_parameter, "null compression missing")
         extensions = hello.extensions
@@ -147,7 +155,7 @@ class ServerHandshake(HandshakeCore):
             ext.decode_extended_master_secret(ems)
         # RFC 7627 §5.2: use the extended master secret whenever the client offers it.
         self._use_ems = ems is not None
-        if not self._use_ems and self._require_ems:
+        if not self._use_ems and self.settings.require_extended_master_secret:
             raise HandshakeError(AlertDescription.handshake_failure, "no extended master secret")
 
         formats = find_extension(extensions, ExtensionType.ec_point_formats)
@@ -160,12 +168,12 @@ class ServerHandshake(HandshakeCore):
         schemes = find_extension(extensions, ExtensionType.signature_algorithms)
         # RFC 5246 §7.4.1.4.1: without the extension the client accepts only SHA-1, which we
         # do not sign with; with it, our scheme must be listed.
-        if schemes is None or self._certificate.signature_scheme not in (
+        if schemes is None or self.settings.certificate.signature_scheme not in (
             ext.decode_signature_algorithms(schemes)
         ):
             raise HandshakeError(AlertDescription.handshake_failure, "cannot sign for client")
 
-        self._srtp_profile = self._server_choose_srtp(extensions)
+        self.srtp_profile = self._choose_srtp(extensions)
 
     def _choose_group(self, extensions: tuple[Extension, ...]) -> NamedGroup:
         data = find_extension(extensions, ExtensionType.supported_groups)
@@ -179,8 +187,8 @@ class ServerHandshake(HandshakeCore):
                 return group
         raise HandshakeError(AlertDescription.handshake_failure, "no ECDHE group in common")
 
-    def _server_choose_srtp(self, extensions: tuple[Extension, ...]) -> SrtpProfile | None:
-        if not self._srtp_profiles:
+    def _choose_srtp(self, extensions: tuple[Extension, ...]) -> SrtpProfile | None:
+        if not self.settings.srtp_profiles:
             return None
         data = find_extension(extensions, ExtensionType.use_srtp)
         if data is None:
@@ -188,7 +196,7 @@ class ServerHandshake(HandshakeCore):
         offered = UseSrtp.decode(data).profiles
         # RFC 5764 §4.1.1: the server picks one of the client's profiles; we take the first
         # of *our* preference order that the client listed.
-        for profile in self._srtp_profiles:
+        for profile in self.settings.srtp_profiles:
             if profile in offered:
                 return profile
         raise HandshakeError(AlertDescription.handshake_failure, "no SRTP profile in common")
@@ -211,27 +219,27 @@ class ServerHandshake(HandshakeCore):
                     ext.encode_ec_point_formats([ECPointFormat.uncompressed]),
                 )
             )
-        if self._srtp_profile is not None:
+        if self.srtp_profile is not None:
             # RFC 5764 §4.1.1: one profile; RFC 5764 §4.1.3: an empty MKI (we use none).
-            out.append(Extension(ExtensionType.use_srtp, UseSrtp((self._srtp_profile,)).encode()))
+            out.append(Extension(ExtensionType.use_srtp, UseSrtp((self.srtp_profile,)).encode()))
         return tuple(out)
 
-    def _server_on_certificate(self, message: CertificateMessage, now: float) -> State:
+    def _on_certificate(self, message: CertificateMessage, now: float) -> DtlsState:
         if message.certificates:
             self._check_peer_certificate(message.certificates)
-        elif self._remote_fingerprints is not None:
+        elif self.settings.remote_fingerprints is not None:
             # RFC 5246 §7.4.6: a server that needs a client certificate may abort without one.
             raise HandshakeError(AlertDescription.handshake_failure, "client sent no certificate")
-        return State.SERVER_WAIT_KEY_EXCHANGE
+        return DtlsState.SERVER_WAIT_KEY_EXCHANGE
 
-    def _server_on_client_key_exchange(self, message: ClientKeyExchange, now: float) -> State:
+    def _on_client_key_exchange(self, message: ClientKeyExchange, now: float) -> DtlsState:
         assert self._key_share is not None
         self._derive_keys(self._key_share.exchange(message.public_key))
         if self._peer_key is None:
-            return State.SERVER_WAIT_CHANGE_CIPHER_SPEC
-        return State.SERVER_WAIT_CERTIFICATE_VERIFY
+            return DtlsState.SERVER_WAIT_CHANGE_CIPHER_SPEC
+        return DtlsState.SERVER_WAIT_CERTIFICATE_VERIFY
 
-    def _server_on_certificate_verify(self, message: CertificateVerify, now: float) -> State:
+    def _on_certificate_verify(self, message: CertificateVerify, now: float) -> DtlsState:
         if message.signature_scheme not in VERIFIABLE_SCHEMES:
             # RFC 5246 §7.4.8: the scheme must be one the CertificateRequest listed.
             raise HandshakeError(AlertDescription.illegal_parameter, "scheme was not offered")
@@ -240,13 +248,20 @@ class ServerHandshake(HandshakeCore):
             self._require_peer_key(), message.signature_scheme, message.signature, signed
         ):
             raise HandshakeError(AlertDescription.decrypt_error, "CertificateVerify signature")
-        return State.SERVER_WAIT_CHANGE_CIPHER_SPEC
+        return DtlsState.SERVER_WAIT_CHANGE_CIPHER_SPEC
 
-    def _server_on_finished(self, message: Finished, now: float) -> State:
+    def _on_finished(self, message: Finished, now: float) -> DtlsState:
         self._check_finished(message)
-        assert self._pending_write is not None
-        ccs = self._change_cipher_spec(self._pending_write)
+        ccs = self._change_cipher_spec()
         finished = self._finished(client=False, transcript=bytes(self._transcript))
         self._send_flight([ccs, self._handshake_message(Finished(finished))], now, last=True)
-        self._complete()
-        return State.ESTABLISHED
+        return DtlsState.ESTABLISHED
+
+    # The state table decides whether a message may come; this says who handles it.
+    HANDLERS: ClassVar[Mapping[HandshakeType, Handler]] = {
+        HandshakeType.client_hello: _on_client_hello,
+        HandshakeType.certificate: _on_certificate,
+        HandshakeType.client_key_exchange: _on_client_key_exchange,
+        HandshakeType.certificate_verify: _on_certificate_verify,
+        HandshakeType.finished: _on_finished,
+    }

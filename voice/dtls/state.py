@@ -35,7 +35,7 @@ from typing import Final, Literal
 from voice.dtls.registry import HandshakeType as H
 
 
-class State(enum.Enum):
+class DtlsState(enum.Enum):
     CLIENT_START = "client start"
     CLIENT_WAIT_SERVER_HELLO = "client waits for ServerHello"
     CLIENT_WAIT_CERTIFICATE = "client waits for server Certificate"
@@ -59,8 +59,8 @@ class State(enum.Enum):
 CHANGE_CIPHER_SPEC: Final = "ChangeCipherSpec"
 Input = H | Literal["ChangeCipherSpec"]
 
-S = State
-TRANSITIONS: Final[dict[State, dict[Input, tuple[State, ...]]]] = {
+S = DtlsState
+TRANSITIONS: Final[dict[DtlsState, dict[Input, tuple[DtlsState, ...]]]] = {
     # -- client --------------------------------------------------------------------------
     S.CLIENT_START: {},  # connect() sends the ClientHello; nothing is read before it
     S.CLIENT_WAIT_SERVER_HELLO: {

@@ -10,25 +10,28 @@ events and a deadline.
 from voice.ice.candidate import (
     TYPE_PREFERENCE,
     Candidate,
-    CandidateParseError,
     candidate_priority,
     host_candidate,
 )
 from voice.ice.controlling import IceControllingClient
 from voice.ice.credentials import generate_password, generate_ufrag
-from voice.ice.events import Connected, ConsentExpired, IceEvent, SelectedPairChanged
-from voice.ice.lite import IceLiteAgent
+from voice.ice.errors import CandidateParseError, IceError, IceUsageError
+from voice.ice.events import IceConnected, IceConsentExpired, IceEvent, IceSelectedPairChanged
+from voice.ice.lite import IceLiteAgent, IceState
 
 __all__ = [
     "TYPE_PREFERENCE",
     "Candidate",
     "CandidateParseError",
-    "Connected",
-    "ConsentExpired",
+    "IceConnected",
+    "IceConsentExpired",
     "IceControllingClient",
+    "IceError",
     "IceEvent",
     "IceLiteAgent",
-    "SelectedPairChanged",
+    "IceSelectedPairChanged",
+    "IceState",
+    "IceUsageError",
     "candidate_priority",
     "generate_password",
     "generate_ufrag",

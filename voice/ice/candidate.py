@@ -22,6 +22,7 @@ import string
 from dataclasses import dataclass
 
 from voice.ice.credentials import is_ice_string
+from voice.ice.errors import CandidateParseError, IceUsageError
 
 #: RFC 8445 §5.1.2.2: recommended type preferences (126 for host, 0 for relayed).
 TYPE_PREFERENCE = {"host": 126, "prflx": 110, "srflx": 100, "relay": 0}
@@ -36,10 +37,6 @@ _VCHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 _PREFIXES = ("a=candidate:", "candidate:")
 
 
-class CandidateParseError(ValueError):
-    """A candidate attribute does not follow the RFC 8839 §5.1 grammar."""
-
-
 def candidate_priority(type_preference: int, local_preference: int, component: int) -> int:
     """The priority of a candidate (RFC 8445 §5.1.2.1).
 
@@ -48,11 +45,11 @@ def candidate_priority(type_preference: int, local_preference: int, component: i
     component, with RTP (1) above RTCP (2).
     """
     if not 0 <= type_preference <= 126:
-        raise ValueError("type preference is 0 to 126")
+        raise IceUsageError("type preference is 0 to 126")
     if not 0 <= local_preference <= 65535:
-        raise ValueError("local preference is 0 to 65535")
+        raise IceUsageError("local preference is 0 to 65535")
     if not 1 <= component <= 256:
-        raise ValueError("component id is 1 to 256")
+        raise IceUsageError("component id is 1 to 256")
     return (type_preference << 24) + (local_preference << 8) + (256 - component)
 
 
@@ -208,8 +205,8 @@ def host_candidate(
     """
     address = ipaddress.ip_address(host)  # ValueError for a name: we advertise addresses
     if not 1 <= port <= 65535:
-        raise ValueError("port is 1 to 65535")
+        raise IceUsageError("port is 1 to 65535")
     if not is_ice_string(foundation, 1, 32):
-        raise ValueError("foundation is 1 to 32 ice-chars")
+        raise IceUsageError("foundation is 1 to 32 ice-chars")
     priority = candidate_priority(TYPE_PREFERENCE["host"], local_preference, component)
     return Candidate(foundation, component, "udp", priority, str(address), port, "host").encode()

@@ -15,11 +15,11 @@ What it does:
 2. A response counts only if it matches an outstanding transaction id, comes from the
    address the request went to (RFC 8445 §7.2.5.2.1), ends with a FINGERPRINT, and its
    MESSAGE-INTEGRITY verifies with the remote password. The first such success response
-   emits :class:`~voice.ice.events.Connected` with the XOR-MAPPED-ADDRESS it reports.
+   emits :class:`~voice.ice.events.IceConnected` with the XOR-MAPPED-ADDRESS it reports.
 3. It then sends a consent check every ``consent_interval`` seconds, randomised by
    ±20 % so that many clients do not synchronise (RFC 7675 §5.1), each with a new
    transaction id; every valid response renews consent, and ``consent_timeout`` seconds
-   without one emits :class:`~voice.ice.events.ConsentExpired` (also when the first check is
+   without one emits :class:`~voice.ice.events.IceConsentExpired` (also when the first check is
    never answered). Consent checks keep USE-CANDIDATE, as browsers do with a lite peer, so
    a client whose address changes is followed at once.
 """
@@ -31,8 +31,9 @@ import random
 import secrets
 from collections import deque
 
+from voice.counters import Counters
 from voice.ice.candidate import TYPE_PREFERENCE, candidate_priority
-from voice.ice.events import Connected, ConsentExpired, IceEvent
+from voice.ice.events import IceConnected, IceConsentExpired, IceEvent
 from voice.stun.attributes import (
     ErrorCodeAttribute,
     IceControlling,
@@ -112,7 +113,7 @@ class IceControllingClient:
         self.mapped_address: Address | None = None
         self._outgoing: list[tuple[bytes, Address]] = []
         self._events: deque[IceEvent] = deque()
-        self._counters = dict.fromkeys(COUNTERS, 0)
+        self.counters: Counters[str] = Counters(COUNTERS)
 
     # --- the driver's interface -------------------------------------------------------------
 
@@ -124,10 +125,6 @@ class IceControllingClient:
         """True for the server's address once a check to it has succeeded."""
         return self.connected and addr == self.remote_address
 
-    @property
-    def counters(self) -> dict[str, int]:
-        return dict(self._counters)
-
     def connect(self, now: float) -> None:
         """Starts checking: queues the first request and arms the retransmission timer."""
         if self._state is not _State.IDLE:
@@ -136,7 +133,7 @@ class IceControllingClient:
         self._last_consent = now  # the consent window also bounds the initial checks
         self._request = self._new_check(now)
         self._outgoing.append((self._request, self.remote_address))
-        self._counters["requests_sent"] += 1
+        self.counters["requests_sent"] += 1
         self._next_send = now + self._check_interval
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
@@ -159,18 +156,18 @@ class IceControllingClient:
             self._state = _State.EXPIRED
             self._next_send = None
             self._pending.clear()
-            self._events.append(ConsentExpired())
+            self._events.append(IceConsentExpired())
             return
         if self._next_send is None or now < self._next_send:
             return
         if self._state is _State.CHECKING:
             # RFC 8489 §6.2.1: a retransmission repeats the request, transaction id and all.
             self._outgoing.append((self._request, self.remote_address))
-            self._counters["requests_sent"] += 1
+            self.counters["requests_sent"] += 1
             self._next_send = now + self._check_interval
         else:
             self._outgoing.append((self._new_check(now), self.remote_address))
-            self._counters["requests_sent"] += 1
+            self.counters["requests_sent"] += 1
             self._next_send = now + self._consent_interval * self._rng.uniform(0.8, 1.2)
         # Forget transactions too old to matter for consent any more.
         horizon = now - self._consent_timeout
@@ -179,12 +176,12 @@ class IceControllingClient:
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         """Handles a STUN datagram from the server; never raises on its content."""
         if self._state in (_State.IDLE, _State.EXPIRED):
-            self._counters["dropped_unexpected"] += 1
+            self.counters["dropped_unexpected"] += 1
             return
         try:
             response = parse_message(data)
         except StunParseError:
-            self._counters["dropped_malformed"] += 1
+            self.counters["dropped_malformed"] += 1
             return
         if response.method == Method.BINDING and response.message_class is MessageClass.REQUEST:
             self._answer(response, addr)
@@ -195,18 +192,18 @@ class IceControllingClient:
             not in (MessageClass.SUCCESS_RESPONSE, MessageClass.ERROR_RESPONSE)
             or response.transaction_id not in self._pending
         ):
-            self._counters["dropped_unexpected"] += 1
+            self.counters["dropped_unexpected"] += 1
             return
         if addr != self.remote_address:
-            self._counters["dropped_wrong_source"] += 1
+            self.counters["dropped_wrong_source"] += 1
             return
         if not response.has_fingerprint:
-            self._counters["dropped_no_fingerprint"] += 1
+            self.counters["dropped_no_fingerprint"] += 1
             return
         # RFC 8489 §9.1.4: a response is authentic only if it carries a MESSAGE-INTEGRITY
         # made with the password we used for the request.
         if not response.check_integrity(self._remote_key):
-            self._counters["dropped_bad_integrity"] += 1
+            self.counters["dropped_bad_integrity"] += 1
             return
         del self._pending[response.transaction_id]
         if response.message_class is MessageClass.ERROR_RESPONSE:
@@ -214,14 +211,14 @@ class IceControllingClient:
             return
         mapped = response.get(XorMappedAddress)
         if mapped is None:
-            self._counters["dropped_no_mapped_address"] += 1
+            self.counters["dropped_no_mapped_address"] += 1
             return
-        self._counters["success_responses"] += 1
+        self.counters["success_responses"] += 1
         self._last_consent = now
         self.mapped_address = (mapped.host, mapped.port)
         if self._state is _State.CHECKING:
             self._state = _State.CONNECTED
-            self._events.append(Connected(self.mapped_address))
+            self._events.append(IceConnected(self.mapped_address))
             self._next_send = now + self._consent_interval * self._rng.uniform(0.8, 1.2)
 
     # --- internals --------------------------------------------------------------------------
@@ -240,7 +237,7 @@ class IceControllingClient:
             or not request.has_fingerprint
             or not request.check_integrity(self._local_key)
         ):
-            self._counters["requests_refused"] += 1
+            self.counters["requests_refused"] += 1
             return
         response = Message(
             MessageClass.SUCCESS_RESPONSE,
@@ -251,7 +248,7 @@ class IceControllingClient:
         self._outgoing.append(
             (response.encode(integrity_key=self._local_key, fingerprint=True), addr)
         )
-        self._counters["requests_answered"] += 1
+        self.counters["requests_answered"] += 1
 
     def _new_check(self, now: float) -> bytes:
         tid = new_transaction_id()
@@ -269,12 +266,12 @@ class IceControllingClient:
         return request.encode(integrity_key=self._remote_key, fingerprint=True)
 
     def _error_response(self, response: Message, now: float) -> None:
-        self._counters["error_responses"] += 1
+        self.counters["error_responses"] += 1
         error = response.get(ErrorCodeAttribute)
         if error is not None and error.code == ErrorCode.ROLE_CONFLICT:
             # RFC 8445 §7.2.5.1 would have us switch to controlled; this client exists to
             # be the controlling side, so it only counts the conflict and keeps checking.
-            self._counters["role_conflicts"] += 1
+            self.counters["role_conflicts"] += 1
         if self._state is _State.CHECKING:
             # The transaction is over; the next retransmission starts a new one.
             self._request = self._new_check(now)

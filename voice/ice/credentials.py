@@ -12,6 +12,8 @@ from __future__ import annotations
 import secrets
 import string
 
+from voice.ice.errors import IceUsageError
+
 #: RFC 8839 §5.4: ice-char = ALPHA / DIGIT / "+" / "/".
 ICE_CHARS = string.ascii_letters + string.digits + "+/"
 _ICE_CHAR_SET = frozenset(ICE_CHARS)
@@ -23,14 +25,14 @@ PASSWORD_LENGTH = 24  # 144 bits, above the required minimum of 128
 def generate_ufrag(length: int = UFRAG_LENGTH) -> str:
     """A random ICE username fragment of ``length`` (4 to 256) ice-chars (RFC 8839 §5.4)."""
     if not 4 <= length <= 256:
-        raise ValueError("an ice-ufrag is 4 to 256 characters")
+        raise IceUsageError("an ice-ufrag is 4 to 256 characters")
     return "".join(secrets.choice(ICE_CHARS) for _ in range(length))
 
 
 def generate_password(length: int = PASSWORD_LENGTH) -> str:
     """A random ICE password of ``length`` (22 to 256) ice-chars (RFC 8839 §5.4)."""
     if not 22 <= length <= 256:
-        raise ValueError("an ice-pwd is 22 to 256 characters")
+        raise IceUsageError("an ice-pwd is 22 to 256 characters")
     return "".join(secrets.choice(ICE_CHARS) for _ in range(length))
 
 

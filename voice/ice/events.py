@@ -1,9 +1,9 @@
 """What the ICE agents report to their driver.
 
 Events are plain frozen dataclasses, drained one at a time with ``next_event()``. The
-transceiver reacts to them: it starts DTLS towards the address of :class:`Connected`, moves
-its media to the address of :class:`SelectedPairChanged`, and tears the session down on
-:class:`ConsentExpired`.
+transceiver reacts to them: it starts DTLS towards the address of :class:`IceConnected`, moves
+its media to the address of :class:`IceSelectedPairChanged`, and tears the session down on
+:class:`IceConsentExpired`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from voice.types import Address
 
 
 @dataclass(frozen=True, slots=True)
-class Connected:
+class IceConnected:
     """The first pair was nominated: send media to ``address`` from now on.
 
     For the lite agent ``address`` is the peer's transport address; for the controlling
@@ -26,15 +26,15 @@ class Connected:
 
 
 @dataclass(frozen=True, slots=True)
-class SelectedPairChanged:
+class IceSelectedPairChanged:
     """The peer moved (a new nomination, or NAT rebinding): send media to ``address``."""
 
     address: Address
 
 
 @dataclass(frozen=True, slots=True)
-class ConsentExpired:
+class IceConsentExpired:
     """No proof of the peer's consent for the consent timeout (RFC 7675 §5.1): stop sending."""
 
 
-IceEvent = Connected | SelectedPairChanged | ConsentExpired
+IceEvent = IceConnected | IceSelectedPairChanged | IceConsentExpired

@@ -14,14 +14,14 @@ and sends what :meth:`IceLiteAgent.datagrams_to_send` returns::
     for datagram, to in agent.datagrams_to_send():
         await sock.sendto(datagram, to)
     while (event := agent.next_event()) is not None:
-        ...  # Connected / SelectedPairChanged / ConsentExpired
+        ...  # IceConnected / IceSelectedPairChanged / IceConsentExpired
     # and call agent.handle_timeout(now) when now reaches agent.get_timer()
 
 Which address is selected: the rule
 -----------------------------------
 * A successful check carrying USE-CANDIDATE nominates its source address (RFC 8445 §7.3.2,
-  §8.2). The first nomination emits :class:`Connected`; a later nomination from a different
-  address emits :class:`SelectedPairChanged`. Browsers facing a lite agent put USE-CANDIDATE
+  §8.2). The first nomination emits :class:`IceConnected`; a later nomination from a different
+  address emits :class:`IceSelectedPairChanged`. Browsers facing a lite agent put USE-CANDIDATE
   on every check of the pair they selected, so a browser that moves (a new network, or NAT
   rebinding) is followed at its first check from the new address.
 * A successful check *without* USE-CANDIDATE from a different address moves the selected
@@ -37,7 +37,7 @@ A lite agent sends no checks, so it cannot run RFC 7675 as written; it does the 
 image. Consent is the peer proving, with a check that passes MESSAGE-INTEGRITY, that it
 still wants our traffic at the selected address. Each successful check from the selected
 address (before any nomination: from any address) moves the deadline to
-``now + consent_timeout``; :meth:`IceLiteAgent.handle_timeout` emits :class:`ConsentExpired`
+``now + consent_timeout``; :meth:`IceLiteAgent.handle_timeout` emits :class:`IceConsentExpired`
 once, at the deadline, and the agent then ignores everything. Before the first successful
 check there is no deadline: the driver bounds session set-up itself.
 """
@@ -49,7 +49,9 @@ import logging
 from collections import deque
 from typing import Final
 
-from voice.ice.events import Connected, ConsentExpired, IceEvent, SelectedPairChanged
+from voice.counters import Counters
+from voice.ice.errors import IceUsageError
+from voice.ice.events import IceConnected, IceConsentExpired, IceEvent, IceSelectedPairChanged
 from voice.stun.attributes import (
     Attribute,
     ErrorCodeAttribute,
@@ -79,7 +81,7 @@ COUNTERS = (
     "success_responses",  # sent: the check passed
     "error_responses",  # sent: 400, 401, 420 or 487
     "nominations",  # successful checks carrying USE-CANDIDATE
-    "selected_changes",  # SelectedPairChanged events
+    "selected_changes",  # IceSelectedPairChanged events
     "role_conflicts",  # 487 sent
     "unknown_attributes",  # 420 sent
     "bad_request",  # 400 sent: no USERNAME or no MESSAGE-INTEGRITY, or both role attributes
@@ -89,12 +91,12 @@ COUNTERS = (
     "dropped_no_fingerprint",  # a request without FINGERPRINT (RFC 8445 §7.3)
     "dropped_not_binding",  # a method other than Binding
     "dropped_response",  # a response: a lite agent sends no requests
-    "dropped_after_expiry",  # anything after ConsentExpired
+    "dropped_after_expiry",  # anything after IceConsentExpired
 )
 
 
-class Phase(enum.Enum):
-    """Where the agent is in a session, as :attr:`IceLiteAgent.phase` reports it."""
+class IceState(enum.Enum):
+    """Where the agent is in a session, as :attr:`IceLiteAgent.state` reports it."""
 
     WAITING = "waiting for a check"
     VALIDATED = "validated, nothing nominated"
@@ -105,21 +107,23 @@ class Phase(enum.Enum):
 #: The agent's phases and what moves it between them (the module docstring explains each
 #: rule). ``tests/ice/test_lite.py`` checks that every change a session makes is listed, and
 #: ``docs/diagrams.md`` is drawn from it.
-TRANSITIONS: Final[dict[Phase, dict[str, Phase]]] = {
-    Phase.WAITING: {
-        "check succeeds": Phase.VALIDATED,
-        "check with USE-CANDIDATE succeeds / Connected": Phase.SELECTED,
+TRANSITIONS: Final[dict[IceState, dict[str, IceState]]] = {
+    IceState.WAITING: {
+        "check succeeds": IceState.VALIDATED,
+        "check with USE-CANDIDATE succeeds / IceConnected": IceState.SELECTED,
     },
-    Phase.VALIDATED: {
-        "check with USE-CANDIDATE succeeds / Connected": Phase.SELECTED,
-        "no check for consent_timeout / ConsentExpired": Phase.EXPIRED,
+    IceState.VALIDATED: {
+        "check with USE-CANDIDATE succeeds / IceConnected": IceState.SELECTED,
+        "no check for consent_timeout / IceConsentExpired": IceState.EXPIRED,
     },
-    Phase.SELECTED: {
+    IceState.SELECTED: {
         "nomination, or a check after rebinding_silence, from a new address / "
-        "SelectedPairChanged": Phase.SELECTED,
-        "no check from the selected address for consent_timeout / ConsentExpired": (Phase.EXPIRED),
+        "IceSelectedPairChanged": IceState.SELECTED,
+        "no check from the selected address for consent_timeout / IceConsentExpired": (
+            IceState.EXPIRED
+        ),
     },
-    Phase.EXPIRED: {},
+    IceState.EXPIRED: {},
 }
 
 
@@ -145,11 +149,11 @@ class IceLiteAgent:
         rebinding_silence: float = 3.0,
     ) -> None:
         if not local_ufrag or ":" in local_ufrag:
-            raise ValueError("the local ufrag must be non-empty and contain no colon")
+            raise IceUsageError("the local ufrag must be non-empty and contain no colon")
         if software is not None and len(software) >= 128:
             # RFC 8489 §14.14: SOFTWARE is fewer than 128 characters; refuse it here rather
             # than fail on every response.
-            raise ValueError("software must be fewer than 128 characters")
+            raise IceUsageError("software must be fewer than 128 characters")
         self.local_ufrag = local_ufrag
         self._key = short_term_key(local_pwd)
         self.remote_ufrag: str | None = None
@@ -164,7 +168,7 @@ class IceLiteAgent:
         self._expired = False
         self._outgoing: list[tuple[bytes, Address]] = []
         self._events: deque[IceEvent] = deque()
-        self._counters = dict.fromkeys(COUNTERS, 0)
+        self.counters: Counters[str] = Counters(COUNTERS)
         self._validated: set[Address] = set()
 
     # --- the driver's interface -------------------------------------------------------------
@@ -188,23 +192,18 @@ class IceLiteAgent:
         return addr in self._validated
 
     @property
-    def phase(self) -> Phase:
+    def state(self) -> IceState:
         """The agent's phase (see :data:`TRANSITIONS`)."""
         if self._expired:
-            return Phase.EXPIRED
+            return IceState.EXPIRED
         if self._selected is not None:
-            return Phase.SELECTED
-        return Phase.VALIDATED if self._validated else Phase.WAITING
+            return IceState.SELECTED
+        return IceState.VALIDATED if self._validated else IceState.WAITING
 
     @property
     def selected_address(self) -> Address | None:
         """Where media goes now: the nominated (or rebound) peer address, or None."""
         return self._selected
-
-    @property
-    def counters(self) -> dict[str, int]:
-        """A snapshot of the agent's counters (see :data:`COUNTERS`)."""
-        return dict(self._counters)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         """Drains the responses to send, each with its destination."""
@@ -222,12 +221,12 @@ class IceLiteAgent:
         return self._last_consent + self._consent_timeout
 
     def handle_timeout(self, now: float) -> None:
-        """Emits :class:`ConsentExpired` once ``now`` has reached the consent deadline."""
+        """Emits :class:`IceConsentExpired` once ``now`` has reached the consent deadline."""
         deadline = self.get_timer()
         if deadline is not None and now >= deadline:
             # RFC 7675 §5.1: consent lapses after the timeout without proof of it.
             self._expired = True
-            self._events.append(ConsentExpired())
+            self._events.append(IceConsentExpired())
             logger.info("ICE %s: consent expired", self.local_ufrag)
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
@@ -329,7 +328,7 @@ class IceLiteAgent:
             if nominated:
                 # RFC 8445 §8.2: the first nominated pair is the selected pair.
                 self._selected = addr
-                self._events.append(Connected(addr))
+                self._events.append(IceConnected(addr))
                 logger.info("ICE %s: connected to %s", self.local_ufrag, addr)
             self._last_consent = now
             return
@@ -339,7 +338,7 @@ class IceLiteAgent:
                 return  # a check on another pair while ours is alive: answered, no change
             self._selected = addr
             self._count("selected_changes")
-            self._events.append(SelectedPairChanged(addr))
+            self._events.append(IceSelectedPairChanged(addr))
             logger.info("ICE %s: selected address moved to %s", self.local_ufrag, addr)
         # RFC 7675 §5.1: an authenticated check from the selected address renews consent.
         self._last_consent = now
@@ -392,4 +391,4 @@ class IceLiteAgent:
         self._outgoing.append((data, addr))
 
     def _count(self, name: str) -> None:
-        self._counters[name] += 1
+        self.counters[name] += 1

@@ -36,6 +36,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from urllib.parse import urljoin
 
 import trio
 
@@ -43,9 +44,10 @@ from voice.dtls import Certificate
 from voice.ice import IceControllingClient, generate_password, generate_ufrag
 from voice.opus import FRAME_DURATION, FRAME_SAMPLES, SILENCE, FramePacer, OpusEncoder
 from voice.opus.pacing import DEFAULT_MAX_CATCH_UP
-from voice.peer import Closed, DtlsConnected, IceConnected, PeerConnection, RtpReceived
+from voice.peer import IceConnected, PeerClosed, PeerConnection, PeerDtlsConnected, PeerRtpReceived
 from voice.rtp.packet import RtpPacket
 from voice.rtp.sender import RtpSender
+from voice.sansio import drain_events
 from voice.sdp import SdpError, analyze_answer, build_offer, parse
 from voice.transceiver.agents import tone_frames
 from voice.types import Address
@@ -75,6 +77,10 @@ def probe_packets() -> tuple[tuple[bytes, ...], int]:
 def caller_certificate() -> Certificate:
     """One certificate for every caller of a process: generating keys is not what we measure."""
     return Certificate.generate()
+
+
+#: Redirects a caller follows before it gives up on an offer.
+MAX_REDIRECTS = 3
 
 
 class CallSetupError(Exception):
@@ -140,6 +146,7 @@ class Caller:
         stall: float = 0.0,
         stall_backlog: bool = True,
         record: bool = False,
+        query: str = "",
         route: Callable[[Address], Address] | None = None,
         payloads: Callable[[int], bytes] | None = None,
         on_rtp: Callable[[RtpPacket, float], None] | None = None,
@@ -161,10 +168,14 @@ class Caller:
         #: (arrival time, Opus payload) of every RTP packet received, with ``record=True``.
         self.received: list[tuple[float, bytes]] | None = [] if record else None
         self.agent = agent
+        #: More query parameters for the POST (``name=value&...``), e.g. ``ingress=b``.
+        self.query = query
         self.bind_host = bind_host
         self.setup_timeout = setup_timeout
         self.result = CallResult()
         self.location: str | None = None
+        #: The URL that answered the offer (after redirects): the session URL's base.
+        self.answered_by = self.base_url
         self.peer: PeerConnection | None = None
         self.connected = trio.Event()
         self.closed = trio.Event()
@@ -221,7 +232,7 @@ class Caller:
 
     async def hang_up(self) -> None:
         if self.location is not None:
-            await trio.to_thread.run_sync(http, "DELETE", self.base_url.rstrip("/") + self.location)
+            await trio.to_thread.run_sync(http, "DELETE", urljoin(self.answered_by, self.location))
             self.location = None
 
     # -- set-up --------------------------------------------------------------------------
@@ -238,9 +249,17 @@ class Caller:
             cname=secrets.token_urlsafe(9),
         )
         self.result.posted_at = trio.current_time()
-        status, headers, body = await trio.to_thread.run_sync(
-            http, "POST", f"{self.base_url}v1/sessions?agent={self.agent}", offer.encode()
+        url = f"{self.base_url}v1/sessions?agent={self.agent}" + (
+            f"&{self.query}" if self.query else ""
         )
+        for _ in range(MAX_REDIRECTS + 1):
+            status, headers, body = await trio.to_thread.run_sync(http, "POST", url, offer.encode())
+            # RFC 9725 §4.5: a WHIP client follows a 307 (a steering front's) with the same
+            # POST and body to the new URL; the session URL is then relative to that one.
+            if status not in (307, 308) or "location" not in headers:
+                break
+            url = urljoin(url, headers["location"])
+        self.answered_by = url
         if status != 201:
             raise CallSetupError(
                 f"signaling answered {status}: {body.decode(errors='replace').strip()}"
@@ -289,7 +308,7 @@ class Caller:
         _, threshold = probe_packets()
         while (event := self.peer.next_event()) is not None:
             now = trio.current_time()
-            if isinstance(event, RtpReceived):
+            if isinstance(event, PeerRtpReceived):
                 self.last_rtp_at = now
                 self._rtp_arrived.set()
                 self._rtp_arrived = trio.Event()
@@ -306,10 +325,10 @@ class Caller:
                 self._in_burst = loud
             elif isinstance(event, IceConnected):
                 self.result.ice_at = now
-            elif isinstance(event, DtlsConnected):
+            elif isinstance(event, PeerDtlsConnected):
                 self.result.dtls_at = now
                 self.connected.set()
-            elif isinstance(event, Closed):
+            elif isinstance(event, PeerClosed):
                 self.result.end_reason = event.reason
                 self.result.ended_at = now
                 self.closed.set()
@@ -352,8 +371,9 @@ class Caller:
                 stall_at = math.inf
                 await trio.sleep(self.stall)
                 now = trio.current_time()
-            for index in pacer.poll(now):
-                send(first + index, now)
+            pacer.handle_timeout(now)
+            for due in drain_events(pacer):
+                send(first + due.index, now)
             await self._flush()
 
     def _collect(self) -> None:

@@ -10,11 +10,12 @@ caller's, as it would see a NAT's.
 Two layers, as everywhere in ``voice``:
 
 * :class:`ImpairedPath` decides the fate of each datagram and when it leaves. It owns no
-  socket and no clock: ``submit(datagram, now)``, then ``due(now)`` hands back what must
-  leave by ``now``, and ``get_timer()`` says when to ask next. Every random choice comes
-  from one ``random.Random(seed)`` drawn in a fixed order per datagram, so a seed and a
-  sequence of submissions give the same losses and delays on every run: tests pass explicit
-  times and need no sleeping.
+  socket and no clock, and keeps the driver contract of :mod:`voice.sansio`:
+  ``submit(datagram, now)``, then ``handle_timeout(now)`` lets out what must leave by
+  ``now`` for ``datagrams_to_send()``, and ``get_timer()`` says when to ask next. Every
+  random choice comes from one ``random.Random(seed)`` drawn in a fixed order per datagram,
+  so a seed and a sequence of submissions give the same losses and delays on every run:
+  tests pass explicit times and need no sleeping.
 * :class:`ImpairmentLink` is the Trio driver: one socket, a receive loop and a send loop.
 
 What each setting of :class:`Impairment` does to a datagram, in this order:
@@ -166,6 +167,7 @@ class ImpairedPath:
         self._bad = False  # the Gilbert–Elliott state
         self._queue: list[_Pending] = []
         self._order = 0
+        self._leaving: list[bytes] = []
 
     def submit(self, datagram: bytes, now: float) -> None:
         """A datagram entered the path at ``now``: drop it, or schedule it (and any copy).
@@ -204,12 +206,17 @@ class ImpairedPath:
         """When the next datagram leaves; None when nothing is waiting."""
         return self._queue[0].leaves_at if self._queue else None
 
-    def due(self, now: float) -> list[bytes]:
-        """Every datagram whose time has come, in departure order."""
-        out = []
-        while self._queue and self._queue[0].leaves_at <= now:
-            out.append(heapq.heappop(self._queue).datagram)
-        self.stats.delivered += len(out)
+    def handle_timeout(self, now: float) -> None:
+        """Lets every datagram whose time has come leave, in departure order, for
+        :meth:`datagrams_to_send`."""
+        queue, leaving = self._queue, self._leaving
+        while queue and queue[0].leaves_at <= now:
+            leaving.append(heapq.heappop(queue).datagram)
+            self.stats.delivered += 1
+
+    def datagrams_to_send(self) -> list[bytes]:
+        """Drains the datagrams that have left, in departure order."""
+        out, self._leaving = self._leaving, []
         return out
 
     def __len__(self) -> int:
@@ -296,7 +303,8 @@ class ImpairmentLink:
             self._changed = trio.Event()
             now = trio.current_time()
             for path, target in ((self.up, self.upstream), (self.down, self.client)):
-                for data in path.due(now):
+                path.handle_timeout(now)
+                for data in path.datagrams_to_send():
                     if target is None:
                         continue
                     try:

@@ -20,8 +20,14 @@ Everything here is sans-IO: no sockets, no clock, no Trio.
 """
 
 from voice.opus.codec import OpusDecoder, OpusEncoder
-from voice.opus.errors import OpusCodecError, OpusError, OpusPacketError, OpusParameterError
-from voice.opus.pacing import FramePacer
+from voice.opus.errors import (
+    OpusCodecError,
+    OpusError,
+    OpusPacketError,
+    OpusParameterError,
+    OpusUsageError,
+)
+from voice.opus.pacing import FramePacer, OpusFrameDue
 from voice.opus.payload import RTP_CLOCK_RATE, RTPMAP_ENCODING, OpusParameters
 from voice.opus.pcm import FRAME_BYTES, FRAME_DURATION, FRAME_SAMPLES, SAMPLE_RATE, SILENCE
 from voice.opus.silk import has_fec
@@ -42,10 +48,12 @@ __all__ = [
     "OpusDecoder",
     "OpusEncoder",
     "OpusError",
+    "OpusFrameDue",
     "OpusPacketError",
     "OpusPacketInfo",
     "OpusParameterError",
     "OpusParameters",
+    "OpusUsageError",
     "build_packet",
     "has_fec",
     "parse_packet",

@@ -62,7 +62,7 @@ import av
 from av import AudioCodecContext, AudioFrame, CodecContext, Packet
 
 from voice.opus import libopus
-from voice.opus.errors import OpusCodecError
+from voice.opus.errors import OpusCodecError, OpusUsageError
 from voice.opus.libopus import MAX_FRAME_SAMPLES
 from voice.opus.payload import OpusParameters
 from voice.opus.pcm import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE, SAMPLE_WIDTH
@@ -111,13 +111,13 @@ class OpusEncoder:
         max_bandwidth: Bandwidth | None = None,
     ) -> None:
         if not 6_000 <= bitrate <= 510_000:
-            raise ValueError(f"bitrate {bitrate} outside Opus' 6000-510000 bit/s")
+            raise OpusUsageError(f"bitrate {bitrate} outside Opus' 6000-510000 bit/s")
         if not 0 <= packet_loss_percent <= 100:
-            raise ValueError(f"packet_loss_percent {packet_loss_percent} outside 0-100")
+            raise OpusUsageError(f"packet_loss_percent {packet_loss_percent} outside 0-100")
         if complexity is not None and not 0 <= complexity <= 10:
-            raise ValueError(f"complexity {complexity} outside 0-10")
+            raise OpusUsageError(f"complexity {complexity} outside 0-10")
         if application not in _APPLICATIONS:
-            raise ValueError(f"application {application!r} is not one of {_APPLICATIONS}")
+            raise OpusUsageError(f"application {application!r} is not one of {_APPLICATIONS}")
         self.bitrate = bitrate
         self.fec = fec
         self.packet_loss_percent = packet_loss_percent
@@ -186,7 +186,7 @@ class OpusEncoder:
         """Encodes one frame of exactly :data:`~voice.opus.pcm.FRAME_BYTES` bytes and
         returns the Opus packet for it (typically 40-120 bytes at 32 kbit/s)."""
         if len(pcm) != FRAME_BYTES:
-            raise ValueError(f"a PCM frame is {FRAME_BYTES} bytes, got {len(pcm)}")
+            raise OpusUsageError(f"a PCM frame is {FRAME_BYTES} bytes, got {len(pcm)}")
         frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
         frame.sample_rate = SAMPLE_RATE
         frame.time_base = _TIME_BASE

@@ -7,22 +7,28 @@ every ``voice`` layer: bad input is a bad value, never a crash.
 
 from __future__ import annotations
 
+from voice.errors import LocalProtocolError, ParseError, VoiceError
 
-class OpusError(Exception):
+
+class OpusError(VoiceError):
     """Base class of every error :mod:`voice.opus` raises about data it was given."""
 
 
-class OpusPacketError(OpusError, ValueError):
+class OpusPacketError(OpusError, ParseError):
     """An Opus packet breaks the framing rules of RFC 6716 §3 (R1-R7 of §3.4).
 
     The receiver drops such a packet (and counts it) instead of handing it to the decoder.
     """
 
 
-class OpusParameterError(OpusError, ValueError):
+class OpusParameterError(OpusError, ParseError):
     """An ``a=fmtp`` value for Opus (RFC 7587 §6.1) cannot be read: bad syntax or a value
     that is not a number, or a flag that is not 0 or 1."""
 
 
 class OpusCodecError(OpusError):
     """The codec library (libopus through PyAV/FFmpeg) refused a packet or a frame."""
+
+
+class OpusUsageError(OpusError, LocalProtocolError, ValueError):
+    """The caller passed an impossible setting or frame (a bug in the caller, not the peer)."""

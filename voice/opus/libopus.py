@@ -23,7 +23,7 @@ from pathlib import Path
 
 import av
 
-from voice.opus.errors import OpusCodecError
+from voice.opus.errors import OpusCodecError, OpusUsageError
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class LibOpusDecoder:
         :class:`~voice.opus.errors.OpusCodecError` if libopus returns an error.
         """
         if not 0 < frame_size <= MAX_FRAME_SAMPLES:
-            raise ValueError(f"frame_size {frame_size} outside 1-{MAX_FRAME_SAMPLES}")
+            raise OpusUsageError(f"frame_size {frame_size} outside 1-{MAX_FRAME_SAMPLES}")
         length = 0 if data is None else len(data)
         samples: int = self._decode(self._handle, data, length, self._pcm, frame_size, int(fec))
         if samples < 0:

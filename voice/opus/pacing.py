@@ -18,19 +18,34 @@ index: a gap in the numbering is what a receiver conceals as lost audio, a cut i
 plays, while a stream that goes on where it stopped, only sent late, is network jitter to
 the receiver's jitter buffer, which it absorbs.
 
-This module is the arithmetic only; :func:`voice.transceiver.pacer.run_pacer` is the Trio
-loop around it, and a test can drive it with plain numbers.
+This module is the arithmetic only, shaped as every sans-IO object is
+(:mod:`voice.sansio`): :meth:`FramePacer.get_timer` says when the next frame is due,
+:meth:`FramePacer.handle_timeout` works out which frames are, and
+:meth:`FramePacer.next_event` hands them out one :class:`OpusFrameDue` at a time.
+:func:`voice.transceiver.pacer.run_pacer` is the Trio loop around it, and a test can drive it
+with plain numbers.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from dataclasses import dataclass
 
+from voice.opus.errors import OpusUsageError
 from voice.opus.pcm import FRAME_DURATION
 
 #: Frames sent at once after a stall, by default: 60 ms, which a receiver's jitter buffer
 #: absorbs; anything older is skipped.
 DEFAULT_MAX_CATCH_UP = 3
+
+
+@dataclass(frozen=True, slots=True)
+class OpusFrameDue:
+    """Frame ``index`` (counted from the pacer's start, skipped ones included) is to be sent
+    now; ``index - skipped`` counts the frames sent before it, which numbers its packet."""
+
+    index: int
 
 
 class FramePacer:
@@ -47,13 +62,14 @@ class FramePacer:
         max_catch_up: int = DEFAULT_MAX_CATCH_UP,
     ) -> None:
         if not frame_duration > 0:
-            raise ValueError(f"frame_duration must be positive, got {frame_duration}")
+            raise OpusUsageError(f"frame_duration must be positive, got {frame_duration}")
         if max_catch_up < 1:
-            raise ValueError(f"max_catch_up must be at least 1, got {max_catch_up}")
+            raise OpusUsageError(f"max_catch_up must be at least 1, got {max_catch_up}")
         self.start = start
         self.frame_duration = frame_duration
         self.max_catch_up = max_catch_up
         self._next = 0
+        self._due: deque[OpusFrameDue] = deque()
         #: Frames handed out to send.
         self.sent = 0
         #: Frames skipped because they were too far behind the clock.
@@ -61,31 +77,30 @@ class FramePacer:
         #: Times the pacer had to skip frames: one per stall longer than the catch-up.
         self.stalls = 0
 
-    @property
-    def next_index(self) -> int:
-        """Index of the next frame to send."""
-        return self._next
-
     def deadline(self, index: int) -> float:
         """When frame ``index`` is due: always computed from the start, never accumulated."""
         return self.start + index * self.frame_duration
 
     def get_timer(self) -> float:
         """When the next frame is due: sleep until then (``trio.sleep_until``), then
-        :meth:`poll`."""
+        :meth:`handle_timeout`."""
         return self.deadline(self._next)
 
-    def next_deadline(self) -> float:
-        """The same as :meth:`get_timer`."""
-        return self.get_timer()
-
-    def poll(self, now: float) -> range:
-        """The indices of the frames to send now, in order (empty if none is due yet).
+    def handle_timeout(self, now: float) -> None:
+        """Queues the frames to send now, in order, for :meth:`next_event` (none if none is
+        due yet).
 
         Every frame whose deadline is at or before ``now`` is due. If more than
-        ``max_catch_up`` are, only the newest ``max_catch_up`` are returned and the older
+        ``max_catch_up`` are, only the newest ``max_catch_up`` are queued and the older
         ones are skipped for good.
         """
+        self._due.extend(OpusFrameDue(index) for index in self._take_due(now))
+
+    def next_event(self) -> OpusFrameDue | None:
+        """The next frame to send, oldest first, or None when all due frames are out."""
+        return self._due.popleft() if self._due else None
+
+    def _take_due(self, now: float) -> range:
         first = self._next
         if now < self.deadline(first):
             return range(first, first)
@@ -117,8 +132,3 @@ class FramePacer:
         early = self.deadline(self._next) - now
         if 0 < early <= self.frame_duration:
             self.start -= early
-
-    def frames_due(self, now: float) -> int:
-        """How many frames to send now: ``len(self.poll(now))``, for a caller that counts
-        frames rather than using their indices."""
-        return len(self.poll(now))

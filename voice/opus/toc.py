@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from voice.buffer import Buffer, BufferReadError
-from voice.opus.errors import OpusPacketError
+from voice.opus.errors import OpusPacketError, OpusUsageError
 
 
 class Mode(enum.Enum):
@@ -85,7 +85,7 @@ def config_for(mode: Mode, bandwidth: Bandwidth, frame_samples: int) -> int:
     try:
         return CONFIGS.index((mode, bandwidth, frame_samples))
     except ValueError:
-        raise ValueError(
+        raise OpusUsageError(
             f"no Opus config for {mode.value} {bandwidth.name} {frame_samples}"
         ) from None
 
@@ -93,7 +93,7 @@ def config_for(mode: Mode, bandwidth: Bandwidth, frame_samples: int) -> int:
 def toc_byte(config: int, *, stereo: bool = False, code: int = 0) -> int:
     """Packs a TOC byte (RFC 6716 §3.1)."""
     if not 0 <= config <= 31 or not 0 <= code <= 3:
-        raise ValueError(f"config {config} or code {code} out of range")
+        raise OpusUsageError(f"config {config} or code {code} out of range")
     return config << 3 | int(stereo) << 2 | code
 
 
@@ -303,9 +303,9 @@ def build_packet(
     sizes = [len(f) for f in frames]
     samples = CONFIGS[config][2] if 0 <= config <= 31 else 0
     if not 1 <= count <= 63 or count * samples > MAX_PACKET_SAMPLES:
-        raise ValueError(f"{count} frames of config {config} cannot form one packet")
+        raise OpusUsageError(f"{count} frames of config {config} cannot form one packet")
     if max(sizes) > MAX_FRAME_BYTES or padding < 0:
-        raise ValueError("frame longer than 1275 bytes, or negative padding")
+        raise OpusUsageError("frame longer than 1275 bytes, or negative padding")
     body = b"".join(frames)
     if not padding and not force_code3:
         if count == 1:

@@ -1,26 +1,28 @@
 """A WebRTC audio call's transport as one sans-IO object (ICE + DTLS + SRTP + RTP/RTCP)."""
 
-from voice.peer.connection import PeerConnection, State
+from voice.ice.events import IceConnected, IceSelectedPairChanged
+from voice.peer.connection import PeerConnection, PeerState
+from voice.peer.errors import PeerError, PeerUsageError
 from voice.peer.events import (
-    AddressValidated,
-    Closed,
-    DtlsConnected,
-    IceConnected,
-    PathChanged,
+    PeerAddressValidated,
+    PeerClosed,
+    PeerDtlsConnected,
     PeerEvent,
-    RtcpReceived,
-    RtpReceived,
+    PeerRtcpReceived,
+    PeerRtpReceived,
 )
 
 __all__ = [
-    "AddressValidated",
-    "Closed",
-    "DtlsConnected",
     "IceConnected",
-    "PathChanged",
+    "IceSelectedPairChanged",
+    "PeerAddressValidated",
+    "PeerClosed",
     "PeerConnection",
+    "PeerDtlsConnected",
+    "PeerError",
     "PeerEvent",
-    "RtcpReceived",
-    "RtpReceived",
-    "State",
+    "PeerRtcpReceived",
+    "PeerRtpReceived",
+    "PeerState",
+    "PeerUsageError",
 ]

@@ -26,28 +26,33 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Protocol
 
+from voice.counters import Counters
 from voice.dtls import (
     DEFAULT_SRTP_PROFILES,
-    ApplicationData,
     Certificate,
-    ConnectionClosed,
+    DtlsApplicationData,
+    DtlsClosed,
     DtlsConnection,
-    HandshakeComplete,
+    DtlsHandshakeComplete,
 )
-from voice.ice import Connected as IceConnectedEvent
-from voice.ice import ConsentExpired, IceControllingClient, IceEvent
-from voice.ice import SelectedPairChanged as IceSelectedPairChanged
-from voice.peer.events import (
-    AddressValidated,
-    Closed,
-    DtlsConnected,
+from voice.ice import (
     IceConnected,
-    PathChanged,
+    IceConsentExpired,
+    IceControllingClient,
+    IceEvent,
+    IceSelectedPairChanged,
+)
+from voice.peer.errors import PeerUsageError
+from voice.peer.events import (
+    PeerAddressValidated,
+    PeerClosed,
+    PeerDtlsConnected,
     PeerEvent,
-    RtcpReceived,
-    RtpReceived,
+    PeerRtcpReceived,
+    PeerRtpReceived,
 )
 from voice.rtp import RtpError, RtpPacket, RtpSession, is_rtcp, parse_rtcp
+from voice.sansio import DatagramConnection
 from voice.srtp import SrtpContext, SrtpError
 from voice.srtp.profiles import SrtpProfile
 from voice.stun import PacketKind, classify
@@ -57,18 +62,34 @@ if TYPE_CHECKING:
     from voice.trace import DatagramTracer
 
 
-class IceAgent(Protocol):
-    """What the connection needs from either ICE role (the lite agent or the client)."""
+class IceAgent(DatagramConnection[IceEvent], Protocol):
+    """What the connection needs from either ICE role (the lite agent or the client): the
+    driver contract, and whether an address has passed a check."""
 
-    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None: ...
-    def datagrams_to_send(self) -> list[tuple[bytes, Address]]: ...
-    def next_event(self) -> IceEvent | None: ...
-    def handle_timeout(self, now: float) -> None: ...
-    def get_timer(self) -> float | None: ...
     def is_validated(self, addr: Address) -> bool: ...
 
 
-class State(enum.Enum):
+#: The counters every connection starts with, at zero, so an exporter sees a stable set;
+#: SRTP failures add ``dropped_srtp_<reason>`` as they happen.
+COUNTERS = (
+    "stun_in",
+    "dtls_in",
+    "rtp_in",
+    "rtcp_in",
+    "rtp_out",
+    "rtcp_out",
+    "rtp_not_sent",  # send_rtp while media cannot flow (not up yet, or closed)
+    "dtls_application_data_ignored",  # a voice call has no data channel
+    "dropped_closed",  # anything after close
+    "dropped_dtls_unvalidated",  # DTLS from an address ICE has not validated
+    "dropped_rtp_unvalidated",  # SRTP from an address ICE has not validated
+    "dropped_srtp_not_ready",  # SRTP before the keys
+    "dropped_rtp_malformed",  # decrypted, but not RTP or RTCP
+    "dropped_unknown_protocol",  # a first byte RFC 7983 assigns to nothing we speak
+)
+
+
+class PeerState(enum.Enum):
     NEW = "new"  # waiting for ICE
     CONNECTING = "connecting"  # ICE has a path, DTLS handshake running
     CONNECTED = "connected"  # SRTP keyed, media flows
@@ -77,19 +98,19 @@ class State(enum.Enum):
 
 #: The call's states and what moves it on; every change of :attr:`PeerConnection.state` is
 #: checked against it, and ``docs/diagrams.md`` is drawn from it.
-TRANSITIONS: Final[dict[State, dict[str, State]]] = {
-    State.NEW: {
-        "ICE connected": State.CONNECTING,
+TRANSITIONS: Final[dict[PeerState, dict[str, PeerState]]] = {
+    PeerState.NEW: {
+        "ICE connected": PeerState.CONNECTING,
         # RFC 8445 §12.1: a browser runs DTLS on a valid pair before it nominates one.
-        "DTLS complete before nomination": State.CONNECTED,
-        "closed or failed": State.CLOSED,
+        "DTLS complete before nomination": PeerState.CONNECTED,
+        "closed or failed": PeerState.CLOSED,
     },
-    State.CONNECTING: {
-        "DTLS handshake complete, SRTP keyed": State.CONNECTED,
-        "closed, consent expired, DTLS failed or no SRTP profile": State.CLOSED,
+    PeerState.CONNECTING: {
+        "DTLS handshake complete, SRTP keyed": PeerState.CONNECTED,
+        "closed, consent expired, DTLS failed or no SRTP profile": PeerState.CLOSED,
     },
-    State.CONNECTED: {"closed, BYE or close_notify, consent expired": State.CLOSED},
-    State.CLOSED: {},
+    PeerState.CONNECTED: {"closed, BYE or close_notify, consent expired": PeerState.CLOSED},
+    PeerState.CLOSED: {},
 }
 
 
@@ -124,12 +145,12 @@ class PeerConnection:
         )
         self.rtp = RtpSession(local_ssrc, clock_rate, cname, now=now)
         self.is_dtls_server = is_dtls_server
-        self.state = State.NEW
+        self.state = PeerState.NEW
         self.remote_address: Address | None = None
         self.srtp: SrtpContext | None = None
         self.srtp_profile: SrtpProfile | None = None
         self.close_reason: str | None = None
-        self.counters: dict[str, int] = {}
+        self.counters: Counters[str] = Counters(COUNTERS)
         self._events: deque[PeerEvent] = deque()
         self._outgoing: list[tuple[bytes, Address]] = []
         self._claimed: set[Address] = set()
@@ -137,12 +158,12 @@ class PeerConnection:
 
     @property
     def closed(self) -> bool:
-        return self.state is State.CLOSED
+        return self.state is PeerState.CLOSED
 
     def connect(self, now: float) -> None:
         """Caller's side only: starts the ICE checks (the DTLS client follows on success)."""
         if not isinstance(self.ice, IceControllingClient):
-            raise TypeError("only a peer with a controlling ICE agent starts the checks")
+            raise PeerUsageError("only a peer with a controlling ICE agent starts the checks")
         self.ice.connect(now)
         self._pump_ice(now)
 
@@ -151,7 +172,7 @@ class PeerConnection:
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         """Routes one datagram of the call by its first byte (RFC 7983 §7)."""
         try:
-            if self.state is State.CLOSED:
+            if self.state is PeerState.CLOSED:
                 self._count("dropped_closed")
                 return
             kind = classify(data)
@@ -161,7 +182,7 @@ class PeerConnection:
                 self._pump_ice(now)
                 if addr not in self._claimed and self.ice.is_validated(addr):
                     self._claimed.add(addr)
-                    self._events.append(AddressValidated(addr))
+                    self._events.append(PeerAddressValidated(addr))
             elif kind is PacketKind.DTLS:
                 if not self.ice.is_validated(addr):
                     # ICE has not vouched for this address: DTLS from it is not ours to answer.
@@ -185,22 +206,22 @@ class PeerConnection:
     def handle_timeout(self, now: float) -> None:
         if self.tracer is not None:
             self._trace_now = now
-        if self.state is State.CLOSED:
+        if self.state is PeerState.CLOSED:
             return
         self.ice.handle_timeout(now)
         self._pump_ice(now)
         if not self.closed:  # ICE consent may have just ended the call
             self.dtls.handle_timeout(now)
             self._pump_dtls(now)
-        if self.state is State.CONNECTED:
+        if self.state is PeerState.CONNECTED:
             self.rtp.handle_timeout(now)
         self._flush(now)
 
     def get_timer(self) -> float | None:
-        if self.state is State.CLOSED:
+        if self.state is PeerState.CLOSED:
             return None
         timers = [self.ice.get_timer(), self.dtls.get_timer()]
-        if self.state is State.CONNECTED:
+        if self.state is PeerState.CONNECTED:
             timers.append(self.rtp.get_timer())
         pending = [t for t in timers if t is not None]
         return min(pending) if pending else None
@@ -223,7 +244,7 @@ class PeerConnection:
     def send_rtp(self, packet: RtpPacket, now: float) -> bool:
         """Protects and queues one RTP packet; False when media cannot flow yet (or any more)."""
         target = self.media_address
-        if self.state is not State.CONNECTED or self.srtp is None or target is None:
+        if self.state is not PeerState.CONNECTED or self.srtp is None or target is None:
             self._count("rtp_not_sent")
             return False
         if self.tracer is not None:
@@ -235,9 +256,9 @@ class PeerConnection:
 
     def close(self, now: float, reason: str = "closed locally") -> None:
         """Ends the call politely: RTCP BYE and DTLS close_notify go out with the next drain."""
-        if self.state is State.CLOSED:
+        if self.state is PeerState.CLOSED:
             return
-        if self.state is State.CONNECTED:
+        if self.state is PeerState.CONNECTED:
             self.rtp.close(now, reason)
             self._flush(now)
         self.dtls.close()
@@ -261,25 +282,25 @@ class PeerConnection:
         if self.tracer is not None:
             self.tracer.key_log(line)
 
-    def _enter(self, state: State) -> None:
+    def _enter(self, state: PeerState) -> None:
         if state not in TRANSITIONS[self.state].values():
             raise RuntimeError(f"no transition from {self.state.name} to {state.name}")
         self.state = state
 
     def _count(self, name: str, amount: int = 1) -> None:
-        self.counters[name] = self.counters.get(name, 0) + amount
+        self.counters[name] += amount
 
     def _finish(self, reason: str) -> None:
-        if self.state is State.CLOSED:
+        if self.state is PeerState.CLOSED:
             return
-        self._enter(State.CLOSED)
+        self._enter(PeerState.CLOSED)
         self.close_reason = reason
-        self._events.append(Closed(reason))
+        self._events.append(PeerClosed(reason))
 
     def _pump_ice(self, now: float) -> None:
         self._outgoing.extend(self.ice.datagrams_to_send())
         while (event := self.ice.next_event()) is not None:
-            if isinstance(event, IceConnectedEvent):
+            if isinstance(event, IceConnected):
                 # The lite agent reports the peer it selected; the controlling client
                 # reports its own mapped address, and its peer is the server it checks.
                 peer = (
@@ -288,16 +309,16 @@ class PeerConnection:
                     else event.address
                 )
                 self.remote_address = peer
-                if self.state is State.NEW:
-                    self._enter(State.CONNECTING)
+                if self.state is PeerState.NEW:
+                    self._enter(PeerState.CONNECTING)
                     self._events.append(IceConnected(peer))
                     if not self.is_dtls_server:
                         self.dtls.connect(now)
                         self._pump_dtls(now)
             elif isinstance(event, IceSelectedPairChanged):
                 self.remote_address = event.address
-                self._events.append(PathChanged(event.address))
-            elif isinstance(event, ConsentExpired):
+                self._events.append(IceSelectedPairChanged(event.address))
+            elif isinstance(event, IceConsentExpired):
                 # RFC 7675 §5.1: without consent, stop sending media at once.
                 self._finish("ICE consent expired")
 
@@ -313,7 +334,7 @@ class PeerConnection:
     def _pump_dtls(self, now: float) -> None:
         self._drain_dtls_datagrams()
         while (event := self.dtls.next_event()) is not None:
-            if isinstance(event, HandshakeComplete):
+            if isinstance(event, DtlsHandshakeComplete):
                 if event.srtp_profile is None:
                     # RFC 5764 §4.1.1: without a common SRTP profile there is no media.
                     self.dtls.close()
@@ -326,11 +347,11 @@ class PeerConnection:
                     self.dtls.srtp_keying_material(),
                     is_server=self.is_dtls_server,
                 )
-                self._enter(State.CONNECTED)
-                self._events.append(DtlsConnected(event.srtp_profile))
-            elif isinstance(event, ConnectionClosed):
+                self._enter(PeerState.CONNECTED)
+                self._events.append(PeerDtlsConnected(event.srtp_profile))
+            elif isinstance(event, DtlsClosed):
                 self._finish(f"DTLS closed: {event.reason}")
-            elif isinstance(event, ApplicationData):
+            elif isinstance(event, DtlsApplicationData):
                 self._count("dtls_application_data_ignored")
 
     def _receive_srtp(self, data: bytes, addr: Address, now: float) -> None:
@@ -345,12 +366,12 @@ class PeerConnection:
                 packets = parse_rtcp(self.srtp.unprotect_rtcp(data))
                 self.rtp.on_rtcp_received(packets, now, size=len(data))
                 self._count("rtcp_in")
-                self._events.append(RtcpReceived(tuple(packets)))
+                self._events.append(PeerRtcpReceived(tuple(packets)))
             else:
                 packet = RtpPacket.parse(self.srtp.unprotect_rtp(data))
                 self.rtp.on_rtp_received(packet, now)
                 self._count("rtp_in")
-                self._events.append(RtpReceived(packet, now))
+                self._events.append(PeerRtpReceived(packet, now))
         except SrtpError as exc:
             self._count(f"dropped_srtp_{exc.reason}")
         except RtpError:
@@ -359,7 +380,7 @@ class PeerConnection:
     def _flush(self, now: float) -> None:
         """Moves RTCP the RTP session wants to send into the outgoing queue, protected."""
         target = self.media_address
-        if self.state is not State.CONNECTED or self.srtp is None or target is None:
+        if self.state is not PeerState.CONNECTED or self.srtp is None or target is None:
             return
         for report in self.rtp.rtcp_to_send():
             self._outgoing.append((self.srtp.protect_rtcp(report), target))

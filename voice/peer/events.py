@@ -1,44 +1,37 @@
-"""What a :class:`voice.peer.PeerConnection` reports to its driver."""
+"""What a :class:`voice.peer.PeerConnection` reports to its driver.
+
+Events are named ``<Layer><WhatHappened>`` and defined once, in the layer they come from:
+the connection passes ICE's own :class:`~voice.ice.IceConnected` and
+:class:`~voice.ice.IceSelectedPairChanged` on (with the address media goes to), and defines
+here only what happens in the connection as a whole.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from voice.ice.events import IceConnected, IceSelectedPairChanged
 from voice.rtp import RtcpPacket, RtpPacket
 from voice.srtp.profiles import SrtpProfile
 from voice.types import Address
 
 
 @dataclass(frozen=True, slots=True)
-class AddressValidated:
+class PeerAddressValidated:
     """An authenticated ICE check arrived from ``address``: its datagrams belong to this call."""
 
     address: Address
 
 
 @dataclass(frozen=True, slots=True)
-class IceConnected:
-    """ICE has a path: media and DTLS go to ``address`` from now on."""
-
-    address: Address
-
-
-@dataclass(frozen=True, slots=True)
-class PathChanged:
-    """The client's address changed (a new nomination or a NAT rebinding)."""
-
-    address: Address
-
-
-@dataclass(frozen=True, slots=True)
-class DtlsConnected:
+class PeerDtlsConnected:
     """The DTLS handshake finished and SRTP is keyed with ``profile``: media can flow."""
 
     profile: SrtpProfile
 
 
 @dataclass(frozen=True, slots=True)
-class RtpReceived:
+class PeerRtpReceived:
     """An authenticated, decrypted RTP packet."""
 
     packet: RtpPacket
@@ -46,25 +39,27 @@ class RtpReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class RtcpReceived:
+class PeerRtcpReceived:
     """An authenticated, decrypted compound RTCP packet."""
 
     packets: tuple[RtcpPacket, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Closed:
+class PeerClosed:
     """The call is over; ``reason`` says why (consent expiry, close_notify, an alert, ...)."""
 
     reason: str
 
 
+#: ICE's events carry, in a peer connection, the address media goes to (for the controlling
+#: client that is the server it checks, not its own mapped address).
 PeerEvent = (
-    AddressValidated
+    PeerAddressValidated
     | IceConnected
-    | PathChanged
-    | DtlsConnected
-    | RtpReceived
-    | RtcpReceived
-    | Closed
+    | IceSelectedPairChanged
+    | PeerDtlsConnected
+    | PeerRtpReceived
+    | PeerRtcpReceived
+    | PeerClosed
 )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from voice.relay.errors import RelayUsageError
 from voice.relay.ratelimit import TokenBucket
 
 
@@ -40,7 +41,9 @@ class AdmissionLimiter:
         global_burst: float = 2000.0,
     ) -> None:
         if rate <= 0 or burst < 1 or max_sources < 1 or global_rate <= 0 or global_burst < 1:
-            raise ValueError("rates must be positive, bursts at least 1, max_sources at least 1")
+            raise RelayUsageError(
+                "rates must be positive, bursts at least 1, max_sources at least 1"
+            )
         self.rate = rate
         self.burst = burst
         self.max_sources = max_sources

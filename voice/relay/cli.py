@@ -20,7 +20,10 @@ only by a STUN Binding request whose server ufrag is a valid routing token (HMAC
 fleet key); its packets then go, with a small shim header naming the client, to the
 transceiver the token names. Packets from transceivers go back out of the public port to
 the client their shim header names. The relay never decrypts and never answers a client
-by itself. See spec/voice-relay.md, spec/voice-token.md and spec/voice-shim.md.
+by itself. A valid token of another cluster is carried over the backbone to one of that
+cluster's relays (the fleet view), and its replies come back the same way, so a caller
+keeps one address whichever cluster owns its call. See spec/voice-relay.md,
+spec/voice-token.md and spec/voice-shim.md.
 """
 
 EPILOG = f"""\
@@ -33,6 +36,11 @@ directory file (JSON or TOML by extension):
   {{"transceivers": {{"1": "10.0.0.5:4000", "2": "[fd00::2]:4000"}}}}
   [transceivers]
   1 = "10.0.0.5:4000"
+
+fleet file (JSON or TOML by extension), cluster id -> relays' internal addresses:
+  {{"clusters": {{"1": ["10.1.0.5:50100"], "2": ["10.2.0.5:50100", "10.2.0.6:50100"]}}}}
+  [clusters]
+  2 = ["10.2.0.5:50100", "10.2.0.6:50100"]
 
 example: {KEYS_ENV}=1:00112233445566778899aabbccddeeff voice relay --port 50000 \\
   --transceiver-dns 'transceiver-{{id}}.transceivers.voice.svc.cluster.local:4000' \\
@@ -105,8 +113,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--cluster",
         type=int,
         default=0,
-        help="this relay's cluster id; tokens for other clusters are dropped "
-        "(default: %(default)s)",
+        help="this relay's cluster id; tokens for other clusters go over the backbone to "
+        "that cluster's relays (see the fleet view), or are dropped when the fleet view does "
+        "not know the cluster (default: %(default)s)",
     )
     tokens.add_argument(
         "--token-max-age",
@@ -142,6 +151,48 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="re-resolve a name this long after its last answer, serving the old address "
         "meanwhile; a failed lookup is retried after 5 s and its packets are dropped and "
         "counted (default: %(default)s)",
+    )
+
+    fleet = p.add_argument_group(
+        "fleet view (cluster -> its relays' backbone addresses, VOICE-RELAY §12)"
+    )
+    fleet.add_argument(
+        "--fleet",
+        metavar="FILE",
+        help="static fleet file, .json or .toml (see below); re-read when it changes, "
+        "checked every --fleet-refresh seconds, so a fleet change needs no restart",
+    )
+    fleet.add_argument(
+        "--cluster-relay",
+        action="append",
+        default=[],
+        metavar="CLUSTER=HOST:PORT",
+        help="one relay of a cluster, at its internal (backbone) address (repeatable; "
+        "several per cluster allowed); wins over the file and the DNS pattern",
+    )
+    fleet.add_argument(
+        "--fleet-dns",
+        metavar="PATTERN",
+        help="DNS name pattern with {cluster} and a port, resolving to every relay of the "
+        "cluster, e.g. 'relays.{cluster}.backbone.voice.internal:50100'",
+    )
+    fleet.add_argument(
+        "--fleet-refresh",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="re-read the fleet file / re-resolve a cluster's name this often "
+        "(default: %(default)s)",
+    )
+    fleet.add_argument(
+        "--backbone-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a network whose hosts may speak the backbone (repeatable). The fleet view's "
+        "addresses are always allowed; with --fleet-dns, give the other relays' network so "
+        "a restarted relay accepts them before it has resolved their names. Nothing is "
+        "accepted from, or sent over the backbone to, any other host",
     )
 
     table = p.add_argument_group("soft table and admission")
@@ -252,6 +303,7 @@ def build_config(args: argparse.Namespace) -> RelayConfig:
 
     from voice.relay.config import RelayConfig
     from voice.relay.directory import DnsPattern, parse_hostport, parse_static
+    from voice.relay.fleet import FleetPattern, parse_fleet
 
     keys = load_fleet_keys(args.key_file)
     static: dict[int, tuple[str, int]] = {}
@@ -266,8 +318,27 @@ def build_config(args: argparse.Namespace) -> RelayConfig:
     for network in args.transceiver_network:
         ipaddress.ip_network(network, strict=False)  # ValueError now, not in a worker
     pattern = DnsPattern.parse(args.transceiver_dns) if args.transceiver_dns else None
-    if not static and pattern is None:
-        raise ValueError("no transceivers: give --directory, --transceiver or --transceiver-dns")
+    fleet_static: dict[int, tuple[tuple[str, int], ...]] = {}
+    if args.fleet:
+        with open(args.fleet, encoding="utf-8") as f:
+            parse_fleet(f.read(), toml=args.fleet.endswith(".toml"))  # ValueError now
+    for item in args.cluster_relay:
+        ident, sep, where = item.partition("=")
+        if not sep or not ident.strip().isdigit() or int(ident) > 0xFFFF:
+            raise ValueError(f"--cluster-relay {item!r}: expected CLUSTER=HOST:PORT")
+        fleet_static[int(ident)] = (*fleet_static.get(int(ident), ()), parse_hostport(where))
+    for network in args.backbone_network:
+        ipaddress.ip_network(network, strict=False)
+    fleet_pattern = FleetPattern.parse(args.fleet_dns) if args.fleet_dns else None
+    if args.fleet_refresh <= 0:
+        raise ValueError("--fleet-refresh must be positive")
+    if not static and pattern is None and not (args.fleet or fleet_static or fleet_pattern):
+        # A relay with no transceivers of its own is an ingress only (VOICE-RELAY §12),
+        # which needs a fleet view; with neither it could forward nothing.
+        raise ValueError(
+            "no transceivers and no fleet view: give --directory, --transceiver or "
+            "--transceiver-dns, or --fleet, --cluster-relay or --fleet-dns"
+        )
     return RelayConfig(
         keys=tuple(keys),
         public=(args.host, args.port),
@@ -286,6 +357,11 @@ def build_config(args: argparse.Namespace) -> RelayConfig:
         client_rate=args.client_rate,
         client_burst=args.client_burst,
         token_max_age=args.token_max_age or None,
+        fleet_static=fleet_static,
+        fleet_file=args.fleet,
+        fleet_pattern=fleet_pattern,
+        fleet_refresh=args.fleet_refresh,
+        backbone_networks=tuple(args.backbone_network),
         log_interval=args.log_interval,
         workers=args.workers,
         pin_cpus=not args.no_pin,

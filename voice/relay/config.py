@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from voice.relay.admission import AdmissionLimiter
 from voice.relay.directory import Directory, DnsPattern
+from voice.relay.fleet import Fleet, FleetPattern, parse_fleet
 from voice.relay.networks import NetworkAllowlist
 from voice.relay.ratelimit import CLIENT_BURST, CLIENT_RATE
 from voice.relay.router import Router
@@ -55,6 +56,16 @@ class RelayConfig:
     client_burst: float = CLIENT_BURST
     #: Oldest token accepted for a new client address, seconds (None: no limit).
     token_max_age: float | None = 24 * 3600.0
+    #: VOICE-RELAY §12: cluster id -> backbone addresses of its relays, from flags; these
+    #: win over ``fleet_file``, which is re-read when it changes.
+    fleet_static: Mapping[int, tuple[Address, ...]] = field(default_factory=dict)
+    fleet_file: str | None = None
+    #: A DNS-name pattern with ``{cluster}`` naming a cluster's relays, or None.
+    fleet_pattern: FleetPattern | None = None
+    #: Seconds between checks of the fleet file, and between DNS refreshes of the pattern.
+    fleet_refresh: float = 30.0
+    #: Networks whose hosts may speak the backbone, besides the fleet view's own hosts.
+    backbone_networks: tuple[str, ...] = ()
     #: Seconds between counter log lines (0: never).
     log_interval: float = 60.0
     #: Worker processes for the supervisor (the in-process form always runs one).
@@ -68,6 +79,21 @@ class RelayConfig:
             self.dns_pattern,
             cluster=self.cluster,
             refresh=self.dns_refresh,
+            negative_ttl=self.dns_negative_ttl,
+        )
+        static: dict[int, tuple[Address, ...]] = {}
+        if self.fleet_file is not None:
+            # Read once here so the first datagrams find it; the worker re-reads it later.
+            try:
+                with open(self.fleet_file, encoding="utf-8") as f:
+                    static.update(parse_fleet(f.read(), toml=self.fleet_file.endswith(".toml")))
+            except (OSError, ValueError):
+                static = {}
+        static.update(self.fleet_static)
+        fleet = Fleet(
+            static,
+            self.fleet_pattern,
+            refresh=self.fleet_refresh,
             negative_ttl=self.dns_negative_ttl,
         )
         return Router(
@@ -86,4 +112,6 @@ class RelayConfig:
             allowlist=NetworkAllowlist(
                 self.transceiver_networks, extra_hosts=directory.known_hosts
             ),
+            fleet=fleet,
+            backbone=NetworkAllowlist(self.backbone_networks, extra_hosts=fleet.known_hosts),
         )

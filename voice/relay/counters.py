@@ -12,8 +12,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
+from voice.counters import Counters
 
-class DropReason(enum.Enum):
+
+class DropReason(enum.StrEnum):
     """Why a datagram was not forwarded; the value is the ``reason`` label in metrics."""
 
     NOT_STUN = "not-stun"  # unknown client address and the datagram is not STUN
@@ -31,6 +33,8 @@ class DropReason(enum.Enum):
     INTERNAL_ERROR = "internal-error"  # handling the datagram raised: a bug, counted, not fatal
     ADMISSION_GLOBAL = "admission-global"  # the worker's admission bucket is empty
     RATE_LIMIT = "rate-limit"  # a known client sent faster than its packet budget
+    BACKBONE_SOURCE = "backbone-source"  # a version 2 datagram from (or to) a non-fleet host
+    FLEET_FAILED = "fleet-failed"  # no relay address for the token's cluster (DNS failed)
 
 
 class RelayCounters:
@@ -43,6 +47,7 @@ class RelayCounters:
         "dns_failures",
         "dns_resolutions",
         "drops",
+        "fleet_repointed",
         "table_evicted",
         "table_expired",
         "table_size",
@@ -69,7 +74,8 @@ class RelayCounters:
         self.table_evicted = 0
         self.dns_resolutions = 0
         self.dns_failures = 0
-        self.drops: dict[DropReason, int] = dict.fromkeys(DropReason, 0)
+        self.fleet_repointed = 0  # calls moved to another relay of their cluster (§12)
+        self.drops: Counters[DropReason] = Counters(DropReason)
 
     def drop(self, reason: DropReason) -> None:
         self.drops[reason] += 1
@@ -163,6 +169,12 @@ def _families(c: RelayCounters) -> list[tuple[str, str, str, list[_Sample]]]:
             "counter",
             "Transceiver DNS lookups finished, by result.",
             [(['result="ok"'], c.dns_resolutions), (['result="failed"'], c.dns_failures)],
+        ),
+        (
+            "voice_relay_fleet_repointed_total",
+            "counter",
+            "Calls moved to another relay of their cluster after the fleet view changed.",
+            [([], c.fleet_repointed)],
         ),
     ]
 

@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import socket
 import struct
+from dataclasses import dataclass
 
+from voice.errors import ParseError
+from voice.relay.errors import RelayError, RelayUsageError
 from voice.types import Address
 
 #: VOICE-SHIM §3: the version this module writes and the only one it reads.
@@ -48,7 +51,7 @@ _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
 
 
-class ShimError(ValueError):
+class ShimError(RelayError, ParseError):
     """A shim header the receiver cannot use; the receiver drops the datagram and counts it."""
 
 
@@ -61,7 +64,7 @@ def shim_header(client: Address) -> bytes:
     """
     host, port = client
     if not 0 < port <= 0xFFFF:
-        raise ValueError(f"port {port} cannot be a client's source port")
+        raise RelayUsageError(f"port {port} cannot be a client's source port")
     if ":" not in host:
         return _V4.pack(VERSION, FAMILY_IPV4, port, _inet_pton(_AF_INET, host))
     packed = _inet_pton(_AF_INET6, host.partition("%")[0])
@@ -102,3 +105,117 @@ def decode_shim(data: bytes) -> tuple[Address, bytes]:
     if size == end:
         raise ShimError("empty payload")
     return (host, port), data[end:]
+
+
+# -- version 2: cross-cluster forwarding (VOICE-SHIM §10) ------------------------------------
+
+#: VOICE-SHIM §10: the version that carries a call across clusters.
+VERSION_FORWARD = 2
+#: VOICE-SHIM §10: toward the transceiver that owns the call, and toward the client.
+INBOUND = 1
+OUTBOUND = 2
+FAMILY_NONE = 0
+
+_FORWARD = struct.Struct("!BBHBBHHH")  # version, family, port, direction, via family/port, ids
+FORWARD_FIXED = _FORWARD.size  # 12
+_ADDRESS_SIZE = {FAMILY_IPV4: 4, FAMILY_IPV6: 16}
+
+
+def _pack_address(host: str) -> tuple[int, bytes]:
+    """``(family, packed)`` with the spelling rules of VOICE-SHIM §3 (mapped IPv4 is IPv4)."""
+    if ":" not in host:
+        return FAMILY_IPV4, _inet_pton(_AF_INET, host)
+    packed = _inet_pton(_AF_INET6, host.partition("%")[0])
+    if packed[:12] == _V4_MAPPED_PREFIX:
+        return FAMILY_IPV4, packed[12:]
+    return FAMILY_IPV6, packed
+
+
+def forward_header(
+    client: Address, direction: int, cluster: int, transceiver: int, via: Address | None
+) -> bytes:
+    """The version 2 header (VOICE-SHIM §10): the client, which way the payload travels,
+    the session's cluster and transceiver (from its routing token), and the ingress relay's
+    backbone address (``via``) on the owning cluster's private leg, None on the backbone.
+
+    The ids let the owning relay route an ingress relay's datagrams without a token (only
+    the first is a check) and without state; ``via`` lets it route the transceiver's replies
+    back to the ingress without state. Both sides of a call echo it, so losing any relay's
+    table loses nothing.
+    """
+    host, port = client
+    if not 0 < port <= 0xFFFF:
+        raise RelayUsageError(f"port {port} cannot be a client's source port")
+    if direction not in (INBOUND, OUTBOUND):
+        raise RelayUsageError(f"direction {direction} is neither inbound (1) nor outbound (2)")
+    family, packed = _pack_address(host)
+    via_family, via_packed, via_port = FAMILY_NONE, b"", 0
+    if via is not None:
+        via_port = via[1]
+        if not 0 < via_port <= 0xFFFF:
+            raise RelayUsageError(f"port {via_port} cannot be a relay's port")
+        via_family, via_packed = _pack_address(via[0])
+    fixed = _FORWARD.pack(
+        VERSION_FORWARD, family, port, direction, via_family, via_port, cluster, transceiver
+    )
+    return fixed + packed + via_packed
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A decoded version 2 shim datagram (VOICE-SHIM §10)."""
+
+    client: Address
+    direction: int
+    cluster: int
+    transceiver: int
+    via: Address | None
+    payload: bytes
+
+    def reply_header(self) -> bytes:
+        """The header of a reply: same client, ids and via, travelling the other way."""
+        return forward_header(self.client, OUTBOUND, self.cluster, self.transceiver, self.via)
+
+
+def _unpack_address(family: int, data: bytes) -> str:
+    return _inet_ntop(_AF_INET if family == FAMILY_IPV4 else _AF_INET6, data)
+
+
+def decode_forward(data: bytes) -> Forward:
+    """Splits a version 2 shim datagram; :class:`ShimError` for anything VOICE-SHIM §10 (and
+    §5) tells a receiver to drop."""
+    size = len(data)
+    if size < FORWARD_FIXED or data[0] != VERSION_FORWARD:
+        raise ShimError("not a version 2 shim header")
+    _, family, port, direction, via_family, via_port, cluster, transceiver = _FORWARD.unpack_from(
+        data
+    )
+    client_size = _ADDRESS_SIZE.get(family)
+    if client_size is None:
+        raise ShimError(f"unknown address family {family}")
+    if via_family == FAMILY_NONE:
+        via_size = 0
+        if via_port != 0:
+            raise ShimError("a via port without a via address")
+    else:
+        found = _ADDRESS_SIZE.get(via_family)
+        if found is None:
+            raise ShimError(f"unknown via family {via_family}")
+        via_size = found
+        if via_port == 0:
+            raise ShimError("via port 0")
+    if direction not in (INBOUND, OUTBOUND):
+        raise ShimError(f"unknown direction {direction}")
+    if port == 0:
+        raise ShimError("client port 0")
+    end = FORWARD_FIXED + client_size + via_size
+    if size < end:
+        raise ShimError("datagram shorter than its version 2 header")
+    if size == end:
+        raise ShimError("empty payload")
+    client = (_unpack_address(family, data[FORWARD_FIXED : FORWARD_FIXED + client_size]), port)
+    via = None
+    if via_size:
+        via_start = FORWARD_FIXED + client_size
+        via = (_unpack_address(via_family, data[via_start:end]), via_port)
+    return Forward(client, direction, cluster, transceiver, via, data[end:])

@@ -36,6 +36,7 @@ import ctypes
 import socket
 import struct
 
+from voice.relay.errors import RelayUsageError
 from voice.types import Address
 
 SO_ATTACH_REUSEPORT_CBPF = 51  # <asm-generic/socket.h>
@@ -61,7 +62,7 @@ def _insn(code: int, k: int = 0, jt: int = 0, jf: int = 0) -> bytes:
 def steering_program(workers: int) -> bytes:
     """The classic BPF program that returns a client's socket index in a group of N."""
     if not 1 <= workers <= 0xFFFF:
-        raise ValueError("1..65535 workers")
+        raise RelayUsageError("1..65535 workers")
     net = SKF_NET_OFF
     ipv4 = [
         _insn(_LD | _W | _ABS, net + 12),  # A = IPv4 source address

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from voice.relay.errors import RelayUsageError
 from voice.relay.ratelimit import CLIENT_BURST, TokenBucket
 from voice.relay.shim import shim_header
 from voice.types import Address
@@ -57,7 +58,7 @@ class RouteTable:
         self, max_entries: int = 100_000, idle_timeout: float = 30.0, burst: float = CLIENT_BURST
     ) -> None:
         if max_entries < 1 or idle_timeout <= 0:
-            raise ValueError("the table needs room for one entry and a positive idle timeout")
+            raise RelayUsageError("the table needs room for one entry and a positive idle timeout")
         self.max_entries = max_entries
         self.idle_timeout = idle_timeout
         #: A new entry's packet budget (VOICE-RELAY §10): full, so a call's first burst passes.
@@ -91,33 +92,47 @@ class RouteTable:
         self._routes.move_to_end(client)
         return route
 
-    def update(self, client: Address, transceiver: Address, now: float) -> Route:
+    def update(
+        self, client: Address, transceiver: Address, now: float, header: bytes | None = None
+    ) -> Route:
         """Creates or refreshes the entry ``client -> transceiver`` at ``now``.
 
         An existing entry is re-pointed when ``transceiver`` differs: the newest statement
-        wins (VOICE-RELAY §4). Raises ValueError for an address no shim header can name.
+        wins (VOICE-RELAY §4). ``header`` is the shim header the client's datagrams go out
+        with: None for version 1 (a transceiver of this cluster), or a version 2 header for
+        another cluster's relay (VOICE-RELAY §12). Raises ValueError for an address no shim
+        header can name.
         """
         route = self._routes.get(client)
         if route is not None:
             if route.transceiver != transceiver:
                 route.transceiver = transceiver
+            if header is not None:
+                route.header = header
+            elif route.header[0] != 1:
+                route.header = shim_header(client)
             route.last_seen = now
             self._routes.move_to_end(client)
             return route
-        route = Route(transceiver, shim_header(client), now, self.burst)
+        route = Route(transceiver, header or shim_header(client), now, self.burst)
         if len(self._routes) >= self.max_entries:
-            self.expire(now)
+            self.handle_timeout(now)
             while len(self._routes) >= self.max_entries:
                 self._routes.popitem(last=False)
                 self.evicted += 1
         self._routes[client] = route
         return route
 
+    def items(self) -> list[tuple[Address, Route]]:
+        """Every entry, least recently used first (a copy: for rare walks, not per packet)."""
+        return list(self._routes.items())
+
     def remove(self, client: Address) -> bool:
         return self._routes.pop(client, None) is not None
 
-    def expire(self, now: float) -> int:
-        """Removes every entry idle for longer than ``idle_timeout``; returns how many."""
+    def handle_timeout(self, now: float) -> None:
+        """Removes every entry idle for longer than ``idle_timeout`` (counted in
+        :attr:`expired`)."""
         removed = 0
         routes = self._routes
         limit = now - self.idle_timeout
@@ -128,10 +143,10 @@ class RouteTable:
             del routes[client]
             removed += 1
         self.expired += removed
-        return removed
 
     def get_timer(self) -> float | None:
-        """When the oldest entry expires (the next useful :meth:`expire`), or None if empty."""
+        """When the oldest entry expires (the next useful :meth:`handle_timeout`); None if
+        the table is empty."""
         if not self._routes:
             return None
         oldest = next(iter(self._routes.values()))

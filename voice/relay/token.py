@@ -49,6 +49,8 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from voice.relay.errors import RelayUsageError
+
 #: The version this module mints. VOICE-TOKEN §6: the first character of the token is the
 #: base64 digit of the version, so version 1 tokens all start with "B".
 VERSION = 1
@@ -82,9 +84,9 @@ class TokenKey:
 
     def __post_init__(self) -> None:
         if not 0 <= self.key_id < KEY_IDS:
-            raise ValueError(f"key id must be 0..{KEY_IDS - 1} (ids count modulo {KEY_IDS})")
+            raise RelayUsageError(f"key id must be 0..{KEY_IDS - 1} (ids count modulo {KEY_IDS})")
         if len(self.secret) < MIN_SECRET_LENGTH:
-            raise ValueError(f"a fleet key needs at least {MIN_SECRET_LENGTH} secret bytes")
+            raise RelayUsageError(f"a fleet key needs at least {MIN_SECRET_LENGTH} secret bytes")
 
     def __repr__(self) -> str:
         return f"TokenKey(key_id={self.key_id}, secret=<{len(self.secret)} bytes>)"
@@ -132,7 +134,7 @@ class TokenMinter:
         random: Callable[[int], bytes] = os.urandom,
     ) -> None:
         if not 0 <= cluster <= 0xFFFF or not 0 <= transceiver <= 0xFFFF:
-            raise ValueError("cluster and transceiver ids are 16-bit unsigned numbers")
+            raise RelayUsageError("cluster and transceiver ids are 16-bit unsigned numbers")
         self.key = key
         self.cluster = cluster
         self.transceiver = transceiver
@@ -142,10 +144,10 @@ class TokenMinter:
         """A fresh token; ``now`` is the wall-clock time in seconds since the Unix epoch."""
         minutes = int(now - ISSUED_EPOCH) // 60
         if not 0 <= minutes <= ISSUED_MAX:
-            raise ValueError("the clock is outside the range version 1 tokens can express")
+            raise RelayUsageError("the clock is outside the range version 1 tokens can express")
         random = self._random(RANDOM_LENGTH)
         if len(random) != RANDOM_LENGTH:
-            raise ValueError(f"the random source must return {RANDOM_LENGTH} bytes")
+            raise RelayUsageError(f"the random source must return {RANDOM_LENGTH} bytes")
         body = _BODY.pack(
             VERSION << 2 | self.key.key_id,
             self.cluster,
@@ -172,10 +174,10 @@ class TokenVerifier:
         self._secrets: dict[int, bytes] = {}
         for key in keys:
             if key.key_id in self._secrets and self._secrets[key.key_id] != key.secret:
-                raise ValueError(f"two different keys share the key id {key.key_id}")
+                raise RelayUsageError(f"two different keys share the key id {key.key_id}")
             self._secrets[key.key_id] = key.secret
         if not self._secrets:
-            raise ValueError("a verifier needs at least one key")
+            raise RelayUsageError("a verifier needs at least one key")
         self.max_age = max_age
         self.max_skew = max_skew
 
@@ -238,10 +240,10 @@ def parse_keys(text: str) -> list[TokenKey]:
             continue
         m = _KEY_ITEM.match(item)
         if m is None or len(m.group(2)) % 2:
-            raise ValueError(f"fleet key {n} is not written as ID:HEXSECRET")
+            raise RelayUsageError(f"fleet key {n} is not written as ID:HEXSECRET")
         keys.append(TokenKey(int(m.group(1)), bytes.fromhex(m.group(2))))
     if not keys:
-        raise ValueError("no fleet key given")
+        raise RelayUsageError("no fleet key given")
     return keys
 
 

@@ -31,6 +31,7 @@ call of the worker.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -41,7 +42,8 @@ from voice.relay import pktinfo
 from voice.relay.config import RelayConfig
 from voice.relay.counters import DropReason, RelayCounters
 from voice.relay.directory import ResolveRequest
-from voice.relay.router import Router
+from voice.relay.fleet import FleetRequest, parse_fleet
+from voice.relay.router import HOUSEKEEPING_INTERVAL, Router
 from voice.relay.steering import bind_udp
 from voice.types import Address
 
@@ -59,6 +61,8 @@ ERROR_LOG_INTERVAL = 10.0
 
 #: Resolves ``(host, port)`` to an address, or None; the default uses getaddrinfo.
 Resolver = Callable[[str, int], Awaitable[Address | None]]
+#: Resolves ``(host, port)`` to every address the name has (a cluster's relays).
+ResolveAll = Callable[[str, int], Awaitable[list[Address]]]
 
 
 class RelayWorker:
@@ -76,6 +80,7 @@ class RelayWorker:
         public_socket: socket.socket | None = None,
         internal_socket: socket.socket | None = None,
         resolver: Resolver | None = None,
+        resolve_all: ResolveAll | None = None,
     ) -> None:
         self.config = config
         self.index = index
@@ -91,6 +96,9 @@ class RelayWorker:
         #: Set once :meth:`run` has returned and the worker's own sockets are closed.
         self.stopped = trio.Event()
         self._next_error_log = 0.0
+        self._resolve_all = resolve_all or self._resolve_all_getaddrinfo
+        self._fleet_stamp: int | None = None
+        self._next_fleet_check = float("-inf")
 
     def stop(self) -> None:
         """Ends :meth:`run` (as a crash would, but cleanly); wait on :attr:`stopped`."""
@@ -120,7 +128,8 @@ class RelayWorker:
                 pktinfo.enable(given_public)
             self.public_address = given_public.getsockname()[:2]
             self.internal_address = given_internal.getsockname()[:2]
-            self.router.tick(trio.current_time(), time.time())  # token expiry needs wall time
+            # Token expiry needs the wall clock.
+            self.router.handle_timeout(trio.current_time(), wall=time.time())
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._pump_public_wildcard if wildcard else self._pump_public)
@@ -148,6 +157,7 @@ class RelayWorker:
         forward = self.router.from_client
         counters = self.counters
         directory = self.router.directory
+        fleet = self.router.fleet
         wait_readable, clock = trio.lowlevel.wait_readable, trio.current_time
         ipv6 = sock.family == socket.AF_INET6
         while True:
@@ -176,7 +186,7 @@ class RelayWorker:
                 else:
                     counters.to_transceiver_packets += 1
                     counters.to_transceiver_bytes += len(outgoing[0])
-            if directory.wants_resolution:
+            if directory.wants_resolution or fleet.wants_resolution:
                 self._start_lookups()
 
     async def _pump_public_wildcard(self) -> None:
@@ -188,6 +198,7 @@ class RelayWorker:
         forward = self.router.from_client
         counters = self.counters
         directory = self.router.directory
+        fleet = self.router.fleet
         wait_readable, clock = trio.lowlevel.wait_readable, trio.current_time
         while True:
             await wait_readable(sock)
@@ -213,7 +224,7 @@ class RelayWorker:
                 else:
                     counters.to_transceiver_packets += 1
                     counters.to_transceiver_bytes += len(outgoing[0])
-            if directory.wants_resolution:
+            if directory.wants_resolution or fleet.wants_resolution:
                 self._start_lookups()
 
     async def _pump_internal(self, wildcard: bool) -> None:
@@ -228,6 +239,10 @@ class RelayWorker:
                 send_from(out, data, client, local_of(client))
 
         forward = self.router.from_transceiver
+        # VOICE-RELAY §12: backbone datagrams leave by this same socket (to a transceiver or
+        # to another cluster's relay); the router queues them here.
+        outbox = self.router.outbox
+        send_internal = self._send_internal
         counters = self.counters
         wait_readable, clock = trio.lowlevel.wait_readable, trio.current_time
         ipv6 = sock.family == socket.AF_INET6
@@ -246,8 +261,11 @@ class RelayWorker:
                 try:
                     outgoing = forward(data, source, now)
                 except Exception:
+                    outbox.clear()
                     self._failed("transceiver", source)
                     continue
+                if outbox:
+                    send_internal(self.router.datagrams_to_send())
                 if outgoing is None:
                     continue
                 try:
@@ -273,6 +291,54 @@ class RelayWorker:
         assert self._nursery is not None
         for request in self.router.directory.take_requests():
             self._nursery.start_soon(self._lookup, request)
+        for fleet_request in self.router.fleet.take_requests():
+            self._nursery.start_soon(self._lookup_fleet, fleet_request)
+
+    async def _lookup_fleet(self, request: FleetRequest) -> None:
+        """Resolves a cluster's relay name to all its addresses (VOICE-RELAY §12)."""
+        addresses: list[Address] | None = None
+        with trio.move_on_after(RESOLVE_TIMEOUT):
+            try:
+                addresses = await self._resolve_all(request.host, request.port)
+            except OSError:
+                addresses = None
+        if not addresses:
+            log.warning("relay worker %d: cannot resolve %s", self.index, request.host)
+        try:
+            self.router.fleet_resolved(request.cluster, addresses, trio.current_time())
+        except Exception:
+            self._failed("fleet", (request.host, request.port))
+            return
+        self._send_internal(self.router.datagrams_to_send())
+
+    async def _resolve_all_getaddrinfo(self, host: str, port: int) -> list[Address]:
+        assert self._internal is not None
+        infos = await trio.socket.getaddrinfo(
+            host, port, family=self._internal.family, type=socket.SOCK_DGRAM
+        )
+        return [(str(sockaddr[0]), int(sockaddr[1])) for *_, sockaddr in infos]
+
+    def _reload_fleet(self, now: float) -> None:
+        """Re-reads the fleet file when it changed (VOICE-RELAY §12): a fleet change needs no
+        restart. A file that does not parse is logged and the last good view kept."""
+        path = self.config.fleet_file
+        if path is None or now < self._next_fleet_check:
+            return
+        self._next_fleet_check = now + self.config.fleet_refresh
+        try:
+            stamp = os.stat(path).st_mtime_ns
+            if stamp == self._fleet_stamp:
+                return
+            with open(path, encoding="utf-8") as f:
+                static = parse_fleet(f.read(), toml=path.endswith(".toml"))
+        except (OSError, ValueError) as exc:
+            log.warning("relay worker %d: fleet file %s not reloaded: %s", self.index, path, exc)
+            return
+        self._fleet_stamp = stamp
+        static.update(self.config.fleet_static)  # flags win over the file
+        self.router.fleet.replace_static(static)
+        self.router.fleet_changed(now)
+        log.info("relay worker %d: fleet view reloaded, %d clusters", self.index, len(static))
 
     async def _lookup(self, request: ResolveRequest) -> None:
         address: Address | None = None
@@ -315,11 +381,12 @@ class RelayWorker:
         next_log = trio.current_time() + interval
         while True:
             now = trio.current_time()
-            self.router.tick(now, time.time())
+            self.router.handle_timeout(now, wall=time.time())
+            self._reload_fleet(now)
             if interval > 0 and now >= next_log:
                 log.info("%s", self.counters.log_line(self.index))
                 next_log = now + interval
-            await trio.sleep(1.0)
+            await trio.sleep_until(self.router.get_timer() or now + HOUSEKEEPING_INTERVAL)
 
 
 async def serve_relay(

@@ -12,8 +12,8 @@ Everything a peer can get wrong raises :class:`RtpParseError` (a :class:`RtpErro
 :class:`ValueError`), and nothing else.
 """
 
-from voice.rtp.errors import RtpError, RtpParseError
-from voice.rtp.events import ByeReceived, SsrcCollision
+from voice.rtp.errors import RtpError, RtpParseError, RtpUsageError
+from voice.rtp.events import RtpByeReceived, RtpSsrcCollision
 from voice.rtp.extensions import ONE_BYTE_PROFILE, TWO_BYTE_PROFILE
 from voice.rtp.packet import RtpPacket, is_rtcp
 from voice.rtp.rtcp import (
@@ -36,21 +36,22 @@ __all__ = [
     "ONE_BYTE_PROFILE",
     "TWO_BYTE_PROFILE",
     "Bye",
-    "ByeReceived",
     "ReceiverReport",
     "ReportBlock",
     "RtcpPacket",
     "RtcpPacketType",
+    "RtpByeReceived",
     "RtpError",
     "RtpPacket",
     "RtpParseError",
     "RtpSession",
+    "RtpSsrcCollision",
     "RtpStats",
+    "RtpUsageError",
     "SdesChunk",
     "SdesItemType",
     "SenderReport",
     "SourceDescription",
-    "SsrcCollision",
     "UnknownRtcpPacket",
     "encode_rtcp",
     "is_rtcp",

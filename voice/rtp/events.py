@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class ByeReceived:
+class RtpByeReceived:
     """A remote source said BYE (RFC 3550 §6.6): it has left the session."""
 
     ssrc: int
@@ -14,11 +14,11 @@ class ByeReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class SsrcCollision:
+class RtpSsrcCollision:
     """A packet from the network carried our own SSRC (RFC 3550 §8.2): a loop or a
     collision. The packet was ignored; the driver may choose a new SSRC."""
 
     ssrc: int
 
 
-Event = ByeReceived | SsrcCollision
+RtpEvent = RtpByeReceived | RtpSsrcCollision

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from voice.rtp.errors import RtpParseError
+from voice.rtp.errors import RtpParseError, RtpUsageError
 
 #: RFC 8285 §4.2: the "defined by profile" value that marks the one-byte form.
 ONE_BYTE_PROFILE = 0xBEDE
@@ -82,7 +82,7 @@ def parse_elements(profile: int, data: bytes) -> dict[int, bytes]:
             elements[ident] = data[pos : pos + length]
             pos += length
     else:
-        raise ValueError(f"0x{profile:04x} is not an RFC 8285 header extension profile")
+        raise RtpUsageError(f"0x{profile:04x} is not an RFC 8285 header extension profile")
     return elements
 
 
@@ -107,19 +107,21 @@ def build_elements(elements: Mapping[int, bytes], profile: int | None = None) ->
             elif profile is None:
                 return build_elements(elements, TWO_BYTE_PROFILE)
             else:
-                raise ValueError(f"element {ident} of {size} bytes does not fit the one-byte form")
+                raise RtpUsageError(
+                    f"element {ident} of {size} bytes does not fit the one-byte form"
+                )
         profile = ONE_BYTE_PROFILE
     elif profile & _TWO_BYTE_MASK == TWO_BYTE_PROFILE:
         for ident, value in elements.items():
             if not (0 < ident < 256 and len(value) < 256):
-                raise ValueError(
+                raise RtpUsageError(
                     f"element {ident} of {len(value)} bytes does not fit the two-byte form"
                 )
             body.append(ident)
             body.append(len(value))
             body += value
     else:
-        raise ValueError(f"0x{profile:04x} is not an RFC 8285 header extension profile")
+        raise RtpUsageError(f"0x{profile:04x} is not an RFC 8285 header extension profile")
     body += _PADDING[len(body) % 4]
     return profile, bytes(body)
 

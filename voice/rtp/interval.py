@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+from voice.rtp.errors import RtpUsageError
+
 #: RFC 3550 §6.2: the recommended minimum interval between reports, in seconds.
 RTCP_MIN_TIME = 5.0
 #: RFC 3550 §6.3.1: senders' share of the RTCP bandwidth when they are few.
@@ -79,7 +81,7 @@ def rtcp_interval(
     chooses the random source and tests can fix it.
     """
     if not 0.5 <= random_factor <= 1.5:
-        raise ValueError("random_factor must be in [0.5, 1.5]")
+        raise RtpUsageError("random_factor must be in [0.5, 1.5]")
     base = deterministic_interval(
         members=members,
         senders=senders,

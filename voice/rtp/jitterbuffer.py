@@ -11,10 +11,14 @@ every call.
 Driving it::
 
     jb.push(packet.sequence_number, packet.timestamp, packet.payload, now)   # per packet
-    while (out := jb.pop(now)) is not None:                                  # when due
+    jb.handle_timeout(now)                                                   # when due
+    while (out := jb.next_event()) is not None:
         pcm = out.decode(decoder)          # Frame: decode; Lost: FEC from the next packet,
                                            # if it is already here, else conceal
     deadline = jb.get_timer()              # sleep until then (or the next packet)
+
+It keeps the driver contract of :mod:`voice.sansio`; its input is :meth:`JitterBuffer.push`
+and its events are the frames to play.
 
 The policy
 ==========
@@ -167,6 +171,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
+from voice.rtp.errors import RtpUsageError
+
 #: RFC 3550 §A.1: a sequence number more than this far ahead is a jump, not a loss burst...
 MAX_DROPOUT = 3000
 #: ... and more than this far behind is a jump, not a late packet.
@@ -242,7 +248,7 @@ class Lost:
         return decoder.conceal()
 
 
-#: What :meth:`JitterBuffer.pop` returns when something is due.
+#: What :meth:`JitterBuffer.next_event` returns once something is due.
 JitterOutput = Frame | Lost
 
 
@@ -318,14 +324,14 @@ class JitterBuffer:
         capacity: int | None = None,
     ) -> None:
         if clock_rate <= 0 or frame_samples <= 0:
-            raise ValueError("clock_rate and frame_samples must be positive")
+            raise RtpUsageError("clock_rate and frame_samples must be positive")
         self.clock_rate = clock_rate
         self.frame_samples = frame_samples
         self.frame_duration = frame_samples / clock_rate
         if min_delay is None:
             min_delay = min(self.frame_duration, max_delay)
         if not 0 <= min_delay <= max_delay:
-            raise ValueError(f"need 0 <= min_delay <= max_delay, got {min_delay}, {max_delay}")
+            raise RtpUsageError(f"need 0 <= min_delay <= max_delay, got {min_delay}, {max_delay}")
         self.min_delay = min_delay
         self.max_delay = max_delay
         self.initial_delay = min(max(initial_delay, 0.0), max_delay)
@@ -341,6 +347,7 @@ class JitterBuffer:
         """Forgets the stream (keeps the counters): the next packet starts afresh, as for a
         new SSRC."""
         self._buffer: dict[int, _Entry] = {}  # by extended sequence number
+        self._ready: deque[JitterOutput] = deque()  # due, not yet taken by next_event()
         self._max_ext: int | None = None  # highest extended sequence number accepted
         self._max_seq = 0  # its 16-bit value on the wire
         self._ref_ts = 0  # timestamp and nominal time of that packet: the time reference
@@ -381,7 +388,7 @@ class JitterBuffer:
     @property
     def spread(self) -> float:
         """The measured jitter the hold covers: highest minus lowest transit of the packets
-        of the last ``WINDOW`` (as of the last push or pop)."""
+        of the last ``WINDOW`` (as of the last push or handle_timeout)."""
         if not self._highs:
             return 0.0
         return self._highs[0][1] - self._lows[0][1]
@@ -419,7 +426,7 @@ class JitterBuffer:
         """Takes one received RTP packet (its header fields and payload) that arrived at
         ``now``. Never raises for anything a sender does; counts what it drops."""
         if not 0 <= sequence_number <= 0xFFFF or not 0 <= timestamp <= 0xFFFF_FFFF:
-            raise ValueError("sequence_number is 16 bits and timestamp 32 bits")
+            raise RtpUsageError("sequence_number is 16 bits and timestamp 32 bits")
         self.stats.received += 1
         if self._max_ext is None:
             self._max_ext, self._max_seq = sequence_number, sequence_number
@@ -608,15 +615,25 @@ class JitterBuffer:
     # -- output ----------------------------------------------------------------------------
 
     def get_timer(self) -> float | None:
-        """When the next frame (or loss) is due for :meth:`pop`; None while the buffer is
-        empty (the next :meth:`push` may change it). It may step over a sequence jump that
-        has no time gap behind it (counted in ``skipped``), as :meth:`pop` would."""
+        """When the next frame (or loss) is due for :meth:`handle_timeout`; None while the
+        buffer is empty (the next :meth:`push` may change it). It may step over a sequence
+        jump that has no time gap behind it (counted in ``skipped``), as
+        :meth:`handle_timeout` would."""
         slot = self._next_slot()
         return None if slot is None else slot[1]
 
-    def pop(self, now: float) -> JitterOutput | None:
-        """The next frame to play, or the next loss to conceal, if its time has come;
-        otherwise None. Call it until it returns None."""
+    def handle_timeout(self, now: float) -> None:
+        """Takes every frame to play and every loss to conceal whose time has come, in
+        order, for :meth:`next_event`."""
+        while (out := self._take_due(now)) is not None:
+            self._ready.append(out)
+
+    def next_event(self) -> JitterOutput | None:
+        """The next frame to play (or loss to conceal) that :meth:`handle_timeout` found
+        due, or None. Drain it before the next :meth:`push`."""
+        return self._ready.popleft() if self._ready else None
+
+    def _take_due(self, now: float) -> JitterOutput | None:
         self._expire(now)
         while True:
             slot = self._next_slot()

@@ -25,7 +25,7 @@ import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from voice.rtp.errors import RtpParseError
+from voice.rtp.errors import RtpParseError, RtpUsageError
 from voice.rtp.extensions import build_elements, is_rfc8285, parse_elements
 
 RTP_VERSION = 2
@@ -156,11 +156,11 @@ class RtpPacket:
         Raises :class:`ValueError` when a field cannot be represented (the caller's bug).
         """
         if not 0 <= self.payload_type <= 0x7F:
-            raise ValueError(f"payload type {self.payload_type} is not 7 bits")
+            raise RtpUsageError(f"payload type {self.payload_type} is not 7 bits")
         if len(self.csrcs) > 15:
-            raise ValueError("at most 15 CSRCs fit the 4-bit count")
+            raise RtpUsageError("at most 15 CSRCs fit the 4-bit count")
         if not 0 <= self.padding <= 255:
-            raise ValueError("padding must be 0-255 bytes")
+            raise RtpUsageError("padding must be 0-255 bytes")
         first = 0x80 | len(self.csrcs)
         if self.padding:
             first |= 0x20
@@ -179,7 +179,7 @@ class RtpPacket:
             if self.csrcs:
                 header += struct.pack(f"!{len(self.csrcs)}I", *self.csrcs)
         except struct.error as exc:
-            raise ValueError(f"RTP field out of range: {exc}") from None
+            raise RtpUsageError(f"RTP field out of range: {exc}") from None
         if self.padding:
             return b"".join(
                 (header, extension, self.payload, bytes(self.padding - 1), bytes([self.padding]))
@@ -192,10 +192,10 @@ class RtpPacket:
             profile, body = build_elements(self.extensions, profile)
         else:
             if self.extensions:
-                raise ValueError(f"extension elements need an RFC 8285 profile, not {profile}")
+                raise RtpUsageError(f"extension elements need an RFC 8285 profile, not {profile}")
             body = self.extension_data
             if len(body) % 4:
-                raise ValueError("header extension data must be a whole number of words")
+                raise RtpUsageError("header extension data must be a whole number of words")
         return _EXTENSION_HEADER.pack(profile, len(body) // 4) + body
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from voice.buffer import Buffer, BufferReadError, Writer
-from voice.rtp.errors import RtpParseError
+from voice.rtp.errors import RtpParseError, RtpUsageError
 
 RTCP_HEADER_LENGTH = 4
 _REPORT_BLOCK_LENGTH = 24
@@ -142,7 +142,7 @@ class SourceDescription:
             w.push_uint32(chunk.ssrc)
             for kind, value in chunk.items:
                 if not 1 <= kind <= 255 or len(value) > 255:
-                    raise ValueError(f"SDES item {kind} of {len(value)} bytes cannot be sent")
+                    raise RtpUsageError(f"SDES item {kind} of {len(value)} bytes cannot be sent")
                 w.push_uint8(kind)
                 w.push_vector(1, value)
             # RFC 3550 §6.5: the item list ends with at least one zero byte, and zeros
@@ -164,7 +164,7 @@ class Bye:
             w.push_uint32(ssrc)
         if self.reason:
             if len(self.reason) > 255:
-                raise ValueError("a BYE reason is at most 255 bytes")
+                raise RtpUsageError("a BYE reason is at most 255 bytes")
             w.push_vector(1, self.reason)
             w.push_bytes(bytes(-len(w) % 4))
         return _packet(RtcpPacketType.BYE, len(self.sources), w.getvalue())
@@ -192,9 +192,9 @@ RtcpPacket = SenderReport | ReceiverReport | SourceDescription | Bye | UnknownRt
 def _packet(packet_type: int, count: int, body: bytes) -> bytes:
     """Prefixes ``body`` with the common RTCP header (RFC 3550 §6.4.1)."""
     if count > _MAX_COUNT:
-        raise ValueError(f"{count} items do not fit the 5-bit count; split the packet")
+        raise RtpUsageError(f"{count} items do not fit the 5-bit count; split the packet")
     if len(body) % 4:
-        raise ValueError("an RTCP packet is a whole number of 32-bit words")
+        raise RtpUsageError("an RTCP packet is a whole number of 32-bit words")
     words = len(body) // 4  # length field: packet length in words, minus the header word
     return bytes((0x80 | count, packet_type, words >> 8, words & 0xFF)) + body
 
@@ -205,7 +205,7 @@ def _push_reports(w: Writer, reports: tuple[ReportBlock, ...]) -> None:
         w.push_uint8(block.fraction_lost)
         # RFC 3550 §6.4.1: the cumulative loss is a signed 24-bit number.
         if not -(1 << 23) <= block.packets_lost < 1 << 23:
-            raise ValueError("packets_lost must fit a signed 24-bit field")
+            raise RtpUsageError("packets_lost must fit a signed 24-bit field")
         w.push_uint24(block.packets_lost & 0xFFFFFF)
         w.push_uint32(block.highest_sequence)
         w.push_uint32(block.jitter)

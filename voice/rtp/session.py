@@ -25,7 +25,8 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from voice.rtp.events import ByeReceived, Event, SsrcCollision
+from voice.rtp.errors import RtpUsageError
+from voice.rtp.events import RtpByeReceived, RtpEvent, RtpSsrcCollision
 from voice.rtp.interval import (
     RTCP_BANDWIDTH_FRACTION,
     RTCP_MIN_TIME,
@@ -135,7 +136,7 @@ class RtpSession:
         random: Callable[[], float] | None = None,
     ) -> None:
         if rtcp_bandwidth <= 0:
-            raise ValueError("rtcp_bandwidth must be positive")
+            raise RtpUsageError("rtcp_bandwidth must be positive")
         self.local_ssrc = local_ssrc
         self.clock_rate = clock_rate
         # RFC 7022 has WebRTC endpoints pick a random CNAME per session.
@@ -152,7 +153,7 @@ class RtpSession:
         self._last_sr: dict[int, tuple[int, float]] = {}
         self._heard_since_report: set[int] = set()
         self._remote_ssrc: int | None = None
-        self._events: list[Event] = []
+        self._events: list[RtpEvent] = []
         self._outgoing: list[bytes] = []
         self._closed = False
 
@@ -194,7 +195,7 @@ class RtpSession:
         self._now = now
         ssrc = packet.ssrc
         if ssrc == self.local_ssrc:
-            self._events.append(SsrcCollision(ssrc))
+            self._events.append(RtpSsrcCollision(ssrc))
             return
         self._packets_received += 1
         self._octets_received += len(packet.payload)
@@ -227,7 +228,7 @@ class RtpSession:
         for packet in packets:
             if isinstance(packet, SenderReport | ReceiverReport):
                 if packet.ssrc == self.local_ssrc:
-                    self._events.append(SsrcCollision(packet.ssrc))
+                    self._events.append(RtpSsrcCollision(packet.ssrc))
                     continue
                 self._heard_from(packet.ssrc, now)
                 if isinstance(packet, SenderReport):
@@ -295,8 +296,8 @@ class RtpSession:
         out, self._outgoing = self._outgoing, []
         return out
 
-    def next_event(self) -> Event | None:
-        """The next :class:`ByeReceived` or :class:`SsrcCollision`, or None."""
+    def next_event(self) -> RtpEvent | None:
+        """The next :class:`RtpByeReceived` or :class:`RtpSsrcCollision`, or None."""
         return self._events.pop(0) if self._events else None
 
     @property
@@ -378,7 +379,7 @@ class RtpSession:
             self._last_sr.pop(ssrc, None)
             self._heard_since_report.discard(ssrc)
             self._reverse_reconsider(now)
-        self._events.append(ByeReceived(ssrc, reason))
+        self._events.append(RtpByeReceived(ssrc, reason))
 
     def _expire_members(self, now: float) -> None:
         """RFC 3550 §6.3.5: forget silent members and demote silent senders."""

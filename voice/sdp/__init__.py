@@ -2,12 +2,13 @@
 
 Plain strings in and out; no sockets, no clocks. A signaling handler does::
 
-    from voice.sdp import SdpError, analyze_offer, build_answer, parse
+    from voice.errors import RemoteProtocolError
+    from voice.sdp import analyze_offer, build_answer, parse
 
     try:
         offer = parse(body)                  # RFC 8866 syntax; SdpParseError names the line
         audio = analyze_offer(offer)         # UnsupportedOffer names what is missing
-    except SdpError as exc:
+    except RemoteProtocolError as exc:       # the peer's fault; SdpUsageError is ours
         return 400, str(exc)
     answer = build_answer(
         offer, audio,
@@ -47,7 +48,7 @@ from voice.sdp.description import (
     SessionDescription,
     parse,
 )
-from voice.sdp.errors import SdpError, SdpParseError, UnsupportedOffer
+from voice.sdp.errors import SdpError, SdpParseError, SdpUsageError, UnsupportedOffer
 from voice.sdp.limits import OfferLimits, check_offer_limits
 from voice.sdp.offer import AudioOffer, analyze_offer
 
@@ -70,6 +71,7 @@ __all__ = [
     "RtpMap",
     "SdpError",
     "SdpParseError",
+    "SdpUsageError",
     "SessionDescription",
     "Setup",
     "SsrcAttribute",

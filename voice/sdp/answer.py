@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from voice.ice.candidate import CandidateParseError
+from voice.ice.errors import CandidateParseError
 from voice.sdp._syntax import is_token
 from voice.sdp.attributes import (
     FORBIDDEN_HASHES,
@@ -28,7 +28,7 @@ from voice.sdp.attributes import (
     check_ice_ufrag,
 )
 from voice.sdp.description import Line, MediaDescription, SessionDescription
-from voice.sdp.errors import SdpParseError
+from voice.sdp.errors import SdpParseError, SdpUsageError
 from voice.sdp.offer import OPUS_CHANNELS, OPUS_RATE, AudioOffer
 
 _MAX_SENT_UFRAG = 32  # RFC 8839 §5.4: sent ufrags are at most 32 characters
@@ -41,24 +41,24 @@ def _attr(name: str, value: object = None) -> Line:
 
 def _check_text(name: str, value: str, *, allow_empty: bool = False) -> None:
     if (not value and not allow_empty) or any(c in value for c in "\r\n\x00"):
-        raise ValueError(f"{name} must be non-empty text without CR, LF or NUL: {value!r}")
+        raise SdpUsageError(f"{name} must be non-empty text without CR, LF or NUL: {value!r}")
 
 
 def _local_candidates(candidates: Sequence[str]) -> list[Candidate]:
     if not candidates:
-        raise ValueError("build_answer needs at least one local candidate")
+        raise SdpUsageError("build_answer needs at least one local candidate")
     parsed = []
     for text in candidates:
         try:
             candidate = Candidate.parse(text)
         except CandidateParseError as exc:
-            raise ValueError(f"local candidate {text!r}: {exc}") from None
+            raise SdpUsageError(f"local candidate {text!r}: {exc}") from None
         # RFC 8839 §5.1: an agent never advertises a host name as one of its own candidates.
         if candidate.ip is None:
-            raise ValueError(f"local candidate {text!r} must carry an IP address")
+            raise SdpUsageError(f"local candidate {text!r} must carry an IP address")
         parsed.append(candidate)
     if parsed[0].transport.upper() != "UDP":
-        raise ValueError("the first local candidate (the default destination) must be UDP")
+        raise SdpUsageError("the first local candidate (the default destination) must be UDP")
     return parsed
 
 
@@ -71,13 +71,13 @@ def _check_local(
         check_ice_pwd(ice_pwd)
         local_fingerprint = Fingerprint.parse(" ".join(fingerprint))
     except SdpParseError as exc:
-        raise ValueError(f"local parameter: {exc.message}") from None
+        raise SdpUsageError(f"local parameter: {exc.message}") from None
     if len(ice_ufrag) > _MAX_SENT_UFRAG:
-        raise ValueError(f"ice_ufrag longer than {_MAX_SENT_UFRAG} characters")
+        raise SdpUsageError(f"ice_ufrag longer than {_MAX_SENT_UFRAG} characters")
     if local_fingerprint.algorithm in FORBIDDEN_HASHES:
-        raise ValueError(f"a {local_fingerprint.algorithm} fingerprint must not be used")
+        raise SdpUsageError(f"a {local_fingerprint.algorithm} fingerprint must not be used")
     if not 0 <= ssrc <= 0xFFFFFFFF:
-        raise ValueError(f"ssrc {ssrc} is not a 32-bit unsigned number")
+        raise SdpUsageError(f"ssrc {ssrc} is not a 32-bit unsigned number")
     _check_text("cname", cname)
     return local_fingerprint
 
@@ -131,24 +131,24 @@ def build_answer(
     the peer's, so they are deliberately not an :class:`~voice.sdp.SdpError`.
     """
     if not 0 <= audio.index < len(offer.media) or offer.media[audio.index].media != "audio":
-        raise ValueError("audio does not describe an audio m-line of this offer")
+        raise SdpUsageError("audio does not describe an audio m-line of this offer")
     local_fingerprint = _check_local(ice_ufrag, ice_pwd, fingerprint, ssrc, cname)
     local = _local_candidates(candidates)
     _check_text("opus_fmtp", opus_fmtp, allow_empty=True)
     if not (is_token(stream_id) and len(stream_id) <= 64):
-        raise ValueError(f"stream_id {stream_id!r} must be 1-64 token characters")
+        raise SdpUsageError(f"stream_id {stream_id!r} must be 1-64 token characters")
     if session_id is None:
         session_id = secrets.randbelow(_MAX_SESSION_ID)
     elif not 0 <= session_id < _MAX_SESSION_ID:
-        raise ValueError(f"session_id {session_id} must be in 0 .. 2**63-1")
+        raise SdpUsageError(f"session_id {session_id} must be in 0 .. 2**63-1")
     if maxptime is not None and maxptime <= 0:
-        raise ValueError(f"maxptime {maxptime} must be a positive number of milliseconds")
+        raise SdpUsageError(f"maxptime {maxptime} must be a positive number of milliseconds")
     try:
         wanted = Direction(direction) if direction is not None else None
     except ValueError:
-        raise ValueError(f"direction {direction!r} is not a media direction") from None
+        raise SdpUsageError(f"direction {direction!r} is not a media direction") from None
     if tls_id is not None and not (is_token(tls_id) and len(tls_id) >= 20):
-        raise ValueError("tls_id must be at least 20 token characters")
+        raise SdpUsageError("tls_id must be at least 20 token characters")
 
     # RFC 9429 §5.2.1 (which §5.3.1 reuses for answers): v=0, an o= line with "-" as user,
     # a random session id and a meaningless address, s=-, t=0 0.

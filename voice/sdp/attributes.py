@@ -15,8 +15,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from voice.ice.candidate import Candidate, CandidateParseError
+from voice.ice.candidate import Candidate
 from voice.ice.credentials import is_ice_chars, is_ice_string
+from voice.ice.errors import CandidateParseError
 from voice.sdp._syntax import is_token, number
 from voice.sdp.errors import SdpParseError
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voice.sdp._syntax import is_token, number
-from voice.sdp.errors import SdpParseError
+from voice.sdp.errors import SdpParseError, SdpUsageError
 
 # RFC 8866 §5: the order of line types. Session level: v o s i u e p c b, then one or more
 # time descriptions (t followed by its r lines), then z k a. Media level: m i c b k a.
@@ -313,7 +313,7 @@ def parse(text: str) -> SessionDescription:
     anything structurally wrong.
     """
     if not isinstance(text, str):
-        raise TypeError(f"parse() takes the SDP as str, not {type(text).__name__}")
+        raise SdpUsageError(f"parse() takes the SDP as str, not {type(text).__name__}")
     raw = text.split("\n")
     while raw and raw[-1] in ("", "\r"):
         raw.pop()

@@ -10,6 +10,9 @@ URL in ``Location`` until the browser DELETEs it or the call ends by itself:
 ``GET /healthz``                   liveness (public), with the session count
 ``GET /metrics``                   counters in the Prometheus text format
 ``GET /``                          the demo page: a Talk button, hang-up, state and level
+``GET /spec/<name>``               a spec/ table as HTML, an anchor per row and section
+                                   (public; 404 without a source tree); ``/spec/index.json``
+                                   maps each cited section to its rows, for the ladder
 =================================  =======================================================
 
 Agents are chosen per call with the query string (``?agent=tone&frequency=440``); every
@@ -36,7 +39,7 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +49,16 @@ from quart_trio import QuartTrio
 
 from voice import __version__
 from voice.agents.transcript import blueprint as transcript_blueprint
-from voice.sdp import SdpError
+from voice.errors import RemoteProtocolError
 from voice.signaling.ratelimit import ClientBuckets, TokenBucket, client_key
+from voice.signaling.spec import SpecLibrary, find_spec_dir
 from voice.transceiver.agents import AgentError
-from voice.transceiver.service import CapacityError, ClientLimitError, Transceiver
+from voice.transceiver.service import (
+    CapacityError,
+    ClientLimitError,
+    Transceiver,
+    UnknownIngressError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +87,9 @@ class SignalingConfig:
     #: Origins allowed to call the API from a browser page served elsewhere (CORS);
     #: empty: none (same-origin only), "*": any.
     cors_origins: tuple[str, ...] = ()
+    #: The spec/ tables served at /spec/ (the ladder links its arrows to their rows); None
+    #: when the package runs without its source tree (then the ladder links the RFC only).
+    spec_dir: Path | None = field(default_factory=find_spec_dir)
 
 
 #: Response headers a cross-origin page may read: WHIP's (the session URL, ETag and Link
@@ -88,6 +100,8 @@ ALLOWED_HEADERS = "Authorization, Content-Type, If-Match"
 #: Paths are echoed in 404/405 reasons only this far: a reason is for a person to read, not
 #: a mirror for whatever an attacker sends.
 MAX_ECHOED_PATH = 64
+#: Ingress names one offer may ask for (VOICE-STEER §4): a steering front names two.
+MAX_INGRESSES = 4
 
 
 def _text(status: int, message: str, **headers: str) -> Response:
@@ -198,6 +212,27 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
     async def index() -> Response:
         return Response(index_html, content_type="text/html")
 
+    spec = SpecLibrary(cfg.spec_dir)
+
+    # Public too: the spec/ tables are this repository's files. A name is served only when
+    # it is exactly one of spec/'s own *.md files (SpecLibrary.page), never a path.
+    @app.get("/spec/")
+    async def spec_listing() -> Response:
+        if not spec.names():
+            return _text(404, "the spec/ tables are not installed with this server")
+        return Response(spec.listing(), content_type="text/html")
+
+    @app.get("/spec/index.json")
+    async def spec_index() -> Response:
+        return Response(json.dumps(spec.index()), content_type="application/json")
+
+    @app.get("/spec/<name>")
+    async def spec_page(name: str) -> Response:
+        page = spec.page(name)
+        if page is None:
+            return _text(404, f"no such spec page: {_shown(name)}")
+        return Response(page.html, content_type="text/html")
+
     @app.get("/healthz")
     async def healthz() -> Response:
         # A draining transceiver answers 503, so that a readiness probe takes it out of the
@@ -236,16 +271,28 @@ def create_app(transceiver: Transceiver, config: SignalingConfig | None = None) 
             offer = body.decode("utf-8")
         except UnicodeDecodeError:
             return _text(400, "the offer is not UTF-8 text")
-        params = {k: v for k, v in request.args.items() if k != "agent"}
+        params = {k: v for k, v in request.args.items() if k not in ("agent", "ingress")}
+        # VOICE-STEER §4: the steering front names the relay ingresses nearest the caller;
+        # only names this transceiver was configured with are taken.
+        ingress = [n for n in request.args.get("ingress", "").split(",") if n]
+        if len(ingress) > MAX_INGRESSES:
+            return _text(400, f"at most {MAX_INGRESSES} ingress names")
         try:
             session, answer = transceiver.create_session(
-                offer, request.args.get("agent"), params, client=client_key(request.remote_addr)
+                offer,
+                request.args.get("agent"),
+                params,
+                client=client_key(request.remote_addr),
+                ingress=ingress,
             )
         except ClientLimitError as exc:
             return _text(429, str(exc), **{"Retry-After": str(cfg.retry_after)})
         except CapacityError as exc:
             return _text(503, f"{exc}; try again later", **{"Retry-After": str(cfg.retry_after)})
-        except SdpError as exc:
+        except UnknownIngressError as exc:
+            transceiver.m_rejected.inc(reason="bad_ingress")
+            return _text(400, str(exc))
+        except RemoteProtocolError as exc:  # SdpParseError, UnsupportedOffer: the offer's fault
             transceiver.m_rejected.inc(reason="bad_offer")
             return _text(400, f"cannot serve this offer: {exc}")
         except AgentError as exc:

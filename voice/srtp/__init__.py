@@ -14,12 +14,19 @@ calls ``protect_*`` on what it sends and ``unprotect_*`` on what it receives::
 study; it is checked against libsrtp but never used on the packet path.
 """
 
-from voice.srtp.context import PREFERENCE, SrtpContext, supported_profiles
-from voice.srtp.errors import SrtpError, SrtpFailure
+from voice.srtp.context import SrtpContext, supported_profiles
+from voice.srtp.errors import SrtpError, SrtpFailure, SrtpUsageError
 from voice.srtp.keys import EXPORTER_LABEL, SrtpKeys, keying_material_length, split_keying_material
-from voice.srtp.profiles import PROFILE_SIZES, ProfileSizes, SrtpProfile
+from voice.srtp.profiles import (
+    DEFAULT_PROFILES,
+    PREFERENCE,
+    PROFILE_SIZES,
+    ProfileSizes,
+    SrtpProfile,
+)
 
 __all__ = [
+    "DEFAULT_PROFILES",
     "EXPORTER_LABEL",
     "PREFERENCE",
     "PROFILE_SIZES",
@@ -29,6 +36,7 @@ __all__ = [
     "SrtpFailure",
     "SrtpKeys",
     "SrtpProfile",
+    "SrtpUsageError",
     "keying_material_length",
     "split_keying_material",
     "supported_profiles",

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections import Counter
 
 import pylibsrtp
 
-from voice.srtp.errors import SrtpError, SrtpFailure
+from voice.counters import Counters
+from voice.srtp.errors import SrtpError, SrtpFailure, SrtpUsageError
 from voice.srtp.keys import split_keying_material
-from voice.srtp.profiles import PROFILE_SIZES, SrtpProfile
+from voice.srtp.profiles import PREFERENCE, PROFILE_SIZES, SrtpProfile
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +37,6 @@ _LIBSRTP_PROFILE: dict[SrtpProfile, int] = {
     SrtpProfile.SRTP_AEAD_AES_128_GCM: pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
     SrtpProfile.SRTP_AEAD_AES_256_GCM: pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
 }
-
-#: Our order of preference, strongest first: the AEAD profiles authenticate with a 128-bit
-#: GCM tag and need no separate MAC pass; AES-CM with an 80-bit HMAC-SHA1 tag is the one
-#: every WebRTC endpoint supports; the 32-bit tag is last (it is forgeable with effort).
-PREFERENCE: tuple[SrtpProfile, ...] = (
-    SrtpProfile.SRTP_AEAD_AES_128_GCM,
-    SrtpProfile.SRTP_AEAD_AES_256_GCM,
-    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
-    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_32,
-)
 
 #: libsrtp's messages (pylibsrtp turns its status codes into these strings) and what they
 #: mean for a caller deciding what to count.
@@ -93,6 +83,10 @@ def _session(
     return pylibsrtp.Session(policy)
 
 
+#: What a context counts when all goes well; failures add ``<operation>_<reason>``.
+_SUCCESSES = ("rtp_protected", "rtp_unprotected", "rtcp_protected", "rtcp_unprotected")
+
+
 class SrtpContext:
     """Protects what we send and unprotects what the peer sends, for one DTLS-SRTP peer.
 
@@ -108,13 +102,9 @@ class SrtpContext:
     """
 
     __slots__ = (
-        "_failures",
         "_inbound",
         "_outbound",
-        "_rtcp_protected",
-        "_rtcp_unprotected",
-        "_rtp_protected",
-        "_rtp_unprotected",
+        "counters",
         "is_server",
         "profile",
     )
@@ -129,10 +119,10 @@ class SrtpContext:
         allow_repeat_tx: bool = False,
     ) -> None:
         if profile not in supported_profiles():
-            raise ValueError(f"the installed libsrtp cannot do {profile.name}")
+            raise SrtpUsageError(f"the installed libsrtp cannot do {profile.name}")
         if not 64 <= replay_window < 0x8000:
             # RFC 3711 §3.3.2: at least 64; libsrtp's bitmap stops below 2^15.
-            raise ValueError("replay_window must be in 64..32767")
+            raise SrtpUsageError("replay_window must be in 64..32767")
         keys = split_keying_material(profile, keying_material)
         self.profile = profile
         self.is_server = is_server
@@ -150,11 +140,11 @@ class SrtpContext:
             replay_window=replay_window,
             allow_repeat_tx=False,
         )
-        self._rtp_protected = 0
-        self._rtp_unprotected = 0
-        self._rtcp_protected = 0
-        self._rtcp_unprotected = 0
-        self._failures: Counter[str] = Counter()
+        #: Packets handled and packets refused, by reason, for the driver to export.
+        #: Successes are ``rtp_protected``, ``rtp_unprotected``, ``rtcp_protected`` and
+        #: ``rtcp_unprotected``; failures are ``<operation>_<reason>``, for example
+        #: ``rtp_unprotect_auth_fail`` or ``rtcp_unprotect_replay``.
+        self.counters: Counters[str] = Counters(_SUCCESSES)
 
     @property
     def rtp_overhead(self) -> int:
@@ -168,7 +158,7 @@ class SrtpContext:
 
     def _fail(self, operation: str, exc: Exception) -> SrtpError:
         error = _translate(exc)
-        self._failures[f"{operation}_{error.reason.value}"] += 1
+        self.counters[f"{operation}_{error.reason.value}"] += 1
         return error
 
     # The four methods below are the per-packet hot path: one call into libsrtp, one
@@ -181,7 +171,7 @@ class SrtpContext:
             data: bytes = self._outbound.protect(packet)
         except (pylibsrtp.Error, ValueError, TypeError) as exc:
             raise self._fail("rtp_protect", exc) from None
-        self._rtp_protected += 1
+        self.counters["rtp_protected"] += 1
         return data
 
     def unprotect_rtp(self, data: bytes) -> bytes:
@@ -193,7 +183,7 @@ class SrtpContext:
             packet: bytes = self._inbound.unprotect(data)
         except (pylibsrtp.Error, ValueError, TypeError) as exc:
             raise self._fail("rtp_unprotect", exc) from None
-        self._rtp_unprotected += 1
+        self.counters["rtp_unprotected"] += 1
         return packet
 
     def protect_rtcp(self, packet: bytes) -> bytes:
@@ -207,7 +197,7 @@ class SrtpContext:
             data: bytes = self._outbound.protect_rtcp(packet)
         except (pylibsrtp.Error, ValueError, TypeError) as exc:
             raise self._fail("rtcp_protect", exc) from None
-        self._rtcp_protected += 1
+        self.counters["rtcp_protected"] += 1
         return data
 
     def unprotect_rtcp(self, data: bytes) -> bytes:
@@ -216,25 +206,8 @@ class SrtpContext:
             packet: bytes = self._inbound.unprotect_rtcp(data)
         except (pylibsrtp.Error, ValueError, TypeError) as exc:
             raise self._fail("rtcp_unprotect", exc) from None
-        self._rtcp_unprotected += 1
+        self.counters["rtcp_unprotected"] += 1
         return packet
-
-    @property
-    def counters(self) -> dict[str, int]:
-        """Packets handled and packets refused, by reason, for the driver to export.
-
-        Successes are ``rtp_protected``, ``rtp_unprotected``, ``rtcp_protected`` and
-        ``rtcp_unprotected``; failures are ``<operation>_<reason>``, for example
-        ``rtp_unprotect_auth_fail`` or ``rtcp_unprotect_replay``.
-        """
-        counts = {
-            "rtp_protected": self._rtp_protected,
-            "rtp_unprotected": self._rtp_unprotected,
-            "rtcp_protected": self._rtcp_protected,
-            "rtcp_unprotected": self._rtcp_unprotected,
-        }
-        counts.update(self._failures)
-        return counts
 
     def __repr__(self) -> str:
         # Never the keys: a context may well end up in a log line.

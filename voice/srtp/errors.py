@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 
+from voice.errors import LocalProtocolError, VoiceError
+
 
 class SrtpFailure(enum.StrEnum):
     """Why a packet could not be protected or unprotected.
@@ -33,7 +35,7 @@ class SrtpFailure(enum.StrEnum):
     OTHER = "other"
 
 
-class SrtpError(Exception):
+class SrtpError(VoiceError):
     """A packet could not be protected or unprotected; ``reason`` says why.
 
     ``detail`` is libsrtp's own message, kept for logs.
@@ -43,3 +45,10 @@ class SrtpError(Exception):
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail
+
+
+class SrtpUsageError(SrtpError, LocalProtocolError, ValueError):
+    """The caller asked for a context this libsrtp cannot make (a bug or a build problem)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(SrtpFailure.OTHER, detail)

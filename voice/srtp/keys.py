@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from voice.srtp.errors import SrtpUsageError
 from voice.srtp.profiles import PROFILE_SIZES, SrtpProfile
 
 #: RFC 5764 §4.2: the exporter label both ends feed to the TLS exporter (RFC 5705).
@@ -59,7 +60,7 @@ def split_keying_material(profile: SrtpProfile, material: bytes) -> SrtpKeys:
     """
     sizes = PROFILE_SIZES[profile]
     if len(material) != sizes.keying_material_length:
-        raise ValueError(
+        raise SrtpUsageError(
             f"{profile.name} needs {sizes.keying_material_length} bytes of keying material, "
             f"got {len(material)}"
         )

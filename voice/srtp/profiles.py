@@ -20,6 +20,24 @@ class SrtpProfile(enum.IntEnum):
     SRTP_AEAD_AES_256_GCM = 0x0008
 
 
+#: Our order of preference, strongest first: the AEAD profiles authenticate with a 128-bit
+#: GCM tag and need no separate MAC pass (and are faster); AES-CM with an 80-bit HMAC-SHA1
+#: tag is the one every WebRTC endpoint supports; the 32-bit tag is last (it is forgeable
+#: with effort). The one list of it: DTLS-SRTP offers and picks from :data:`DEFAULT_PROFILES`.
+PREFERENCE: tuple[SrtpProfile, ...] = (
+    SrtpProfile.SRTP_AEAD_AES_128_GCM,
+    SrtpProfile.SRTP_AEAD_AES_256_GCM,
+    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,
+    SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_32,
+)
+
+#: What a call negotiates by default: the preference without the 32-bit tag, which a voice
+#: call has no reason to accept.
+DEFAULT_PROFILES: tuple[SrtpProfile, ...] = tuple(
+    p for p in PREFERENCE if p is not SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_32
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ProfileSizes:
     """Master key and master salt lengths in bytes for one profile, and the bytes SRTP adds.

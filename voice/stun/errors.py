@@ -8,14 +8,16 @@ which is a bug in our own code and is left to propagate.
 
 from __future__ import annotations
 
+from voice.errors import LocalProtocolError, ParseError, VoiceError
 
-class StunError(Exception):
+
+class StunError(VoiceError):
     """Base class of every exception raised by :mod:`voice.stun`."""
 
 
-class StunParseError(StunError, ValueError):
+class StunParseError(StunError, ParseError):
     """A datagram is not a well-formed STUN message (RFC 8489 §5, §14)."""
 
 
-class StunEncodeError(StunError, ValueError):
+class StunEncodeError(StunError, LocalProtocolError, ValueError):
     """The caller asked for a message that cannot be encoded (a local bug, not bad input)."""

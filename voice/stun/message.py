@@ -47,6 +47,13 @@ _U16 = struct.Struct("!H")
 _FINGERPRINT_TLV = _TLV.pack(AttributeType.FINGERPRINT, 4)
 _INTEGRITY_TLV = _TLV.pack(AttributeType.MESSAGE_INTEGRITY, 20)
 
+# Plain ints for the hot loop: comparing with an IntEnum member costs an attribute lookup.
+_FINGERPRINT = int(AttributeType.FINGERPRINT)
+_INTEGRITY = int(AttributeType.MESSAGE_INTEGRITY)
+_INTEGRITY_SHA256 = int(AttributeType.MESSAGE_INTEGRITY_SHA256)
+_METHODS: dict[int, int] = {int(m): m for m in Method}
+_CLASSES = tuple(MessageClass)
+
 A = TypeVar("A", bound=Attribute)
 
 
@@ -78,9 +85,6 @@ def split_message_type(value: int) -> tuple[int, MessageClass]:
     """Unpacks a 14-bit message type into (method, class) (RFC 8489 §5)."""
     method = (value & 0x3E00) >> 2 | (value & 0x00E0) >> 1 | (value & 0x000F)
     return method, _CLASSES[(value & 0x0100) >> 7 | (value & 0x0010) >> 4]
-
-
-_CLASSES = tuple(MessageClass)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,10 +347,3 @@ def parse_message(data: bytes) -> Message:
         integrity_at,
         sha256_at,
     )
-
-
-# Plain ints for the hot loop: comparing with an IntEnum member costs an attribute lookup.
-_FINGERPRINT = int(AttributeType.FINGERPRINT)
-_INTEGRITY = int(AttributeType.MESSAGE_INTEGRITY)
-_INTEGRITY_SHA256 = int(AttributeType.MESSAGE_INTEGRITY_SHA256)
-_METHODS: dict[int, int] = {int(m): m for m in Method}

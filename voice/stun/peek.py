@@ -11,15 +11,19 @@ from __future__ import annotations
 import struct
 import zlib
 
+from voice.stun.registry import FINGERPRINT_XOR, MAGIC_COOKIE, AttributeType, Method
+
 _HEADER = struct.Struct("!HHI")
 _ATTR = struct.Struct("!HH")
-_BINDING_REQUEST = 0x0001
-_MAGIC_COOKIE = 0x2112A442
-_USERNAME = 0x0006
-_MESSAGE_INTEGRITY = 0x0008
-_MESSAGE_INTEGRITY_SHA256 = 0x001C
-_FINGERPRINT = 0x8028
-_FINGERPRINT_XOR = 0x5354554E
+# Plain ints from the registry (each value is written once, there): comparing with an
+# IntEnum member in the hot loop would cost an attribute lookup each time.
+_BINDING_REQUEST = int(Method.BINDING)  # class request: no class bits set (RFC 8489 §5)
+_MAGIC_COOKIE = MAGIC_COOKIE
+_USERNAME = int(AttributeType.USERNAME)
+_MESSAGE_INTEGRITY = int(AttributeType.MESSAGE_INTEGRITY)
+_MESSAGE_INTEGRITY_SHA256 = int(AttributeType.MESSAGE_INTEGRITY_SHA256)
+_FINGERPRINT = int(AttributeType.FINGERPRINT)
+_FINGERPRINT_XOR = FINGERPRINT_XOR
 
 
 def peek_username(data: bytes) -> bytes | None:

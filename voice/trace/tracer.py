@@ -36,6 +36,19 @@ class DatagramTracer(Protocol):
     def key_log(self, line: str) -> None: ...
 
 
+def first_calls(choice: str) -> int | None:
+    """How many calls a session choice stands for: ``first`` is 1, ``first:N`` is N; None
+    for a session id. Raises ValueError for ``first:`` with anything but a positive count."""
+    if choice == "first":
+        return 1
+    if not choice.startswith("first:"):
+        return None
+    count = choice.removeprefix("first:")
+    if not count.isdigit() or int(count) < 1:
+        raise ValueError(f"{choice!r}: 'first:N' needs a positive whole number of calls")
+    return int(count)
+
+
 def format_address(addr: Address) -> str:
     host, port = addr[0], addr[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -46,7 +59,9 @@ class Tracer:
 
     ``jsonl`` receives JSON lines, ``pretty`` the terminal view (``color`` for ANSI colours,
     ``tree`` to show every decoded field), ``pcap`` the datagrams as packets, ``key_log`` the
-    NSS key log lines. ``sessions`` limits tracing to those session ids (None: all).
+    NSS key log lines. ``sessions`` limits tracing to those session ids (None: all); since
+    ids are random and only known once a call exists, ``first`` (or ``first:N``) among them
+    stands for the first call (the first N calls) that starts after the tracer is built.
     ``wall_offset`` is added to the protocol clock to stamp records with wall-clock time.
     ``keep`` also collects every record in :attr:`records` (for tests and tools).
     """
@@ -70,7 +85,17 @@ class Tracer:
         self.tree = tree
         self.pcap = pcap
         self.key_log_file = key_log
-        self.sessions = None if sessions is None else set(sessions)
+        self.sessions: set[str] | None = None
+        #: Calls still to be claimed by a ``first`` / ``first:N`` choice.
+        self.first_left = 0
+        if sessions is not None:
+            self.sessions = set()
+            for choice in sessions:
+                count = first_calls(choice)
+                if count is None:
+                    self.sessions.add(choice)
+                else:
+                    self.first_left += count
         self.wall_offset = wall_offset
         self.records: list[Record] | None = [] if keep else None
         self.listeners: list[Callable[[Record], None]] = []
@@ -87,7 +112,14 @@ class Tracer:
         )
 
     def wants(self, session_id: str) -> bool:
-        return self.sessions is None or session_id in self.sessions
+        """Whether to trace this session; a new session may claim a ``first`` place."""
+        if self.sessions is None or session_id in self.sessions:
+            return True
+        if self.first_left > 0:
+            self.first_left -= 1
+            self.sessions.add(session_id)
+            return True
+        return False
 
     def session(
         self, session_id: str, local: Address, stun_keys: Iterable[bytes] = ()
@@ -98,16 +130,37 @@ class Tracer:
             return None
         return SessionTracer(self, session_id, local, KeyRing(stun_keys))
 
-    def route(self, now: float, client: Address, decision: str, target: Address | None) -> None:
-        """Records one relay routing decision (VOICE-RELAY §2)."""
+    def route(
+        self,
+        now: float,
+        leg: str,
+        source: Address,
+        decision: str,
+        target: Address | None = None,
+        *,
+        client: Address | None = None,
+    ) -> None:
+        """Records one relay routing decision (VOICE-RELAY §2-§4, §12).
+
+        ``leg`` names the path a forwarded datagram took (``client>transceiver``,
+        ``transceiver>client``, ``client>backbone``, ``backbone>transceiver``,
+        ``transceiver>backbone``, ``backbone>client``) or, for a drop or a parked datagram,
+        the side it came in on (``client``, ``internal``, ``lookup``); ``decision`` is
+        ``forwarded``, ``admitted``, ``dropped: <reason>`` (the relay's drop counter names)
+        or ``parked: ...``; ``client`` is the call's client when the relay knows it.
+        """
         record: Record = {
             "t": round(now + self.wall_offset, 6),
             "event": "route",
-            "client": format_address(client),
+            "leg": leg,
             "decision": decision,
         }
+        if source[0]:
+            record["from"] = format_address(source)
         if target is not None:
             record["to"] = format_address(target)
+        if client is not None:
+            record["client"] = format_address(client)
         self.emit(record)
 
     def write_key_log(self, line: str) -> None:

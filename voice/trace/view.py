@@ -44,7 +44,13 @@ def format_record(record: dict[str, Any], *, color: bool = False, tree: bool = F
     if record.get("event") == "route":
         kind = "route"
         where = f" -> {record['to']}" if "to" in record else ""
-        line = f"{t} relay   {record['client']}{where}  {record['decision']}"
+        client = record.get("client")
+        shown = (record.get("from"), record.get("to"))
+        about = f" (client {client})" if client and client not in shown else ""
+        line = (
+            f"{t} relay    {record.get('leg', '')} {record.get('from', '')}{where}  "
+            f"{record['decision']}{about}"
+        )
     else:
         kind = str(record.get("kind", "?"))
         arrow = "<-" if record.get("dir") == "in" else "->"

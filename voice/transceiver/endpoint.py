@@ -22,7 +22,7 @@ import math
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol
 
@@ -32,7 +32,14 @@ from voice.metrics import Metric
 from voice.relay import pktinfo, ratelimit
 from voice.relay.networks import NetworkAllowlist
 from voice.relay.ratelimit import TokenBucket
-from voice.relay.shim import ShimError, decode_shim, encode_shim
+from voice.relay.shim import (
+    INBOUND,
+    VERSION_FORWARD,
+    ShimError,
+    decode_forward,
+    decode_shim,
+    encode_shim,
+)
 from voice.stun import PacketKind, classify, peek_username
 from voice.types import Address
 
@@ -89,9 +96,14 @@ class RelayPath:
     #: On a wildcard-bound relay input, the address the relay wrote to, which is the one
     #: it knows this transceiver by (VOICE-SHIM §7). None: the socket's own address.
     local: str | None = None
+    #: VOICE-SHIM §10: for a call that entered the fleet at another cluster's relay, the
+    #: version 2 header every reply repeats (the client, the session's ids, the ingress as
+    #: via, direction outbound). None: version 1, the client's own shim header.
+    header: bytes | None = None
 
     def send(self, data: bytes, client: Address) -> None:
-        pktinfo.send(self.sock, encode_shim(client, data), self.relay, self.local)
+        wire = encode_shim(client, data) if self.header is None else self.header + data
+        pktinfo.send(self.sock, wire, self.relay, self.local)
 
 
 #: VOICE-RELAY §10 at the transceiver: datagrams per second (and burst) an authenticated
@@ -338,6 +350,9 @@ class Endpoint:
         if not relays.allows(relay[0]):
             self._drops.inc(reason="shim_from_unknown_host")
             return
+        if data[:1] == _FORWARD_BYTE:
+            self._from_relay_forwarded(data, relay, arrived, path_to)
+            return
         try:
             client, payload = decode_shim(data)
         except ShimError:
@@ -345,6 +360,28 @@ class Endpoint:
             return
         self.dispatch(payload, client, path_to(relay), arrived)
 
+    def _from_relay_forwarded(
+        self, data: bytes, relay: Address, arrived: float, path_to: Callable[[Address], Path]
+    ) -> None:
+        """A call that entered at another cluster's relay (VOICE-SHIM §10): the datagram is
+        routed as the client's own, and the path its replies take repeats the header, so
+        they go back through this relay to the ingress the caller writes to. The latest
+        datagram's via wins, as the latest relay path does (VOICE-SHIM §6)."""
+        try:
+            forward = decode_forward(data)
+        except ShimError:
+            self._drops.inc(reason="bad_shim")
+            return
+        if forward.direction != INBOUND or forward.via is None:
+            self._drops.inc(reason="bad_shim")
+            return
+        path = path_to(relay)
+        if isinstance(path, RelayPath):
+            path = replace(path, header=forward.reply_header())
+        self.dispatch(forward.payload, forward.client, path, arrived)
+
+
+_FORWARD_BYTE = bytes([VERSION_FORWARD])
 
 #: Datagrams read per wake-up before giving other tasks a turn.
 BATCH = 64

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from voice.counters import Counters
 from voice.metrics import Metric
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class MediaMetrics:
 
     def __init__(self, sessions: Callable[[], Iterable[Session]]) -> None:
         self._sessions = sessions
-        self._ended = dict.fromkeys(OUTCOMES, 0)
+        self._ended: Counters[str] = Counters(OUTCOMES)
         self._ended_skipped = 0
 
     def session_ended(self, session: Session) -> None:

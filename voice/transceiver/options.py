@@ -45,6 +45,14 @@ def hostport(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def ingress(text: str) -> tuple[str, tuple[str, int]]:
+    """An argparse type for ``NAME=HOST:PORT``: a relay ingress a steering front may name."""
+    name, sep, address = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=HOST:PORT")
+    return name, hostport(address)
+
+
 def add_session_options(parser: argparse.ArgumentParser) -> None:
     """Limits, agents, signaling and logging: the options every transceiver takes."""
     calls = parser.add_argument_group("calls")
@@ -72,6 +80,15 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=4.0,
         help="a session with no authenticated ICE check this long after its answer ends, s",
+    )
+    calls.add_argument(
+        "--ingress",
+        type=ingress,
+        action="append",
+        metavar="NAME=HOST:PORT",
+        help="a relay ingress a steering front may name in ?ingress=NAME[,NAME] (voice "
+        "steer): the answer's candidates are then those ingresses, nearest first, instead of "
+        "the default address (repeatable; VOICE-STEER §4)",
     )
     http = parser.add_argument_group("signaling (HTTP) limits and access")
     http.add_argument(
@@ -153,6 +170,8 @@ def transceiver_config(
     fleet: dict[str, Any] = {}
     if ufrag_factory is not None:
         fleet["ufrag_factory"] = ufrag_factory
+    if getattr(args, "ingress", None):
+        fleet["ingresses"] = dict(args.ingress)
     if relay_networks is not None:
         fleet["relay_networks"] = tuple(relay_networks)
     return TransceiverConfig(

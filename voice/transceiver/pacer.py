@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from voice.opus.pacing import FramePacer
+from voice.sansio import drain_events
 
 #: Called with the index of each frame to send; may be a plain or an async function.
 SendFrame = Callable[[int], Awaitable[None]] | Callable[[int], None]
@@ -31,7 +32,8 @@ async def run_pacer(pacer: FramePacer, send_frame: SendFrame) -> None:
     """
     while True:
         await trio.sleep_until(pacer.get_timer())
-        for index in pacer.poll(trio.current_time()):
-            result = send_frame(index)
+        pacer.handle_timeout(trio.current_time())
+        for due in drain_events(pacer):
+            result = send_frame(due.index)
             if inspect.isawaitable(result):
                 await result

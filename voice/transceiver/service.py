@@ -54,6 +54,10 @@ class ClientLimitError(CapacityError):
     """This client already holds its share of the sessions waiting for a first check."""
 
 
+class UnknownIngressError(ValueError):
+    """An offer asked for a relay ingress this transceiver was not configured with."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Owner:
     """Who created a session: the client key it is counted against, and the session's key
@@ -74,6 +78,8 @@ class TransceiverConfig:
     #: The addresses put in the answer's candidates. Empty means "the bound UDP address";
     #: behind a relay, the relay's public address.
     advertised: Sequence[Address] = ()
+    #: Relay ingresses by name, which a steering front may choose per call (VOICE-STEER §4).
+    ingresses: Mapping[str, Address] = field(default_factory=dict)
     max_sessions: int = 100
     #: Sessions created but not yet connected (DTLS up), in all and per client: an offer
     #: nobody follows up holds a slot until ``check_timeout`` (no check) or the handshake
@@ -131,7 +137,27 @@ class Transceiver:
 
     @property
     def candidates(self) -> list[str]:
-        addresses = list(self.config.advertised) or ([self.bound] if self.bound else [])
+        return self.candidates_for(())
+
+    def ingress_addresses(self, names: Sequence[str]) -> list[Address]:
+        """VOICE-STEER §4: the configured ingresses ``names`` name, in that order; a name
+        not configured raises :class:`UnknownIngressError`, so a caller cannot make an
+        answer point at an address the operator did not list."""
+        unknown = [n for n in names if n not in self.config.ingresses]
+        if unknown:
+            known = ", ".join(sorted(self.config.ingresses)) or "none"
+            raise UnknownIngressError(
+                f"unknown ingress {unknown[0][:32]!r} (this region knows: {known})"
+            )
+        return [self.config.ingresses[n] for n in dict.fromkeys(names)]
+
+    def candidates_for(self, names: Sequence[str]) -> list[str]:
+        """Host candidates for the named ingresses (nearest first, so highest priority
+        first), or for the default addresses when none is named."""
+        addresses = self.ingress_addresses(names) if names else []
+        addresses = (
+            addresses or list(self.config.advertised) or ([self.bound] if self.bound else [])
+        )
         return [
             host_candidate(host, port, foundation=str(n + 1), local_preference=65535 - n)
             for n, (host, port) in enumerate(addresses)
@@ -199,8 +225,10 @@ class Transceiver:
         params: Mapping[str, str],
         *,
         client: str = "local",
+        ingress: Sequence[str] = (),
     ) -> tuple[Session, str]:
-        """Answers an offer and starts its session. Raises SdpError, AgentError, CapacityError.
+        """Answers an offer and starts its session. Raises RemoteProtocolError (a bad offer),
+        AgentError, CapacityError.
 
         The cheap refusals come first (capacity, pending sessions, the offer's shape), so
         an offer that will be refused costs the event loop next to nothing.
@@ -223,6 +251,7 @@ class Transceiver:
         if self.pending() >= cfg.max_pending:
             self.m_rejected.inc(reason="pending")
             raise CapacityError(f"{cfg.max_pending} sessions are already waiting to connect")
+        candidates = self.candidates_for(ingress)
         check_offer_limits(offer_sdp, cfg.offer_limits)
         offer = parse(offer_sdp)
         audio = analyze_offer(offer)
@@ -270,7 +299,7 @@ class Transceiver:
             ice_ufrag=ufrag,
             ice_pwd=pwd,
             fingerprint=self.fingerprint,
-            candidates=self.candidates,
+            candidates=candidates,
             ssrc=ssrc,
             cname=cname,
         )

@@ -40,15 +40,16 @@ from voice.opus import (
     OpusError,
 )
 from voice.peer import (
-    AddressValidated,
-    Closed,
-    DtlsConnected,
-    PathChanged,
+    IceSelectedPairChanged,
+    PeerAddressValidated,
+    PeerClosed,
     PeerConnection,
-    RtpReceived,
+    PeerDtlsConnected,
+    PeerRtpReceived,
 )
 from voice.rtp.jitterbuffer import JitterBuffer
 from voice.rtp.sender import RtpSender
+from voice.sansio import drain_events
 from voice.transceiver.agents import AgentFunction, SessionInfo
 from voice.transceiver.pacer import run_pacer
 from voice.types import Address
@@ -204,7 +205,7 @@ class Session:
     def _after_peer(self) -> None:
         """Acts on what the peer connection reports, sends what it queued, re-arms the timer."""
         while (event := self.peer.next_event()) is not None:
-            if isinstance(event, RtpReceived):
+            if isinstance(event, PeerRtpReceived):
                 packet = event.packet
                 if packet.payload_type == self._payload_type:
                     self.jitter.push(
@@ -214,12 +215,12 @@ class Session:
                     self.last_rtp_at = event.received_at
                     self._rtp_arrived.set()
                     self._rtp_arrived = trio.Event()
-            elif isinstance(event, AddressValidated | PathChanged):
+            elif isinstance(event, PeerAddressValidated | IceSelectedPairChanged):
                 self._on_address(self, event.address)
-            elif isinstance(event, DtlsConnected):
+            elif isinstance(event, PeerDtlsConnected):
                 self.connected_at = trio.current_time()
                 self._dtls_up.set()
-            elif isinstance(event, Closed):
+            elif isinstance(event, PeerClosed):
                 if self.end_reason == "running":
                     self.end_reason = event.reason
                 self._flush()
@@ -256,7 +257,8 @@ class Session:
                     await self._pushed.wait()
                 self._pushed = trio.Event()
                 now = trio.current_time()
-                while (out := self.jitter.pop(now)) is not None:
+                self.jitter.handle_timeout(now)
+                while (out := self.jitter.next_event()) is not None:
                     try:
                         pcm = out.decode(decoder)
                     except OpusError:
@@ -284,7 +286,7 @@ class Session:
                 try:
                     pcm = agent_out.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel):
-                    if index < pacer.next_index - 1:
+                    if pacer.deadline(index + 1) < pacer.get_timer():  # more are due
                         # Catching up after a stall with nothing to say: silence sent now
                         # would be a gap in the middle of the agent's audio. Not sent.
                         self.frames_held_back += 1
@@ -319,7 +321,8 @@ class Session:
             if first is not None:
                 pacer.due_now(now)
                 now = max(now, pacer.get_timer())  # due now, to the last rounding bit
-            due = pacer.poll(now)
+            pacer.handle_timeout(now)
+            due = [frame.index for frame in drain_events(pacer)]
             for index in due:
                 send_frame(index, first if index == due[-1] else SILENCE)
         await run_pacer(pacer, send_frame)

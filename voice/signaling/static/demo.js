@@ -126,7 +126,9 @@ async function start() {
     if (response.status !== 201) {
       throw new Error(`the server refused the call (${response.status}): ${await response.text()}`);
     }
-    voice.sessionUrl = new URL(response.headers.get("Location"), whip).href;
+    // A steering front may have redirected the POST (307): the Location is relative to
+    // the URL that answered, not to the one the page posted to.
+    voice.sessionUrl = new URL(response.headers.get("Location"), response.url || whip).href;
     mark("answer");
     if (window.voiceLadder) await window.voiceLadder.attach(voice.sessionUrl);
     await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });

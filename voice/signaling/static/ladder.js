@@ -5,7 +5,9 @@
 // ICE check. Each record is one datagram the server decoded (voice.trace): STUN checks and
 // consent checks, every DTLS flight (the Finished messages decrypted), the first SRTP packet
 // each way (then a running count), RTCP reports. An arrow names the RFC section of its
-// message; clicking it shows every decoded field.
+// message, linked to the rows of spec/ that cover that section (served at /spec/ when the
+// server runs from its source tree) and to the RFC's text; clicking it shows every decoded
+// field.
 "use strict";
 
 (() => {
@@ -14,6 +16,7 @@
     rows: [],          // {kind, dir, summary} in arrival order, for tests and the curious
     media: { in: 0, out: 0 },
     source: null,
+    spec: null,        // Promise of /spec/index.json ({} when the server has no spec/)
     attach,
   };
   window.voiceLadder = ladder;
@@ -29,6 +32,30 @@
     if (!m) return null;
     const section = /^[A-Z]/.test(m[2]) ? `appendix-${m[2]}` : `section-${m[2]}`;
     return `https://www.rfc-editor.org/rfc/rfc${m[1]}#${section}`;
+  }
+
+  function specIndex(base) {
+    if (ladder.spec === null) {
+      ladder.spec = fetch(new URL("/spec/index.json", base))
+        .then((r) => (r.ok ? r.json() : {}))
+        .catch(() => ({}));
+    }
+    return ladder.spec;
+  }
+
+  function specLink(index, cite) {
+    // "RFC 8489 §14.5" -> the row covering it, or the section's anchor listing several rows;
+    // a subsection no row names falls back to its parent section. null: no row covers it.
+    const m = /^(.+) §([0-9A-Za-z.]+)$/.exec(cite || "");
+    const doc = m && index[m[1]];
+    if (!doc) return null;
+    for (let section = m[2]; section; section = section.replace(/\.?[^.]*$/, "")) {
+      const rows = doc.sections[section];
+      if (rows && rows.length) {
+        return { href: `${doc.page}#${rows.length === 1 ? rows[0] : `s-${section}`}`, rows };
+      }
+    }
+    return null;
   }
 
   function mainCite(tree) {
@@ -56,21 +83,35 @@
     row.innerHTML = `<span class="arrow"></span> <span class="what"></span> `;
     row.querySelector(".arrow").textContent = arrow;
     row.querySelector(".what").textContent = record.summary;
-    if (href) {
-      const link = document.createElement("a");
-      link.href = href;
-      link.target = "_blank";
-      link.rel = "noopener";
-      link.textContent = cite;
-      row.appendChild(link);
-    }
     const details = document.createElement("pre");
     details.hidden = true;
     details.textContent = treeText(record.tree || { name: "datagram" });
+    row.appendChild(details);
+    const addLink = (url, text, className) => {
+      const link = document.createElement("a");
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.className = className;
+      link.textContent = text;
+      row.insertBefore(link, details);
+      return link;
+    };
+    if (href) {
+      const rfc = addLink(href, cite, "rfc");
+      (ladder.spec || Promise.resolve({})).then((index) => {
+        const spec = specLink(index, cite);
+        if (spec) {
+          rfc.textContent = "(RFC text)";
+          const link = addLink(spec.href, `${cite}: ${spec.rows.join(", ")}`, "spec");
+          row.insertBefore(link, rfc);
+          row.insertBefore(document.createTextNode(" "), rfc);
+        }
+      });
+    }
     row.onclick = (event) => {
       if (event.target.tagName !== "A") details.hidden = !details.hidden;
     };
-    row.appendChild(details);
     box.appendChild(row);
   }
 
@@ -91,6 +132,7 @@
     if (!enabled() || !sessionUrl) return Promise.resolve();
     const url = new URL(sessionUrl);
     url.pathname += "/trace";
+    specIndex(url);
     const box = document.getElementById("ladder");
     if (box) box.replaceChildren();
     ladder.rows = [];

@@ -11,30 +11,29 @@ so a test can wait for a packet instead of sleeping.
 from __future__ import annotations
 
 import math
-import os
 import socket
-import struct
-import zlib
 from dataclasses import dataclass
 
 import trio
 
-from voice.relay.shim import ShimError, decode_shim, encode_shim
+from voice.relay.shim import INBOUND, ShimError, decode_forward, decode_shim, encode_shim
+from voice.stun import AttributeType, Message, MessageClass, Method, UnknownAttribute
+from voice.stun.message import new_transaction_id
 from voice.types import Address
-
-_FINGERPRINT_XOR = 0x5354554E
 
 
 def binding_request(username: bytes, transaction_id: bytes | None = None) -> bytes:
     """A STUN Binding request with USERNAME and FINGERPRINT (no MESSAGE-INTEGRITY: the relay
-    has no password to check it with, so tests and benchmarks can leave it out)."""
-    tid = transaction_id if transaction_id is not None else os.urandom(12)
-    padded = username + b"\x00" * (-len(username) % 4)
-    attrs = struct.pack("!HH", 0x0006, len(username)) + padded
-    header = struct.pack("!HHI12s", 0x0001, len(attrs) + 8, 0x2112A442, tid)
-    message = header + attrs
-    crc = zlib.crc32(message) ^ _FINGERPRINT_XOR
-    return message + struct.pack("!HHI", 0x8028, 4, crc)
+    has no password to check it with, so tests and benchmarks can leave it out).
+
+    The USERNAME goes in as raw bytes, so that a test can also send one that is not UTF-8
+    (which :class:`voice.stun.Username` would refuse to build).
+    """
+    tid = transaction_id if transaction_id is not None else new_transaction_id()
+    raw_username = UnknownAttribute(AttributeType.USERNAME, username)
+    return Message(MessageClass.REQUEST, Method.BINDING, tid, (raw_username,)).encode(
+        fingerprint=True
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +56,8 @@ class FakeTransceiver:
         #: The relay socket that last forwarded each client: where replies go.
         self.relay_for: dict[Address, Address] = {}
         self.received: list[Received] = []
+        #: Version 2 headers to answer clients of other clusters' ingress relays with.
+        self.reply_header: dict[Address, bytes] = {}
         self.malformed = 0
         self._send, self._receive = trio.open_memory_channel[Received](math.inf)
         self._sock = trio.socket.socket(
@@ -74,7 +75,17 @@ class FakeTransceiver:
                 data, source = await self._sock.recvfrom(4096)
                 source = source[:2]
                 try:
-                    client, payload = decode_shim(data)
+                    if data[:1] == b"\x02":
+                        # VOICE-SHIM §10: a call that entered at another cluster's relay;
+                        # replies repeat the header, turned around.
+                        forward = decode_forward(data)
+                        if forward.direction != INBOUND or forward.via is None:
+                            raise ShimError("not for a transceiver")  # noqa: TRY301
+                        client, payload = forward.client, forward.payload
+                        self.reply_header[client] = forward.reply_header()
+                    else:
+                        client, payload = decode_shim(data)
+                        self.reply_header.pop(client, None)
                 except ShimError:
                     self.malformed += 1
                     continue
@@ -94,7 +105,9 @@ class FakeTransceiver:
     async def send(self, client: Address, payload: bytes, relay: Address | None = None) -> None:
         """Sends ``payload`` for ``client`` through ``relay`` (default: the last one used)."""
         target = relay if relay is not None else self.relay_for[client]
-        await self._sock.sendto(encode_shim(client, payload), target)
+        header = self.reply_header.get(client)
+        wire = encode_shim(client, payload) if header is None else header + payload
+        await self._sock.sendto(wire, target)
 
     async def next(self) -> Received:
         """Waits for the next datagram this transceiver receives."""

@@ -1,0 +1,19 @@
+"""The exceptions of :mod:`voice.relay`, beneath :mod:`voice.errors`.
+
+The router never raises about a datagram: a bad one is counted under a
+:class:`~voice.relay.counters.DropReason` and dropped. What raises is a shim header that does
+not parse (:class:`~voice.relay.shim.ShimError`, a bad datagram from the other side of the
+shim) and settings our own code gets wrong (:class:`RelayUsageError`).
+"""
+
+from __future__ import annotations
+
+from voice.errors import LocalProtocolError, VoiceError
+
+
+class RelayError(VoiceError):
+    """Base class of every exception :mod:`voice.relay` raises on purpose."""
+
+
+class RelayUsageError(RelayError, LocalProtocolError, ValueError):
+    """The caller passed an impossible setting (a bad key id, no room in the table)."""
