@@ -25,7 +25,9 @@ which PESQ punishes hard), from its end-of-call log lines. Chromium adds its get
 the echo: the share of samples it concealed and its NetEq jitter-buffer delay. A silent
 echo counts as PESQ 1.0 in the medians. Medians over ``--calls`` calls per case (one call
 varies: take 5 or more for figures). Output: the tables, ``impair.json`` and ``impair.png``
-in ``--out``.
+in ``--out``. ``--before REF`` adds ``voice`` as of a git ref (exported to a temporary
+folder) as a third server, for a before/after comparison of a change in the same run: on
+this shared machine, figures from different runs differ more than a change does.
 """
 
 from __future__ import annotations
@@ -111,6 +113,27 @@ class Server:
                 return
 
 
+#: Where each server runs from; ``voice@REF`` servers (``--before REF``) from an export.
+SOURCES: dict[str, Path] = {}
+
+
+def is_voice(kind: str) -> bool:
+    return kind == "voice" or kind.startswith("voice@")
+
+
+def add_before(ref: str, folder: Path) -> str:
+    """Exports ``ref`` of this repository into ``folder`` and adds a server running
+    ``voice serve`` from it: a same-run baseline for a change to ``voice`` itself."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    kind = f"voice@{ref}"
+    SERVERS[kind] = SERVERS["voice"]  # ``-m voice`` imports from the working folder
+    SOURCES[kind] = folder
+    return kind
+
+
 @contextmanager
 def server_process(kind: str) -> Iterator[Server]:
     process = subprocess.Popen(
@@ -118,7 +141,7 @@ def server_process(kind: str) -> Iterator[Server]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        cwd=ROOT,
+        cwd=SOURCES.get(kind, ROOT),
     )
     lines: queue.Queue[str] = queue.Queue()
     try:
@@ -155,7 +178,7 @@ def one_call(
 
     server.drain()
     report = trio.run(partial(speech_echo_call, server.url, source, impairment, seed=seed))
-    media, retimed = server.next_media_line(timeout=5.0) if kind == "voice" else (None, 0)
+    media, retimed = server.next_media_line(timeout=5.0) if is_voice(kind) else (None, 0)
     score = report.score
     return {
         "failed": report.call.failed,
@@ -229,7 +252,7 @@ def chromium_call(
     from _impair_chromium import chromium_call as call
 
     server.drain()
-    whip = f"{server.url}v1/sessions" + ("?agent=echo" if kind == "voice" else "")
+    whip = f"{server.url}v1/sessions" + ("?agent=echo" if is_voice(kind) else "")
     # Any page of a loopback origin gives the script its secure context; the server's own
     # /healthz keeps the POST same-origin.
     figures = call(
@@ -240,7 +263,7 @@ def chromium_call(
         impairment=CASES[case],
         seed=seed,
     )
-    media, retimed = server.next_media_line(timeout=5.0) if kind == "voice" else (None, 0)
+    media, retimed = server.next_media_line(timeout=5.0) if is_voice(kind) else (None, 0)
     figures.update(_media_figures(media), retimed=retimed if media else math.nan)
     return figures
 
@@ -287,17 +310,21 @@ def summarize(out: dict[str, Any], caller: str) -> list[dict[str, Any]]:
 
 def report(out: dict[str, Any]) -> None:
     ours, base = out["servers"][0], out["servers"][-1]
+    middle = out["servers"][1:-1]  # --before: voice as it was
     out["summary"] = {}
     for caller in out["callers"]:
         rows = out["summary"][caller] = summarize(out, caller)
         extra = FIGURES[caller]
-        headers = ["case", f"PESQ {ours}", f"PESQ {base}", "ratio"]
+        headers = ["case", f"PESQ {ours}", *(f"PESQ {k}" for k in middle), f"PESQ {base}"]
+        headers += ["ratio", *(f"retimed {k}" for k in middle)]
         headers += [f"{title} {kind}" for title in extra.values() for kind in (ours, base)]
         headers += ["lost up/down", "FEC", "concealed", "hold ms", "retimed", "failed+silent"]
         table = []
         for r in rows:
-            line: list[object] = [r["case"], r[f"{ours}_pesq"], r[f"{base}_pesq"]]
-            line.append(r[f"{ours}_pesq"] / r[f"{base}_pesq"])
+            line: list[object] = [r["case"], r[f"{ours}_pesq"]]
+            line += [r[f"{k}_pesq"] for k in middle]
+            line += [r[f"{base}_pesq"], r[f"{ours}_pesq"] / r[f"{base}_pesq"]]
+            line += [r[f"{k}_retimed"] for k in middle]
             for key in extra:
                 scale = 1e3 if key == "echo_delay" else 100 if key == "concealed_share" else 1
                 line += [r[f"{kind}_{key}"] * scale for kind in (ours, base)]
@@ -387,6 +414,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--chromium-only", action="store_true", help="call from Chromium, not the synthetic caller"
     )
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="also run voice as of this git ref (e.g. main), between ours and the baseline",
+    )
     args = parser.parse_args(argv)  # fmt: skip
     for case in args.cases:
         if case not in CASES:
@@ -398,8 +430,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
+    import tempfile
+
     args = parse_args(argv)
-    out = run(args)
+    with tempfile.TemporaryDirectory() as before:
+        if args.before:
+            args.servers.insert(1, add_before(args.before, Path(before)))
+        out = run(args)
     report(out)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "impair.json").write_text(json.dumps(out, indent=1))

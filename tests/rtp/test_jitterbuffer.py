@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from voice.rtp.jitterbuffer import (
     MAX_DROPOUT,
+    QUIET_BYTES,
+    QUIET_PATIENCE,
     Frame,
     JitterBuffer,
     JitterOutput,
@@ -113,9 +115,11 @@ def test_in_order_stream_plays_every_frame_in_order_evenly() -> None:
     assert result.played_seqs() == [a.seq for a in arrivals]
     assert result.lost == []
     times = [t for t, _ in result.outputs]
-    # A steady network gives steady playout: one frame per 20 ms (the delay shrinks by at
-    # most 0.5 ms per frame towards its target).
-    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # The first frame plays on arrival; the margin (a frame) is taken after it, the first
+    # quiet frame (every payload here is small, so quiet).
+    assert times[1] - times[0] == pytest.approx(FRAME + jb.min_delay)
+    # From then on a steady network gives steady playout: one frame per 20 ms.
+    gaps = [b - a for a, b in itertools.pairwise(times[1:])]
     assert all(FRAME - 0.0006 <= g <= FRAME + 1e-9 for g in gaps)
     assert jb.stats.played == 100
     assert jb.stats.late == jb.stats.lost == jb.stats.duplicate == 0
@@ -292,7 +296,7 @@ def test_timestamps_wrap_at_2_to_the_32() -> None:
     result = run(jb, arrivals)
     assert result.played_seqs() == [a.seq for a in arrivals]
     times = [t for t, _ in result.outputs]
-    gaps = [b - a for a, b in itertools.pairwise(times)]
+    gaps = [b - a for a, b in itertools.pairwise(times[1:])]  # after the margin is taken
     assert all(abs(g - FRAME) < 0.001 for g in gaps)
     assert jb.stats.resyncs == 0
 
@@ -656,7 +660,9 @@ def test_a_mid_call_outage_that_loses_the_packets_changes_no_hold(stall: float) 
     s = jb.stats
     assert s.played == len(arrivals)
     assert s.lost == round(stall / FRAME)
-    assert s.concealed <= 1  # only a loss still within a frame of its time is concealed
+    # Only losses still within a frame of their time are concealed: with the frame of
+    # margin held, the one right before the first packet back and the one before it.
+    assert s.concealed <= 2
     assert before < NORMAL_HOLD and at_2s < NORMAL_HOLD and at_10s < NORMAL_HOLD
 
 
@@ -855,3 +861,148 @@ def test_whatever_happened_a_calm_network_brings_the_hold_back(
     assert all(isinstance(o, Frame) and o.sequence_number in calm for o in last)
     assert len(last) >= 2.0 / FRAME - 1
     assert hold < NORMAL_HOLD
+
+
+# -- moving the playout where it is not heard ---------------------------------------------
+#
+# Real payloads differ in size: an Opus frame of speech takes 40-110 bytes, a pause about 20.
+# The tests above use tiny payloads (every frame quiet); these use both.
+
+LOUD = b"s" * 90
+QUIET = b"q" * 20
+
+
+def speech(index: int, at: float, pauses: list[range]) -> Arrival:
+    """Frame ``index`` as :func:`sent` makes it, with a speech-sized payload unless it falls
+    in one of the ``pauses`` (ranges of frame indices)."""
+    arrival = sent(index, at)
+    arrival.payload = QUIET if any(index in p for p in pauses) else LOUD
+    return arrival
+
+
+def gaps_after(result: Result) -> list[tuple[float, JitterOutput]]:
+    """The outputs after which the next one came more than a frame later (a wait)."""
+    return [
+        (t, o) for (t, o), (u, _) in itertools.pairwise(result.outputs) if u - t > FRAME + 0.001
+    ]
+
+
+def test_the_quiet_threshold_tells_speech_from_pauses() -> None:
+    assert len(QUIET) <= QUIET_BYTES < len(LOUD)
+
+
+def test_a_small_excess_is_trimmed_in_a_pause_not_in_a_word() -> None:
+    """The first four packets came together, 5 ms late (a small start-up burst): the hold is
+    65 ms longer than the network needs once they have left the window. The three frames that
+    bring it down are taken from the pause at 2.0-2.4 s, not from the speech around it."""
+    pause = range(100, 120)
+    arrivals = [speech(i, 3 * FRAME + NET + 0.005, [pause]) for i in range(4)]
+    arrivals += [speech(i, i * FRAME + NET, [pause]) for i in range(4, 300)]
+    jb = JitterBuffer()
+    result, (at_3s,) = run_with_holds(jb, arrivals, [3.0], until=7.0)
+    played = set(result.played_seqs())
+    trimmed = [a for a in arrivals if a.seq not in played]
+    assert jb.stats.trimmed == len(trimmed) == 3
+    assert all(a.payload == QUIET for a in trimmed)
+    assert jb.stats.lost == jb.stats.late == 0
+    assert at_3s < NORMAL_HOLD
+
+
+def test_a_stream_without_pauses_is_trimmed_after_the_patience() -> None:
+    """The same excess with no pause at all: the hold still comes down, the margin and the
+    trims each made QUIET_PATIENCE after they became due."""
+    arrivals = [speech(i, 3 * FRAME + NET + 0.005, []) for i in range(4)]
+    arrivals += [speech(i, i * FRAME + NET, []) for i in range(4, 300)]
+    jb = JitterBuffer()
+    result, (at_5s,) = run_with_holds(jb, arrivals, [5.0], until=7.0)
+    assert jb.stats.lost == jb.stats.late == 0
+    assert jb.stats.trimmed == 3
+    first_missing = min(a.seq for a in arrivals if a.seq not in set(result.played_seqs()))
+    assert arrivals[first_missing - 1000].at >= 2 * QUIET_PATIENCE
+    assert at_5s < NORMAL_HOLD
+
+
+def test_a_reordered_packet_raises_the_hold_in_the_next_pause() -> None:
+    """Packet 50, in a word, comes 50 ms late, after two packets sent later: its slot is
+    concealed (from the FEC of the packet after it), and the buffer grows to cover the next
+    one like it, but only after the pause that starts at frame 80: the speech around frame
+    50 plays without a gap. The next packet as late (frame 150) is in time."""
+    pause = range(80, 90)
+    arrivals = []
+    for i in range(400):
+        late = 0.050 if i in (50, 150) else 0.0
+        arrivals.append(speech(i, i * FRAME + NET + late, [pause]))
+    jb = JitterBuffer()
+    result = run(jb, arrivals, until=9.0)
+    s = jb.stats
+    assert s.late == s.lost == s.concealed == 1  # frame 50, once
+    assert all(o.next_payload is not None for o in result.lost)
+    # Two waits: a frame's, when the loss shows (with no hold, only frame 51 arriving
+    # shows that 50 is missing: it cannot be helped), and the growth that covers the next
+    # packet as late as this one, after a quiet frame of the pause, not in the word.
+    (_, first), (_, second) = gaps_after(result)
+    assert first.sequence_number == 1049
+    assert isinstance(second, Frame) and second.payload == QUIET
+    assert second.sequence_number in range(1080, 1090)
+    assert 1150 in result.played_seqs()
+
+
+def test_a_late_packet_plays_at_once_and_its_margin_waits_for_a_pause() -> None:
+    """Frame 50 comes 15 ms late with nothing behind it: the output waits for it (that wait
+    cannot be helped) and the frame plays on arrival; the frame of margin on top, which
+    would be a second gap in the word, comes after the pause at frame 80."""
+    pause = range(80, 90)
+    arrivals = [
+        speech(i, i * FRAME + NET + (0.015 if i == 50 else 0.0), [pause]) for i in range(300)
+    ]
+    jb = JitterBuffer()
+    result = run(jb, arrivals, until=7.0)
+    assert jb.stats.lost == jb.stats.late == 0
+    assert result.time_of(1050) == pytest.approx(arrivals[50].at)
+    waits = [(t, o) for t, o in gaps_after(result)]
+    assert [o.sequence_number for _, o in waits] == [1049, waits[1][1].sequence_number]
+    assert waits[1][1].sequence_number in range(1080, 1090)
+    assert isinstance(waits[1][1], Frame) and waits[1][1].payload == QUIET
+
+
+def test_a_backlog_is_dropped_from_the_next_pause_first() -> None:
+    """A 0.6 s stall mid-speech, its backlog delivered at once: the excess is stale audio,
+    dropped as soon as can be, but from the pauses of the speech (0.4 s in every second,
+    from just after the stall on) rather than from its words. Nothing is late or
+    concealed; the hold comes back to normal."""
+    start, stall = 5.0, 0.6
+    held = range(round(start / FRAME), round((start + stall) / FRAME))
+    pauses = [range(k, k + 20) for k in range(held.stop + 5, 600, 50)]
+    arrivals = []
+    for i in range(600):
+        at = i * FRAME + NET
+        if i in held:
+            at = start + stall + NET - (held.stop - i) * 0.00005
+        arrivals.append(speech(i, at, pauses))
+    jb = JitterBuffer()
+    result, (at_3s,) = run_with_holds(jb, arrivals, [start + stall + 3.0], until=13.0)
+    s = jb.stats
+    assert s.lost == s.late == 0
+    played = set(result.played_seqs())
+    dropped = [a for a in arrivals if a.seq not in played]
+    assert len(dropped) == s.trimmed + s.overflow >= 15
+    assert all(a.payload == QUIET for a in dropped)
+    assert at_3s < NORMAL_HOLD
+
+
+def test_a_packet_reordered_in_a_word_leaves_no_gap_in_it() -> None:
+    """Packet 50, in a word, comes 40 ms late: its slot was concealed (FEC) a moment before
+    it arrives, and frame 51, right behind, has not played yet. The growth still waits for
+    the pause: no gap between the concealed frame and the word's next frame. (The call
+    starts with a pause, where the buffer takes its margin, as a call does.)"""
+    pauses = [range(0, 10), range(80, 90)]
+    arrivals = [
+        speech(i, i * FRAME + NET + (0.040 if i == 50 else 0.0), pauses) for i in range(300)
+    ]
+    arrivals.sort(key=lambda a: a.at)
+    jb = JitterBuffer()
+    result = run(jb, arrivals, until=7.0)
+    assert jb.stats.late == jb.stats.concealed == 1
+    waits = [o.sequence_number for _, o in gaps_after(result)]
+    assert waits and all(seq in range(1000, 1010) or seq in range(1080, 1090) for seq in waits)
+    assert any(seq in range(1080, 1090) for seq in waits)

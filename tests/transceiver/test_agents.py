@@ -114,3 +114,26 @@ def test_creating_a_tone_agent_computes_no_samples() -> None:
     assert table.computed == ToneTable.FRAMES
     # The same tone is shared, not rebuilt.
     assert tone_table(523, 0.123) is table
+
+
+async def test_echo_drops_its_backlog_frame_in_a_pause_not_in_a_word() -> None:
+    """The same standing backlog, in speech: the frame dropped is the first quiet one after
+    the backlog has lasted a second, not the loud frame the second ends on."""
+    agent = create_agent("echo", {})
+    in_send, in_recv = trio.open_memory_channel[bytes](8)
+    out_send, out_recv = trio.open_memory_channel[bytes](2)
+    pause = range(70, 73)
+    frames = [
+        (n if n in pause else 3000 + n).to_bytes(2, "little") * (FRAME_BYTES // 2)
+        for n in range(200)
+    ]
+    got: list[bytes] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(agent, INFO, in_recv, out_send)
+        in_send.send_nowait(frames[0])  # the playout hands over two at once, once
+        for frame in frames[1:]:
+            in_send.send_nowait(frame)
+            await trio.testing.wait_all_tasks_blocked()
+            got.append(out_recv.receive_nowait())
+        nursery.cancel_scope.cancel()
+    assert [n for n, f in enumerate(frames) if f not in got] == [pause.start]

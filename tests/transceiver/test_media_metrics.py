@@ -31,9 +31,9 @@ def lines(text: str) -> dict[str, float]:
 
 def test_calls_in_progress_and_ended_calls_are_both_counted() -> None:
     live, gone = FakeSession(7, pacer_skipped=2), FakeSession(3, pacer_skipped=5)
-    for n in range(3):  # three frames played by the live call...
+    for n in range(3):  # three frames played by the live call (after the first, the margin)
         live.jitter.push(n, n * 960, b"x", n * 0.02)
-        live.jitter.handle_timeout(n * 0.02)
+        live.jitter.handle_timeout(n * 0.02 + (n > 0) * live.jitter.min_delay)
         assert live.jitter.next_event() is not None
     gone.jitter.stats.played, gone.jitter.stats.trimmed = 40, 4
     sessions: list[Any] = [live, gone]
@@ -49,7 +49,7 @@ def test_calls_in_progress_and_ended_calls_are_both_counted() -> None:
     assert got['voice_jitter_frames_total{outcome="concealed"}'] == 0
     assert got["voice_pacer_skipped_frames_total"] == 7
     assert got['voice_session_jitter_frames{call="7",outcome="played"}'] == 3
-    assert got['voice_session_jitter_hold_seconds{call="7"}'] == 0
+    assert got['voice_session_jitter_hold_seconds{call="7"}'] == 0.02  # the margin
     assert got['voice_session_pacer_skipped_frames{call="7"}'] == 2
     assert not any('call="3"' in name for name in got)
     assert text.count("# TYPE voice_jitter_frames_total counter") == 1

@@ -12,9 +12,11 @@ When the sender is held up longer than a frame (a busy event loop, a paused proc
 deadlines have passed at once. Sending all of them would burst a backlog into the network
 and the receiver's jitter buffer; sending none would leave a hole. The pacer sends at most
 ``max_catch_up`` of the frames that are due and *skips* the older rest, counting them in
-:attr:`FramePacer.skipped`. The frame indices it hands out still follow the clock, so a
-sender that derives its RTP timestamps from them (``index * 960``) leaves a timestamp gap the
-size of the stall, which the receiver treats as a short silence.
+:attr:`FramePacer.skipped`. The frame indices it hands out still follow the clock; a sender
+numbers its packets from the frames it actually sent (``index - skipped``), not from the
+index: a gap in the numbering is what a receiver conceals as lost audio, a cut in what it
+plays, while a stream that goes on where it stopped, only sent late, is network jitter to
+the receiver's jitter buffer, which it absorbs.
 
 This module is the arithmetic only, shaped as every sans-IO object is
 (:mod:`voice.sansio`): :meth:`FramePacer.get_timer` says when the next frame is due,
@@ -41,7 +43,7 @@ DEFAULT_MAX_CATCH_UP = 3
 @dataclass(frozen=True, slots=True)
 class OpusFrameDue:
     """Frame ``index`` (counted from the pacer's start, skipped ones included) is to be sent
-    now; ``index * 960`` is its RTP timestamp offset."""
+    now; ``index - skipped`` counts the frames sent before it, which numbers its packet."""
 
     index: int
 

@@ -39,16 +39,32 @@ its transit.
 
 **Start: at once.** The first packet plays as soon as it arrives (``initial_delay``, 0 by
 default): there is nothing to protect yet, and every millisecond before the first frame is
-heard is a millisecond of set-up the caller notices.
+heard is a millisecond of set-up the caller notices. The margin (below) is taken after the
+first quiet frame, where the wait is not heard.
+
+**Where the playout moves: in a pause.** Every change of ``P`` is heard in what the buffer
+feeds: growing it leaves a gap in the output, shrinking it drops a frame. Whatever consumes
+the frames at a steady pace (an echo sent back at 20 ms a frame, a listener placing frames by
+their timestamps) carries that gap or cut into the audio for good, and a cut in a word is
+what wideband PESQ (and an ear) punishes hardest, while the same cut in a pause between
+words goes unnoticed. So every move that can wait is made in a *quiet frame*: an Opus
+payload of at most ``QUIET_BYTES`` (32) bytes, since at 32 kbit/s with in-band FEC silence
+and pauses take 17-21 bytes and speech 40-110 (the buffer sees payloads, not audio; a sender
+at a very low bitrate is all "quiet", and moves anywhere, as before). A move that finds no
+quiet frame within ``QUIET_PATIENCE`` (2 s) is made anyway.
 
 **Up: when a packet demands it.** A packet that arrives after its playout time, while its
 slot is still open (nothing later was buffered, so it was not declared lost), raises ``P`` at
-once so that it plays now, plus a margin of ``min_delay`` (one frame by default); the frames
-after it keep their spacing. A packet whose slot has already passed (declared lost) raises
-``P`` by its lateness and the margin too, if that lateness is at most ``max_delay``, so the
-next one like it is in time. A loss found only when the packet after it arrives (the hold
-was shorter than a frame) moves the frames after it by as much, so that the output never
-carries two frames at once. The buffer grows as much as the network showed it must.
+once so that it plays now (the output has already waited for it: no new gap); the margin of
+``min_delay`` (one frame by default) on top is added after the next quiet frame. A packet
+whose slot has already passed (declared lost, and concealed from the next packet's FEC)
+asks for ``P`` to grow by its lateness and the margin, if that lateness is at most
+``max_delay``, so the next one like it is in time; nothing waits for that growth, so it too
+is made after the next quiet frame (at once if the frame just played was quiet or a loss).
+Growth requests that meet before they are made overlap rather than add up. A loss found
+only when the packet after it arrives (the hold was shorter than a frame) moves the frames
+after it by as much, at once, so that the output never carries two frames at once. The
+buffer grows as much as the network showed it must.
 
 Why a one-frame margin: with a hold under a frame, a lost packet is noticed only when the
 next one arrives, a frame after the loss should have played; with a frame of margin the
@@ -60,8 +76,9 @@ packet). A second holds 50 packets: enough to see the jitter of a path, short en
 a backlog is gone about a second after it arrived. The *spread* between the highest and
 lowest transit is the measured jitter. If even the slowest packet of
 that second would still have waited the margin plus a whole frame, the hold is a frame
-longer than the network needs, and the buffer *drops one frame* (counted as *trimmed*) and
-lowers ``P`` by its duration, so that the frame after it plays in its place. Dropping whole
+longer than the network needs, and the buffer *drops one frame* (counted as *trimmed*), the
+next quiet one, and lowers ``P`` by its duration, so that the frame after it plays in its
+place. Dropping whole
 frames, never playing faster, keeps the output at exactly one frame per frame duration:
 whatever consumes it (an agent, a sender paced at 20 ms) never sees a backlog it would have
 to hold. A missing frame whose slot comes while the hold is too long is skipped the same way
@@ -69,7 +86,8 @@ instead of being concealed. Trims are spread out, one in every ``TRIM_SPACING + 
 (at most 20 ms removed per 120 ms played), and wait ``STRAGGLER_MEMORY`` after a packet that
 came later than packets sent after it (reordering is a property of the path, and comes
 back). An excess of ``max_delay`` or more is not jitter protection but stale audio (a
-backlog): it is dropped at once, all of it. The hold therefore settles between the spread
+backlog): it is dropped as soon as can be, all of it, its quiet frames at once and its
+speech after ``FLUSH_PATIENCE`` (1 s). The hold therefore settles between the spread
 plus the margin and one frame more, the spread counted up to ``max_delay``: about the
 measured jitter plus one frame.
 
@@ -77,20 +95,25 @@ Figures, with 20 ms frames and the defaults (``min_delay`` 20 ms, ``max_delay`` 
 ``WINDOW`` 1 s), from the scenarios of ``tests/rtp/test_jitterbuffer.py`` (the hold read as
 ``P`` minus the mean transit):
 
-* a steady network: every frame plays the moment it arrives, hold 0;
+* a steady network: the first frame plays the moment it arrives, the frames after the
+  first quiet one a frame later: hold 20 ms, the margin;
 * a start-up burst of 30, 60 or 200 packets (0.6-4 s of audio captured before the call was
   up, delivered within 3-10 ms), then live audio: the first frame plays on arrival, the
   backlog plays for one window, then the excess is dropped in one go, and the hold is
-  30-40 ms from 1.05 s after the burst on (200 packets: 130 dropped at once as overflow,
-  68 trimmed); 602 frames played in 12 s, nothing concealed;
+  30-40 ms from 1.05 s after the burst on (200 packets: 131 dropped at once as overflow,
+  68 trimmed); 601 frames played in 12 s, nothing concealed;
 * a stall of 0.1-3 s with its backlog delivered at once: the first late frame plays on
   arrival, the backlog is dropped a window later, hold under 80 ms 1.05-1.15 s after the
   stall (a stall over a second is a jump of the timeline: one resync); without a backlog
   (the path lost it) the missing frames are counted lost, at most one is concealed, and the
   hold does not change;
-* a sender clock 1 % fast: 28 frames trimmed in a minute, hold 37 ms; 1 % slow: ``P``
+* a sender clock 1 % fast: 29 frames trimmed in a minute, hold 37 ms; 1 % slow: ``P``
   follows the packets up, nothing trimmed or lost, hold under 25 ms;
-* uniform jitter of 0-60 ms: hold about 50 ms, 2 packets late in 3000;
+* uniform jitter of 0-60 ms: hold about 42-50 ms, at most a few packets late in 3000;
+* speech-sized payloads (``test_a_small_excess_is_trimmed_in_a_pause_not_in_a_word`` and
+  the tests after it): trims, growth and a backlog's drops all land in pauses; a packet
+  reordered by 50 ms in a word is concealed from FEC, and the hold grows in the next pause;
+  with no pause at all, each move waits ``QUIET_PATIENCE``;
 * the worst order after a stall, the first live packet ahead of the backlog: part of the
   backlog is late, playing goes on after a pause of at most ``max_delay``, and the hold is
   back within ``STRAGGLER_MEMORY`` (3 s).
@@ -165,6 +188,17 @@ TRIM_SPACING = 5
 #: Seconds after a straggler (a packet later than the packets behind it) without small
 #: trims: reordering is a property of the path, and comes back.
 STRAGGLER_MEMORY = 3.0
+#: Opus payloads of at most this many bytes are *quiet* frames: silence and the pauses
+#: between words (17-21 bytes at 32 kbit/s with in-band FEC, where speech takes 40-110).
+#: Moving the playout inside a quiet frame, by dropping it or by waiting after it, is not
+#: heard; inside speech it is an audible cut or gap.
+QUIET_BYTES = 32
+#: Seconds a move of the playout that is not urgent waits for a quiet frame before it is
+#: made anyway (a stream that is never quiet: music, or a codec at a high bitrate).
+QUIET_PATIENCE = 2.0
+#: Seconds a backlog (an excess of ``max_delay`` or more) waits for quiet frames to drop
+#: before it drops speech: stale audio is worth less than a pause, but not for long.
+FLUSH_PATIENCE = 1.0
 #: Lateness below this (a microsecond) is rounding, not the network.
 _EPSILON = 1e-6
 #: How many played frames are remembered to tell a copy ("duplicate") from a straggler.
@@ -339,6 +373,10 @@ class JitterBuffer:
         self._since_trim = TRIM_SPACING
         self._straggler_at = -math.inf
         self._flushing = False
+        self._due_since: float | None = None  # since when a small trim waits for quiet
+        self._pending_up = 0.0  # growth of P that waits for a quiet frame...
+        self._pending_since = 0.0  # ...since then
+        self._after_quiet = True  # whether the last slot played was a quiet frame
 
     # -- what the driver reads -------------------------------------------------------------
 
@@ -395,6 +433,10 @@ class JitterBuffer:
             self._ref_ts, self._ref_nominal = timestamp, now
             self._prev_transit = 0.0  # the first packet defines transit 0...
             self._offset = self.initial_delay  # ...and plays after the initial delay
+            # The margin is taken after the first quiet frame: not heard, and not in the
+            # way of the first frame.
+            self._after_quiet = False
+            self._raise_later(max(0.0, self.min_delay - self.initial_delay), now)
             self._history_start = now
             self._remember_arrival(now, 0.0)
             self._buffer[sequence_number] = _Entry(sequence_number, timestamp, payload, now)
@@ -439,10 +481,26 @@ class JitterBuffer:
     def _catch_up(self, ext: int, nominal: float, now: float, *, margin: bool = True) -> None:
         """Up: a frame arriving after its playout time, with its slot still open, plays now
         and the frames after it keep their spacing; beyond ``max_delay`` only when it is the
-        first frame waiting, so that the stream always goes on."""
+        first frame waiting, so that the stream always goes on. The output has already
+        waited for it, so that much is no new gap; the margin on top is, and waits for a
+        quiet frame."""
         lateness = now - (nominal + self._offset)
         if lateness > _EPSILON and (lateness <= self.max_delay or ext == min(self._buffer)):
-            self._offset += lateness + (self.min_delay if margin else 0.0)
+            self._offset += lateness
+            if margin:
+                self._raise_later(self.min_delay, now)
+
+    def _raise_later(self, amount: float, now: float) -> None:
+        """Makes ``P`` grow by ``amount`` now if the last frame played was quiet, else after
+        the next quiet frame played (or after ``QUIET_PATIENCE``): the wait it adds to the
+        output falls in a pause. Requests made before it is done overlap, they do not add
+        up."""
+        if self._pending_up <= 0.0:
+            self._pending_since = now
+        self._pending_up = max(self._pending_up, amount)
+        if self._after_quiet:
+            self._offset += self._pending_up
+            self._pending_up = 0.0
 
     def _observe(self, timestamp: int, now: float) -> float:
         """Returns the packet's nominal arrival time and feeds the estimators."""
@@ -523,7 +581,9 @@ class JitterBuffer:
         # lateness (within max_delay) so that the next one like it is in time.
         lateness = now - (self._observe(timestamp, now) + self._offset)
         if _EPSILON < lateness <= self.max_delay:
-            self._offset += lateness + self.min_delay
+            # Its slot was concealed already (from FEC, usually well): nothing is waiting
+            # for the growth, so it is made where it is not heard.
+            self._raise_later(lateness + self.min_delay, now)
             self._straggler_at = now
 
     def _splice(self, seq: int, timestamp: int, payload: bytes, arrival: float) -> None:
@@ -588,16 +648,27 @@ class JitterBuffer:
                 if now - deadline > self.max_delay:
                     self.stats.late += 1  # the driver fell behind: not played stale
                     continue
+                quiet = len(entry.payload) <= QUIET_BYTES
                 after = self._buffer.get(ext + 1)
-                if after is not None and self._trim_due(now):
+                if after is not None and self._trim_due(now, quiet=quiet):
                     # Down: the frame after this one plays in its place.
                     self.stats.trimmed += 1
                     self._offset -= after.nominal - entry.nominal
                     continue
                 self.stats.played += 1
                 self._since_trim += 1
+                self._after_quiet = quiet
+                if self._pending_up > 0.0 and (
+                    quiet or now - self._pending_since >= QUIET_PATIENCE
+                ):
+                    # Up, where it is not heard: the wait comes after a quiet frame.
+                    self._offset += self._pending_up
+                    self._pending_up = 0.0
                 return Frame(entry.sequence_number, entry.timestamp, entry.payload)
             lost = self._lost(ext)
+            # A loss in a pause, or before one, is quiet; one in the middle of a word, its
+            # sound rebuilt from the next packet's FEC, is not.
+            self._after_quiet = lost.next_payload is None or len(lost.next_payload) <= QUIET_BYTES
             self._next = ext + 1
             self._last_nominal = deadline - self._offset
             self.stats.lost += 1
@@ -619,22 +690,34 @@ class JitterBuffer:
                 return lost
             self.stats.skipped_losses += 1
 
-    def _trim_due(self, now: float) -> bool:
+    def _trim_due(self, now: float, *, quiet: bool = True) -> bool:
         """Whether the hold is a frame longer than a whole window of arrivals needed (and a
-        trim is allowed now); counts the trim's spacing when it is."""
+        trim is allowed now, of a frame that is ``quiet`` or has waited long enough for
+        one); counts the trim's spacing when it is."""
         if not self._highs or now - self._history_start < WINDOW:
             return False
         needed = min(self._highs[0][1], self._lows[0][1] + self.max_delay) + self.min_delay
-        spare = self._offset - needed
+        spare = self._offset + self._pending_up - needed
+        if self._pending_up > 0.0 and spare < self.max_delay:
+            return False  # the hold is about to grow, not shrink
+        self._pending_up = 0.0
         if spare < self.frame_duration:
             self._flushing = False
+            self._due_since = None
             return False
-        # An excess of max_delay or more is dropped at once, all of it.
+        # An excess of max_delay or more is dropped as soon as can be, all of it: the quiet
+        # frames at once, speech after FLUSH_PATIENCE.
         self._flushing = self._flushing or spare >= self.max_delay
-        if not self._flushing and (
-            self._since_trim < TRIM_SPACING or now - self._straggler_at < STRAGGLER_MEMORY
-        ):
-            return False
+        if self._due_since is None:
+            self._due_since = now
+        if self._flushing:
+            if not quiet and now - self._due_since < FLUSH_PATIENCE:
+                return False
+        else:
+            if self._since_trim < TRIM_SPACING or now - self._straggler_at < STRAGGLER_MEMORY:
+                return False
+            if not quiet and now - self._due_since < QUIET_PATIENCE:
+                return False  # a cut in speech is heard: wait for a pause
         self._since_trim = 0
         return True
 

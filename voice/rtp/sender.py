@@ -2,10 +2,10 @@
 
 RFC 3550 §5.1: the sequence number goes up by one per packet and the timestamp by the
 number of samples each packet carries, both from random starting values, which makes
-known-plaintext attacks on an encrypted stream harder. The frame index a pacer
-hands out (:class:`voice.opus.FramePacer`) counts skipped frames too, so numbering from it
-leaves the same gap in both fields that a loss would: the receiver's jitter buffer then
-treats a stall on our side exactly like a loss on the network.
+known-plaintext attacks on an encrypted stream harder. The session numbers packets from
+the frames it sent, not from the pacer's index (:class:`voice.opus.FramePacer`), which
+counts skipped frames too: numbering from the index would leave the same gap in both fields
+that a loss does, and the receiver would conceal it, a cut in what it plays.
 """
 
 from __future__ import annotations

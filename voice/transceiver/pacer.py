@@ -24,10 +24,11 @@ SendFrame = Callable[[int], Awaitable[None]] | Callable[[int], None]
 async def run_pacer(pacer: FramePacer, send_frame: SendFrame) -> None:
     """Calls ``send_frame(index)`` for every frame on ``pacer``'s schedule until cancelled.
 
-    ``index`` counts frames from the pacer's start, skipped ones included, so ``index * 960``
-    is the frame's RTP timestamp offset. ``send_frame`` may take time, even longer than a
-    frame: the loop then catches up within the pacer's bound on the next round. Stop the loop
-    by cancelling its scope (``with trio.move_on_at(...)``, or the session's nursery).
+    ``index`` counts frames from the pacer's start, skipped ones included; ``index -
+    pacer.skipped`` counts the frames sent, which is what to number packets from.
+    ``send_frame`` may take time, even longer than a frame: the loop then catches up within
+    the pacer's bound on the next round. Stop the loop by cancelling its scope
+    (``with trio.move_on_at(...)``, or the session's nursery).
     """
     while True:
         await trio.sleep_until(pacer.get_timer())

@@ -116,6 +116,7 @@ class Session:
         self.frames_dropped = 0
         self.frames_malformed = 0
         self.frames_sent = 0
+        self.frames_held_back = 0  # due while catching up, with nothing to send: not sent
         self.pacer: FramePacer | None = None  # the send loop's, once it runs
         #: The decoder of the caller's audio, once playing: its FEC and concealment counts.
         self.decoder: OpusDecoder | None = None
@@ -285,8 +286,20 @@ class Session:
                 try:
                     pcm = agent_out.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel):
+                    if pacer.deadline(index + 1) < pacer.get_timer():  # more are due
+                        # Catching up after a stall with nothing to say: silence sent now
+                        # would be a gap in the middle of the agent's audio. Not sent.
+                        self.frames_held_back += 1
+                        return
                     pcm = SILENCE
-            packet = numbering.packet(index, encoder.encode(pcm))
+            # RFC 3550 §5.1: one sequence number per packet sent. Numbered by the frames
+            # actually sent, not by the pacer's index: frames the pacer skipped (the loop
+            # was held up) leave no gap in the sequence numbers or the timestamps, which a
+            # receiver would conceal as a loss and play as a cut; the stream goes on where
+            # it was, only sent late, as network jitter would.
+            packet = numbering.packet(
+                index - pacer.skipped - self.frames_held_back, encoder.encode(pcm)
+            )
             if self.peer.send_rtp(packet, trio.current_time()):
                 self.frames_sent += 1
                 if self.first_audio_at is None:
@@ -316,8 +329,9 @@ class Session:
 
     @property
     def pacer_skipped(self) -> int:
-        """Frames the send loop skipped because it was held up (see FramePacer)."""
-        return 0 if self.pacer is None else self.pacer.skipped
+        """Frames the send loop skipped because it was held up (see FramePacer), or did
+        not send while catching up because the agent had nothing for them."""
+        return self.frames_held_back + (0 if self.pacer is None else self.pacer.skipped)
 
     def media_summary(self) -> str:
         """The call's playout and sending figures, for its end-of-call log line."""
