@@ -155,8 +155,19 @@ async def test_workers_steering_respawn_and_full_restart(nursery: trio.Nursery) 
     pids = [int(p) for p in ready.group(6).split(",")]
 
     with trio.fail_after(STARTUP):
-        # Twelve calls, alternating transceivers; the kernel spreads them over both workers.
-        clients = [await Client().open() for _ in range(12)]
+        # Twelve calls, alternating transceivers, six on each worker. Ephemeral ports are
+        # random, so twelve of them all hash to one worker once in ~2000 runs: keep opening
+        # clients until each worker has its six, so the test always exercises both.
+        clients: list[Client] = []
+        per_worker = [0, 0]
+        while len(clients) < 12:
+            client = await Client().open()
+            index = steering_index(client.address, 2)
+            if per_worker[index] < 6:
+                per_worker[index] += 1
+                clients.append(client)
+            else:
+                client.close()
         owner = {c.address: (t1 if n % 2 == 0 else t2) for n, c in enumerate(clients)}
         worker_of: dict[Address, int] = {}
         for n, client in enumerate(clients):
