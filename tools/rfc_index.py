@@ -30,28 +30,17 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KEYWORD = re.compile(
-    r"\b(MUST NOT|MUST|SHALL NOT|SHALL|SHOULD NOT|SHOULD|NOT RECOMMENDED|RECOMMENDED|"
-    r"REQUIRED|MAY|OPTIONAL)\b"
-)
-COUNTED = frozenset(
-    {
-        "MUST",
-        "MUST NOT",
-        "REQUIRED",
-        "SHALL",
-        "SHALL NOT",
-        "SHOULD",
-        "SHOULD NOT",
-        "RECOMMENDED",
-        "NOT RECOMMENDED",
-    }
-)
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script, tools/ is not a package
+
+# The keywords and which of them count as normative statements are the checker's: one list.
+from tools.spec_check import COUNTED, KEYWORDS  # noqa: E402
+
+#: Longest first, so "MUST NOT" is read as one keyword and not as "MUST".
+_ALTERNATIVES = "|".join(sorted(KEYWORDS, key=len, reverse=True))
+KEYWORD = re.compile(rf"\b({_ALTERNATIVES})\b")
 #: A keyword in quotes is the BCP 14 boilerplate naming it, not a requirement.
-QUOTED = re.compile(
-    r"[\"“](?:MUST NOT|MUST|SHALL NOT|SHALL|SHOULD NOT|SHOULD|NOT RECOMMENDED|"
-    r"RECOMMENDED|REQUIRED|MAY|OPTIONAL)[\"”]"
-)
+QUOTED = re.compile(rf"[\"“](?:{_ALTERNATIVES})[\"”]")
 #: Words after which a full stop does not end a sentence.
 ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "al.", "Sec.", "vs.", "cf.", "Fig.", "No.")
 HEADING = re.compile(r"^((?:\d+|[A-Z])(?:\.\d+)*)\.?\s+(\S.*?)\s*$")
