@@ -6,9 +6,13 @@ machines are shared and noisy; figures quoted anywhere are medians (or p50/p99),
 
 from __future__ import annotations
 
+import re
+import signal
 import statistics
+import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 
 def time_per_call(fn: Callable[[], object], *, repeat: int = 15, number: int = 0) -> float:
@@ -57,3 +61,28 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)
+
+
+#: What `voice serve` and the aiortc echo server print once they listen.
+URL = re.compile(r"(?:open|listening on) (http://\S+)")
+
+
+@contextmanager
+def process(argv: list[str]) -> Iterator[str]:
+    """Runs a server until the block ends; yields the URL it prints when ready."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if m := URL.search(line):
+                yield m.group(1)
+                break
+        else:
+            raise RuntimeError(f"{argv} exited before printing its URL")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

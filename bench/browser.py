@@ -13,45 +13,21 @@ echo is what the caller hears, and the figure compared with aiortc.
 from __future__ import annotations
 
 import argparse
-import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
-from _common import print_table  # noqa: E402
+from _common import print_table, process  # noqa: E402
 
 from tests.support.browser import chromium, write_tone_wav  # noqa: E402
 
-URL = re.compile(r"(?:open|listening on) (http://\S+)")
 MARKS = ("answer", "ice", "dtls", "firstAudio", "firstEcho")
 MIC_HZ = 660
-
-
-@contextmanager
-def process(argv: list[str]) -> Iterator[str]:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if m := URL.search(line):
-                yield m.group(1)
-                break
-        else:
-            raise RuntimeError(f"{argv} exited before printing its URL")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def time_call(browser: Any, page_url: str) -> dict[str, float]:

@@ -14,18 +14,14 @@ first opens it, which would otherwise be measured instead of the server).
 from __future__ import annotations
 
 import argparse
-import re
-import signal
 import statistics
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
-from _common import print_table  # noqa: E402
+from _common import print_table, process  # noqa: E402
 
 from tests.support.firefox import (  # noqa: E402
     FAKE_MICROPHONE_HZ,
@@ -34,29 +30,6 @@ from tests.support.firefox import (  # noqa: E402
     firefox_with_speaker,
     time_call,
 )
-
-URL = re.compile(r"(?:open|listening on) (http://\S+)")
-
-
-@contextmanager
-def process(argv: list[str]) -> Iterator[str]:
-    """Runs a server until the block ends; yields the URL it prints when ready."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if m := URL.search(line):
-                yield m.group(1)
-                break
-        else:
-            raise RuntimeError(f"{argv} exited before printing its URL")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def firefox_call(browser: Firefox, page_url: str) -> dict[str, float]:
