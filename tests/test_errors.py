@@ -7,33 +7,32 @@ import pytest
 from voice.buffer import Buffer, BufferReadError
 from voice.dtls import (
     DtlsArgumentError,
-    DtlsDecodeError,
     DtlsError,
+    DtlsParseError,
     DtlsUsageError,
     HandshakeError,
 )
 from voice.errors import LocalProtocolError, ParseError, RemoteProtocolError, VoiceError
-from voice.ice import CandidateParseError, IceError, IceUsageError
-from voice.opus import OpusError, OpusPacketError, OpusParameterError, OpusUsageError
+from voice.ice import IceError, IceParseError, IceUsageError
+from voice.opus import OpusError, OpusParseError, OpusUsageError
 from voice.peer import PeerError, PeerUsageError
-from voice.relay import RelayError, RelayUsageError, ShimError
+from voice.relay import RelayError, RelayParseError, RelayUsageError
 from voice.rtp import RtpError, RtpParseError, RtpUsageError
 from voice.sdp import SdpError, SdpParseError, SdpUsageError, UnsupportedOffer
 from voice.srtp import SrtpError, SrtpUsageError
-from voice.stun import StunEncodeError, StunError, StunParseError
+from voice.stun import StunError, StunParseError, StunUsageError
 
 PARSE_ERRORS = [
     (StunParseError, StunError),
-    (CandidateParseError, IceError),
+    (IceParseError, IceError),
     (RtpParseError, RtpError),
-    (OpusPacketError, OpusError),
-    (OpusParameterError, OpusError),
+    (OpusParseError, OpusError),
     (SdpParseError, SdpError),
-    (ShimError, RelayError),
-    (DtlsDecodeError, DtlsError),
+    (RelayParseError, RelayError),
+    (DtlsParseError, DtlsError),
 ]
 USAGE_ERRORS = [
-    (StunEncodeError, StunError),
+    (StunUsageError, StunError),
     (IceUsageError, IceError),
     (RtpUsageError, RtpError),
     (OpusUsageError, OpusError),
@@ -81,3 +80,39 @@ def test_a_dtls_handshake_the_peer_breaks_is_the_peers_fault() -> None:
     assert not issubclass(HandshakeError, LocalProtocolError)
     # A call in the wrong state is not a bad value; a bad setting is.
     assert not issubclass(DtlsUsageError, ValueError) and issubclass(DtlsArgumentError, ValueError)
+
+
+LAYERS = {
+    "stun": "Stun",
+    "ice": "Ice",
+    "dtls": "Dtls",
+    "srtp": "Srtp",
+    "rtp": "Rtp",
+    "opus": "Opus",
+    "sdp": "Sdp",
+    "relay": "Relay",
+    "peer": "Peer",
+}
+
+
+def _subclasses(root: type[Exception]) -> set[type[Exception]]:
+    found = set(root.__subclasses__())
+    for cls in list(found):
+        found |= _subclasses(cls)
+    return found
+
+
+def test_parse_and_usage_errors_are_named_after_their_layer() -> None:
+    """CONTRIBUTING.md's rule: ``<Layer>ParseError`` and ``<Layer>UsageError``, one spelling,
+    so a reader guesses the name (no ``DecodeError``, ``EncodeError`` or per-message names)."""
+    checked = 0
+    for root, suffix in ((ParseError, "ParseError"), (LocalProtocolError, "UsageError")):
+        for cls in _subclasses(root):
+            layer = cls.__module__.split(".")[1]
+            if layer not in LAYERS or not issubclass(cls.__bases__[0], VoiceError):
+                continue
+            if any(issubclass(base, root) and base is not root for base in cls.__bases__):
+                continue  # a refinement of the layer's own class (DtlsArgumentError)
+            assert cls.__name__ == LAYERS[layer] + suffix, cls
+            checked += 1
+    assert checked == len(PARSE_ERRORS) + len(USAGE_ERRORS) - 1  # less the one refinement

@@ -3,7 +3,7 @@
 Every parser in ``voice`` reads through :class:`Buffer`, so a field that runs past the end
 of the input raises exactly one exception type, :class:`BufferReadError`, and never an
 ``IndexError`` or a ``struct.error``. Each layer catches it at its entry point and re-raises
-its own typed parse error (``StunParseError``, ``DtlsDecodeError``, ...), which the Trio
+its own typed parse error (``StunParseError``, ``DtlsParseError``, ...), which the Trio
 drivers count and drop.
 
 :class:`Writer` is the mirror image for building messages. Its :meth:`Writer.vector` context

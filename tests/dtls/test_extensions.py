@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voice.buffer import Buffer, Writer
-from voice.dtls.errors import DtlsDecodeError
+from voice.dtls.errors import DtlsParseError
 from voice.dtls.extensions import (
     Extension,
     UseSrtp,
@@ -42,7 +42,7 @@ def test_block_round_trip_keeps_unknown_extensions() -> None:
 
 
 def test_repeated_extension_is_refused() -> None:
-    with pytest.raises(DtlsDecodeError):
+    with pytest.raises(DtlsParseError):
         parse_extension_block(Buffer(bytes.fromhex("0008 0017 0000 0017 0000")))
 
 
@@ -74,7 +74,7 @@ def test_known_extensions_round_trip() -> None:
     ],
 )
 def test_malformed_extensions(decode: object, data: bytes) -> None:
-    with pytest.raises(DtlsDecodeError):
+    with pytest.raises(DtlsParseError):
         decode(data)  # type: ignore[operator]
 
 
@@ -90,5 +90,5 @@ def test_decoders_raise_only_decode_errors(data: bytes) -> None:
         UseSrtp.decode,
         lambda d: parse_extension_block(Buffer(d)),
     ):
-        with contextlib.suppress(DtlsDecodeError):
+        with contextlib.suppress(DtlsParseError):
             decode(data)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice.dtls.errors import DtlsDecodeError
+from voice.dtls.errors import DtlsParseError
 from voice.dtls.fragments import (
     MAX_MESSAGES_AHEAD,
     Added,
@@ -46,7 +46,7 @@ def test_whole_message_is_one_fragment_at_offset_zero() -> None:
     ],
 )
 def test_bad_fragments(data: bytes) -> None:
-    with pytest.raises(DtlsDecodeError):
+    with pytest.raises(DtlsParseError):
         list(iter_fragments(data))
 
 
@@ -56,7 +56,7 @@ def test_fragment_parsing_raises_only_decode_errors(data: bytes) -> None:
     try:
         for frag in iter_fragments(data):
             assert frag.end <= frag.length
-    except DtlsDecodeError:
+    except DtlsParseError:
         pass
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice.dtls.errors import DtlsDecodeError
+from voice.dtls.errors import DtlsParseError
 from voice.dtls.extensions import Extension
 from voice.dtls.messages import (
     MESSAGE_CLASSES,
@@ -54,10 +54,10 @@ def test_trailing_and_missing_bytes_are_refused(message: object) -> None:
     encoded = message.encode()  # type: ignore[attr-defined]
     msg_type = message.msg_type  # type: ignore[attr-defined]
     if not isinstance(message, Finished | ServerHelloDone | ClientHello | ServerHello):
-        with pytest.raises(DtlsDecodeError):
+        with pytest.raises(DtlsParseError):
             parse_message(msg_type, encoded + b"\x00")
     if encoded and not isinstance(message, Finished):
-        with pytest.raises(DtlsDecodeError):
+        with pytest.raises(DtlsParseError):
             parse_message(msg_type, encoded[:-1])
 
 
@@ -87,21 +87,21 @@ def test_client_hello_without_extensions_parses() -> None:
     ],
 )
 def test_bad_client_hellos(body: bytes) -> None:
-    with pytest.raises(DtlsDecodeError):
+    with pytest.raises(DtlsParseError):
         ClientHello.parse(body)
 
 
 def test_key_exchange_must_be_a_named_curve_with_a_point() -> None:
-    with pytest.raises(DtlsDecodeError):
+    with pytest.raises(DtlsParseError):
         ServerKeyExchange.parse(bytes.fromhex("01 001d 01 00 0403 0000"))
-    with pytest.raises(DtlsDecodeError):
+    with pytest.raises(DtlsParseError):
         ServerKeyExchange.parse(bytes.fromhex("03 001d 00 0403 0000"))
-    with pytest.raises(DtlsDecodeError):
+    with pytest.raises(DtlsParseError):
         ClientKeyExchange.parse(b"\x00")
 
 
 def test_unknown_message_type() -> None:
-    with pytest.raises(DtlsDecodeError):
+    with pytest.raises(DtlsParseError):
         parse_message(99, b"")
 
 
@@ -110,7 +110,7 @@ def test_unknown_message_type() -> None:
 def test_parsers_raise_only_decode_errors(msg_type: int, body: bytes) -> None:
     try:
         message = parse_message(msg_type, body)
-    except DtlsDecodeError:
+    except DtlsParseError:
         return
     # Whatever parses re-encodes to the same bytes (the parser read every byte exactly once),
     # except that a hello's empty extension block may be dropped; it must still mean the same.

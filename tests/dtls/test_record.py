@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice.dtls.errors import DtlsDecodeError
+from voice.dtls.errors import DtlsParseError
 from voice.dtls.record import (
     AesGcmProtection,
     ChaChaPolyProtection,
@@ -42,7 +42,7 @@ def test_bad_framing_raises_after_the_good_records(data: bytes) -> None:
     good = Record(22, 0xFEFD, 0, 0, b"ok")
     records = iter_records(good.encode() + data)
     assert next(records) == good
-    with pytest.raises(DtlsDecodeError):
+    with pytest.raises(DtlsParseError):
         next(records)
 
 
@@ -52,7 +52,7 @@ def test_framing_never_raises_anything_else(data: bytes) -> None:
     try:
         for record in iter_records(data):
             assert len(record.fragment) <= len(data)
-    except DtlsDecodeError:
+    except DtlsParseError:
         pass
 
 

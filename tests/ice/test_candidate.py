@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice.ice import Candidate, CandidateParseError, candidate_priority, host_candidate
+from voice.ice import Candidate, IceParseError, candidate_priority, host_candidate
 
 
 def test_priority_formula() -> None:
@@ -143,7 +143,7 @@ def test_accepts_the_limits_of_the_grammar() -> None:
     ],
 )
 def test_rejects_bad_candidates(line: str) -> None:
-    with pytest.raises(CandidateParseError):
+    with pytest.raises(IceParseError):
         Candidate.parse(line)
 
 
@@ -162,5 +162,5 @@ def mutated_candidate(draw: st.DrawFn) -> str:
 @settings(max_examples=2000)
 @given(st.text(max_size=120) | mutated_candidate())
 def test_garbage_raises_only_candidate_parse_error(text: str) -> None:
-    with contextlib.suppress(CandidateParseError):
+    with contextlib.suppress(IceParseError):
         Candidate.parse(text)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice.opus.errors import OpusParameterError
+from voice.opus.errors import OpusParseError
 from voice.opus.payload import RTP_CLOCK_RATE, RTPMAP_ENCODING, OpusParameters
 from voice.opus.toc import Bandwidth
 
@@ -83,7 +83,7 @@ def test_unknown_parameters_are_kept() -> None:
     ],
 )
 def test_bad_values_are_clear_errors(line: str) -> None:
-    with pytest.raises(OpusParameterError):
+    with pytest.raises(OpusParseError):
         OpusParameters.parse(line)
 
 
@@ -146,7 +146,7 @@ def test_format_then_parse_is_the_identity(params: OpusParameters) -> None:
 def test_any_text_parses_or_raises_only_opus_parameter_error(line: str) -> None:
     try:
         params = OpusParameters.parse(line)
-    except OpusParameterError:
+    except OpusParseError:
         return
     # Whatever was read writes back to a line that reads the same (less the two SDP
     # attributes that do not belong in fmtp).

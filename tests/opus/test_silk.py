@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.opus._signals import speech_like, tone
-from voice.opus import OpusEncoder, OpusPacketError
+from voice.opus import OpusEncoder, OpusParseError
 from voice.opus.silk import has_fec
 from voice.opus.toc import build_packet, parse_packet
 
@@ -45,5 +45,5 @@ def test_the_flag_is_read_from_the_first_frame_of_any_code() -> None:
 
 
 def test_malformed_packets_raise() -> None:
-    with pytest.raises(OpusPacketError):
+    with pytest.raises(OpusParseError):
         has_fec(b"")

@@ -17,7 +17,7 @@ from av import AudioFrame, CodecContext, Packet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice.opus.errors import OpusPacketError
+from voice.opus.errors import OpusParseError
 from voice.opus.toc import (
     CONFIGS,
     MAX_PACKET_SAMPLES,
@@ -111,7 +111,7 @@ def test_code3_cbr_vbr_and_padding() -> None:
     ],
 )
 def test_malformed_packets_are_rejected_naming_the_rule(packet: bytes, rule: str) -> None:
-    with pytest.raises(OpusPacketError, match=rule):
+    with pytest.raises(OpusParseError, match=rule):
         parse_packet(packet)
 
 
@@ -128,10 +128,10 @@ def test_malformed_packets_are_rejected_naming_the_rule(packet: bytes, rule: str
         st.binary(min_size=1270, max_size=1300),
     )
 )
-def test_any_bytes_parse_or_raise_only_opus_packet_error(data: bytes) -> None:
+def test_any_bytes_parse_or_raise_only_opus_parse_error(data: bytes) -> None:
     try:
         info = parse_packet(data)
-    except OpusPacketError:
+    except OpusParseError:
         return
     # Whatever parses is consistent: the frames fit, none is too long, at most 120 ms.
     assert 1 <= info.frame_count <= 48
@@ -247,7 +247,7 @@ def test_our_verdict_matches_libopus(data: bytes) -> None:
     the same number of samples."""
     try:
         ours: int | None = parse_packet(data).samples
-    except OpusPacketError:
+    except OpusParseError:
         ours = None
     assert _libopus_samples(data) == ours
 

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from voice.relay.errors import RelayParseError
 from voice.relay.shim import (
     INBOUND,
     OUTBOUND,
     Forward,
-    ShimError,
     decode_forward,
     decode_shim,
     encode_shim,
@@ -74,7 +74,7 @@ def test_header_lengths() -> None:
     ],
 )
 def test_receiver_drops_bad_headers(datagram: str, why: str) -> None:
-    with pytest.raises(ShimError):
+    with pytest.raises(RelayParseError):
         decode_shim(bytes.fromhex(datagram))
 
 
@@ -102,7 +102,7 @@ def test_round_trip(host: str, port: int, payload: bytes) -> None:
 def test_garbage_raises_only_shim_error(data: bytes) -> None:
     try:
         client, payload = decode_shim(data)
-    except ShimError:
+    except RelayParseError:
         return
     assert payload and 0 < client[1] <= 65535
 
@@ -170,7 +170,7 @@ def test_forward_vectors(
     assert forward_header(client, direction, cluster, transceiver, via) + payload == wire
     assert decode_forward(wire) == Forward(client, direction, cluster, transceiver, via, payload)
     # A version 1 receiver drops version 2 (VOICE-SHIM §8), and the reverse.
-    with pytest.raises(ShimError):
+    with pytest.raises(RelayParseError):
         decode_shim(wire)
 
 
@@ -208,7 +208,7 @@ BAD_FORWARD = [
     ],
 )
 def test_forward_receiver_drops_bad_headers(datagram: str) -> None:
-    with pytest.raises(ShimError):
+    with pytest.raises(RelayParseError):
         decode_forward(bytes.fromhex(datagram))
 
 
@@ -251,6 +251,6 @@ def test_forward_round_trip(
 def test_forward_garbage_raises_only_shim_error(data: bytes) -> None:
     try:
         forward = decode_forward(data)
-    except ShimError:
+    except RelayParseError:
         return
     assert forward.payload and 0 < forward.client[1] <= 65535

@@ -17,8 +17,8 @@ from voice.stun import (
     Method,
     Priority,
     Software,
-    StunEncodeError,
     StunParseError,
+    StunUsageError,
     UnknownAttribute,
     UnknownAttributes,
     UseCandidate,
@@ -111,7 +111,7 @@ def test_xor_mapped_address_is_xored() -> None:
     ],
 )
 def test_unencodable_attributes_are_local_errors(bad: Attribute) -> None:
-    with pytest.raises(StunEncodeError):
+    with pytest.raises(StunUsageError):
         Message(MessageClass.REQUEST, Method.BINDING, TID, (bad,)).encode()
 
 

@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from voice.stun import StunEncodeError, long_term_key, opaque_string, saslprep, short_term_key
+from voice.stun import StunUsageError, long_term_key, opaque_string, saslprep, short_term_key
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ def test_saslprep(given: str, prepared: str) -> None:
 
 @pytest.mark.parametrize("bad", ["\u0007", "\u0627\u0031", "a\ufffdb\ud800"])
 def test_saslprep_refuses(bad: str) -> None:
-    with pytest.raises(StunEncodeError):
+    with pytest.raises(StunUsageError):
         saslprep(bad)
 
 
@@ -33,7 +33,7 @@ def test_short_term_key_is_the_password() -> None:
     assert short_term_key("VOkJxbRl1RmTxUk/WvJxBt") == b"VOkJxbRl1RmTxUk/WvJxBt"
     assert short_term_key("e\u0301") == "\u00e9".encode()  # NFC
     assert opaque_string("a\u2003b") == "a b"
-    with pytest.raises(StunEncodeError):
+    with pytest.raises(StunUsageError):
         short_term_key("")
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import trio
 
-from voice.relay.shim import INBOUND, ShimError, decode_forward, decode_shim, encode_shim
+from voice.relay.errors import RelayParseError
+from voice.relay.shim import INBOUND, decode_forward, decode_shim, encode_shim
 from voice.stun import AttributeType, Message, MessageClass, Method, UnknownAttribute
 from voice.stun.message import new_transaction_id
 from voice.types import Address
@@ -80,13 +81,13 @@ class FakeTransceiver:
                         # replies repeat the header, turned around.
                         forward = decode_forward(data)
                         if forward.direction != INBOUND or forward.via is None:
-                            raise ShimError("not for a transceiver")  # noqa: TRY301
+                            raise RelayParseError("not for a transceiver")  # noqa: TRY301
                         client, payload = forward.client, forward.payload
                         self.reply_header[client] = forward.reply_header()
                     else:
                         client, payload = decode_shim(data)
                         self.reply_header.pop(client, None)
-                except ShimError:
+                except RelayParseError:
                     self.malformed += 1
                     continue
                 item = Received(client, payload, source)

@@ -16,8 +16,8 @@ from voice.dtls.connection import (
 )
 from voice.dtls.errors import (
     DtlsArgumentError,
-    DtlsDecodeError,
     DtlsError,
+    DtlsParseError,
     DtlsUsageError,
     HandshakeError,
 )
@@ -37,10 +37,10 @@ __all__ = [
     "DtlsArgumentError",
     "DtlsClosed",
     "DtlsConnection",
-    "DtlsDecodeError",
     "DtlsError",
     "DtlsEvent",
     "DtlsHandshakeComplete",
+    "DtlsParseError",
     "DtlsState",
     "DtlsUsageError",
     "HandshakeError",

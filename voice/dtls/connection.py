@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from voice.counters import Counters
 from voice.dtls.certificate import Certificate
 from voice.dtls.client import ClientHandshake
-from voice.dtls.errors import DtlsArgumentError, DtlsDecodeError, DtlsUsageError, HandshakeError
+from voice.dtls.errors import DtlsArgumentError, DtlsParseError, DtlsUsageError, HandshakeError
 from voice.dtls.events import DtlsApplicationData, DtlsClosed, DtlsEvent
 from voice.dtls.fragments import Added, HandshakeFragment, Reassembler, iter_fragments
 from voice.dtls.handshake import Handshake, HandshakeSettings, Received
@@ -215,7 +215,7 @@ class DtlsConnection:
                 self._receive_record(record, now)
                 if self._is_closed():
                     break
-        except DtlsDecodeError:
+        except DtlsParseError:
             # RFC 6347 §4.1.2.7: a record that cannot be framed is dropped silently, and with
             # it the rest of the datagram, whose boundaries are now unknown.
             self.counters["malformed_record"] += 1
@@ -401,7 +401,7 @@ class DtlsConnection:
         epoch = record.epoch
         try:
             fragments = list(iter_fragments(data))
-        except DtlsDecodeError as exc:
+        except DtlsParseError as exc:
             if self._state is DtlsState.ESTABLISHED or epoch == 0:
                 # Framing that does not parse cannot be pinned on any message, and it is
                 # unauthenticated or arrives after the handshake: not worth a fatal alert
@@ -480,7 +480,7 @@ class DtlsConnection:
             self._handshake.timer.stop()
             received = Received(key, seq, body, record_sequence)
             next_state = self._handshake.handle(received, message, now)
-        except DtlsDecodeError as exc:
+        except DtlsParseError as exc:
             self._fail(HandshakeError(AlertDescription.decode_error, str(exc)))
             return
         except HandshakeError as failure:

@@ -2,7 +2,7 @@
 
 Four kinds, kept apart because they are handled in different places:
 
-* :class:`DtlsDecodeError` (a :class:`~voice.errors.ParseError`) -- bytes from the peer that
+* :class:`DtlsParseError` (a :class:`~voice.errors.ParseError`) -- bytes from the peer that
   do not parse. Parsers raise only this; the connection turns it into a ``decode_error``
   alert or a silent drop and never lets it out.
 * :class:`HandshakeError` (a :class:`~voice.errors.RemoteProtocolError`) -- the peer's
@@ -26,7 +26,7 @@ class DtlsError(VoiceError):
     """Base class of every exception raised by :mod:`voice.dtls`."""
 
 
-class DtlsDecodeError(DtlsError, ParseError):
+class DtlsParseError(DtlsError, ParseError):
     """The peer sent bytes that are not a well-formed record, handshake message or extension."""
 
 

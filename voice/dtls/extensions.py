@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from voice.buffer import Buffer, BufferReadError, Writer
-from voice.dtls.errors import DtlsDecodeError
+from voice.dtls.errors import DtlsParseError
 from voice.dtls.registry import ExtensionType
 
 
@@ -38,11 +38,11 @@ def parse_extension_block(buf: Buffer) -> tuple[Extension, ...]:
             ext_type = block.pull_uint16()
             data = block.pull_vector(2)
             if ext_type in seen:
-                raise DtlsDecodeError(f"extension {ext_type} appears twice")
+                raise DtlsParseError(f"extension {ext_type} appears twice")
             seen.add(ext_type)
             out.append(Extension(ext_type, data))
     except BufferReadError as exc:
-        raise DtlsDecodeError(f"truncated extensions: {exc}") from exc
+        raise DtlsParseError(f"truncated extensions: {exc}") from exc
     return tuple(out)
 
 
@@ -68,7 +68,7 @@ def _whole(data: bytes) -> Buffer:
 
 def _done(buf: Buffer, what: str) -> None:
     if not buf.eof():
-        raise DtlsDecodeError(f"trailing bytes in {what}")
+        raise DtlsParseError(f"trailing bytes in {what}")
 
 
 def _uint16_list(data: bytes, what: str, *, min_items: int = 1) -> tuple[int, ...]:
@@ -77,10 +77,10 @@ def _uint16_list(data: bytes, what: str, *, min_items: int = 1) -> tuple[int, ..
         inner = buf.sub_buffer(buf.pull_uint16())
         _done(buf, what)
         if inner.remaining % 2 or inner.remaining < 2 * min_items:
-            raise DtlsDecodeError(f"bad length of {what}")
+            raise DtlsParseError(f"bad length of {what}")
         return tuple(inner.pull_uint16() for _ in range(inner.remaining // 2))
     except BufferReadError as exc:
-        raise DtlsDecodeError(f"truncated {what}") from exc
+        raise DtlsParseError(f"truncated {what}") from exc
 
 
 def _encode_uint16_list(values: Sequence[int]) -> bytes:
@@ -116,9 +116,9 @@ def decode_ec_point_formats(data: bytes) -> tuple[int, ...]:
         formats = buf.pull_vector(1)
         _done(buf, "ec_point_formats")
     except BufferReadError as exc:
-        raise DtlsDecodeError("truncated ec_point_formats") from exc
+        raise DtlsParseError("truncated ec_point_formats") from exc
     if not formats:
-        raise DtlsDecodeError("empty ec_point_formats")
+        raise DtlsParseError("empty ec_point_formats")
     return tuple(formats)
 
 
@@ -139,12 +139,12 @@ class UseSrtp:
             buf = _whole(data)
             inner = buf.sub_buffer(buf.pull_uint16())
             if inner.remaining % 2 or inner.remaining < 2:
-                raise DtlsDecodeError("bad length of the SRTP profile list")
+                raise DtlsParseError("bad length of the SRTP profile list")
             profiles = tuple(inner.pull_uint16() for _ in range(inner.remaining // 2))
             mki = buf.pull_vector(1)
             _done(buf, "use_srtp")
         except BufferReadError as exc:
-            raise DtlsDecodeError("truncated use_srtp") from exc
+            raise DtlsParseError("truncated use_srtp") from exc
         return cls(profiles, mki)
 
     def encode(self) -> bytes:
@@ -163,7 +163,7 @@ def decode_renegotiation_info(data: bytes) -> bytes:
         value = buf.pull_vector(1)
         _done(buf, "renegotiation_info")
     except BufferReadError as exc:
-        raise DtlsDecodeError("truncated renegotiation_info") from exc
+        raise DtlsParseError("truncated renegotiation_info") from exc
     return value
 
 
@@ -174,4 +174,4 @@ def encode_renegotiation_info(value: bytes = b"") -> bytes:
 def decode_extended_master_secret(data: bytes) -> None:
     """RFC 7627 §5.1: the extension carries no data."""
     if data:
-        raise DtlsDecodeError("extended_master_secret carries data")
+        raise DtlsParseError("extended_master_secret carries data")

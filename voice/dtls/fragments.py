@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from voice.buffer import Buffer, BufferReadError
-from voice.dtls.errors import DtlsDecodeError
+from voice.dtls.errors import DtlsParseError
 
 HANDSHAKE_HEADER_SIZE = 12
 
@@ -64,7 +64,7 @@ def encode_whole_message(msg_type: int, message_seq: int, body: bytes) -> bytes:
 
 
 def iter_fragments(record_fragment: bytes) -> Iterator[HandshakeFragment]:
-    """Yields the handshake fragments packed in one record; raises DtlsDecodeError."""
+    """Yields the handshake fragments packed in one record; raises DtlsParseError."""
     buf = Buffer(record_fragment)
     try:
         while not buf.eof():
@@ -74,10 +74,10 @@ def iter_fragments(record_fragment: bytes) -> Iterator[HandshakeFragment]:
             offset = buf.pull_uint24()
             body = buf.pull_vector(3)
             if offset + len(body) > length:
-                raise DtlsDecodeError("handshake fragment runs past its message")
+                raise DtlsParseError("handshake fragment runs past its message")
             yield HandshakeFragment(msg_type, length, seq, offset, body)
     except BufferReadError as exc:
-        raise DtlsDecodeError(f"truncated handshake fragment: {exc}") from exc
+        raise DtlsParseError(f"truncated handshake fragment: {exc}") from exc
 
 
 def split_message(

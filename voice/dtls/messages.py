@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Self
 
 from voice.buffer import Buffer, BufferReadError, Writer
-from voice.dtls.errors import DtlsDecodeError
+from voice.dtls.errors import DtlsParseError
 from voice.dtls.extensions import Extension, encode_extension_block, parse_extension_block
 from voice.dtls.registry import ECCurveType, HandshakeType
 
@@ -28,7 +28,7 @@ def _reader(body: bytes, what: str) -> Buffer:
 
 def _finish(buf: Buffer, what: str) -> None:
     if not buf.eof():
-        raise DtlsDecodeError(f"{what} has trailing bytes")
+        raise DtlsParseError(f"{what} has trailing bytes")
 
 
 class _Message:
@@ -36,12 +36,12 @@ class _Message:
 
     @classmethod
     def parse(cls, body: bytes) -> Self:
-        """Parses a message body; raises only :class:`DtlsDecodeError`."""
+        """Parses a message body; raises only :class:`DtlsParseError`."""
         buf = Buffer(body)
         try:
             msg = cls._read(buf)
         except BufferReadError as exc:
-            raise DtlsDecodeError(f"truncated {cls.msg_type.name}: {exc}") from exc
+            raise DtlsParseError(f"truncated {cls.msg_type.name}: {exc}") from exc
         _finish(buf, cls.msg_type.name)
         return msg
 
@@ -61,7 +61,7 @@ class _Message:
 def _pull_uint16_list(buf: Buffer, what: str, *, min_items: int) -> tuple[int, ...]:
     inner = buf.sub_buffer(buf.pull_uint16())
     if inner.remaining % 2 or inner.remaining < 2 * min_items:
-        raise DtlsDecodeError(f"bad length of {what}")
+        raise DtlsParseError(f"bad length of {what}")
     return tuple(inner.pull_uint16() for _ in range(inner.remaining // 2))
 
 
@@ -96,12 +96,12 @@ class ClientHello(_Message):
         random = buf.pull_bytes(RANDOM_LENGTH)
         session_id = buf.pull_vector(1)
         if len(session_id) > 32:
-            raise DtlsDecodeError("session_id longer than 32 bytes")
+            raise DtlsParseError("session_id longer than 32 bytes")
         cookie = buf.pull_vector(1)
         suites = _pull_uint16_list(buf, "cipher_suites", min_items=1)
         compression = buf.pull_vector(1)
         if not compression:
-            raise DtlsDecodeError("no compression methods")
+            raise DtlsParseError("no compression methods")
         extensions = parse_extension_block(buf)
         return cls(version, random, session_id, cookie, suites, compression, extensions)
 
@@ -133,7 +133,7 @@ class ServerHello(_Message):
         random = buf.pull_bytes(RANDOM_LENGTH)
         session_id = buf.pull_vector(1)
         if len(session_id) > 32:
-            raise DtlsDecodeError("session_id longer than 32 bytes")
+            raise DtlsParseError("session_id longer than 32 bytes")
         suite = buf.pull_uint16()
         compression = buf.pull_uint8()
         extensions = parse_extension_block(buf)
@@ -180,7 +180,7 @@ class Certificate(_Message):
         while not chain.eof():
             der = chain.pull_vector(3)
             if not der:
-                raise DtlsDecodeError("empty certificate in the chain")
+                raise DtlsParseError("empty certificate in the chain")
             certs.append(der)
         return cls(tuple(certs))
 
@@ -204,11 +204,11 @@ class ServerKeyExchange(_Message):
     def _read(cls, buf: Buffer) -> Self:
         if buf.pull_uint8() != ECCurveType.named_curve:
             # RFC 8422 §5.4: explicit curves are deprecated; only named curves are defined.
-            raise DtlsDecodeError("only named curves are supported")
+            raise DtlsParseError("only named curves are supported")
         group = buf.pull_uint16()
         public = buf.pull_vector(1)
         if not public:
-            raise DtlsDecodeError("empty ECDH share")
+            raise DtlsParseError("empty ECDH share")
         scheme = buf.pull_uint16()
         signature = buf.pull_vector(2)
         return cls(group, public, scheme, signature)
@@ -241,7 +241,7 @@ class CertificateRequest(_Message):
     def _read(cls, buf: Buffer) -> Self:
         types = buf.pull_vector(1)
         if not types:
-            raise DtlsDecodeError("no certificate types")
+            raise DtlsParseError("no certificate types")
         schemes = _pull_uint16_list(buf, "supported_signature_algorithms", min_items=1)
         authorities = buf.pull_vector(2)  # DistinguishedNames; WebRTC never uses them
         return cls(types, schemes, authorities)
@@ -277,7 +277,7 @@ class ClientKeyExchange(_Message):
     def _read(cls, buf: Buffer) -> Self:
         public = buf.pull_vector(1)
         if not public:
-            raise DtlsDecodeError("empty ECDH share")
+            raise DtlsParseError("empty ECDH share")
         return cls(public)
 
     def _write(self, w: Writer) -> None:
@@ -352,5 +352,5 @@ def parse_message(msg_type: int, body: bytes) -> Message:
     """Parses a reassembled handshake message body of the given type."""
     cls = MESSAGE_CLASSES.get(msg_type)
     if cls is None:
-        raise DtlsDecodeError(f"unknown handshake message type {msg_type}")
+        raise DtlsParseError(f"unknown handshake message type {msg_type}")
     return cls.parse(body)

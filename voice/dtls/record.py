@@ -19,7 +19,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from voice.dtls.errors import DtlsDecodeError
+from voice.dtls.errors import DtlsParseError
 
 RECORD_HEADER_SIZE = 13
 
@@ -62,13 +62,13 @@ def iter_records(datagram: bytes) -> Iterator[Record]:
 
     RFC 6347 §4.1.1: several records may share a datagram, and none may span two. When the
     framing stops adding up (a header cut short, a length past the end), the rest of the
-    datagram cannot be trusted: :class:`DtlsDecodeError` is raised after the good records
+    datagram cannot be trusted: :class:`DtlsParseError` is raised after the good records
     before it were yielded, and the caller drops the remainder (RFC 6347 §4.1.2.7).
     """
     pos, end = 0, len(datagram)
     while pos < end:
         if end - pos < RECORD_HEADER_SIZE:
-            raise DtlsDecodeError("datagram ends inside a record header")
+            raise DtlsParseError("datagram ends inside a record header")
         content_type = datagram[pos]
         version = int.from_bytes(datagram[pos + 1 : pos + 3], "big")
         epoch = int.from_bytes(datagram[pos + 3 : pos + 5], "big")
@@ -76,7 +76,7 @@ def iter_records(datagram: bytes) -> Iterator[Record]:
         length = int.from_bytes(datagram[pos + 11 : pos + 13], "big")
         start = pos + RECORD_HEADER_SIZE
         if length > MAX_FRAGMENT or start + length > end:
-            raise DtlsDecodeError("record length runs past the datagram")
+            raise DtlsParseError("record length runs past the datagram")
         yield Record(content_type, version, epoch, seq, datagram[start : start + length])
         pos = start + length
 

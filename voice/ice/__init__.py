@@ -15,20 +15,20 @@ from voice.ice.candidate import (
 )
 from voice.ice.controlling import IceControllingClient
 from voice.ice.credentials import generate_password, generate_ufrag
-from voice.ice.errors import CandidateParseError, IceError, IceUsageError
+from voice.ice.errors import IceError, IceParseError, IceUsageError
 from voice.ice.events import IceConnected, IceConsentExpired, IceEvent, IceSelectedPairChanged
 from voice.ice.lite import IceLiteAgent, IceState
 
 __all__ = [
     "TYPE_PREFERENCE",
     "Candidate",
-    "CandidateParseError",
     "IceConnected",
     "IceConsentExpired",
     "IceControllingClient",
     "IceError",
     "IceEvent",
     "IceLiteAgent",
+    "IceParseError",
     "IceSelectedPairChanged",
     "IceState",
     "IceUsageError",

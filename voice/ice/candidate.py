@@ -4,7 +4,7 @@ An ICE-lite server has exactly one kind of candidate, a host candidate on its pu
 address, so :func:`host_candidate` is all the answer needs. :class:`Candidate` also parses
 the attribute, so tests (and anyone reading a browser's offer) can check the grammar both
 ways. It is the only candidate grammar in ``voice``: :mod:`voice.sdp` reads the offer's and
-answer's ``a=candidate`` lines with it too, turning :class:`CandidateParseError` into its own
+answer's ``a=candidate`` lines with it too, turning :class:`IceParseError` into its own
 ``SdpParseError`` with the line number (:func:`voice.sdp.attributes.parse_candidate`).
 
 The attribute value, the text after ``a=candidate:`` in SDP, reads::
@@ -22,7 +22,7 @@ import string
 from dataclasses import dataclass
 
 from voice.ice.credentials import is_ice_string
-from voice.ice.errors import CandidateParseError, IceUsageError
+from voice.ice.errors import IceParseError, IceUsageError
 
 #: RFC 8445 §5.1.2.2: recommended type preferences (126 for host, 0 for relayed).
 TYPE_PREFERENCE = {"host": 126, "prflx": 110, "srflx": 100, "relay": 0}
@@ -79,31 +79,31 @@ class Candidate:
         """Parses the attribute value; a leading ``candidate:`` (JSEP's form) or
         ``a=candidate:`` (a whole SDP line) is accepted too.
 
-        Raises :class:`CandidateParseError`, and only that, on anything outside the grammar.
+        Raises :class:`IceParseError`, and only that, on anything outside the grammar.
         """
         text = next((value[len(p) :] for p in _PREFIXES if value.startswith(p)), value)
         fields = text.split(" ")
         if len(fields) < 8 or fields[6] != "typ" or not all(fields):
-            raise CandidateParseError(
+            raise IceParseError(
                 "a candidate is <foundation> <component> <transport> <priority> <address> "
                 "<port> typ <type>, separated by single spaces"
             )
         foundation, component, transport, priority, address, port, _, kind = fields[:8]
         if not is_ice_string(foundation, 1, 32):
-            raise CandidateParseError(f"foundation {foundation!r} is not 1 to 32 ice-chars")
+            raise IceParseError(f"foundation {foundation!r} is not 1 to 32 ice-chars")
         component_id = _number(component, 3, "component-id")
         if not 1 <= component_id <= 256:
-            raise CandidateParseError("component-id is 1 to 256")
+            raise IceParseError("component-id is 1 to 256")
         if not _TOKEN_CHARS.issuperset(transport):
-            raise CandidateParseError(f"transport {transport!r} is not a token")
+            raise IceParseError(f"transport {transport!r} is not a token")
         # RFC 8445 §5.1.2: a priority is a positive 31-bit number.
         priority_value = _number(priority, 10, "priority")
         if not 1 <= priority_value <= 2**31 - 1:
-            raise CandidateParseError("priority is 1 to 2**31-1")
+            raise IceParseError("priority is 1 to 2**31-1")
         _check_address(address)
         port_number = _port(port)
         if not _TOKEN_CHARS.issuperset(kind):
-            raise CandidateParseError(f"candidate type {kind!r} is not a token")
+            raise IceParseError(f"candidate type {kind!r} is not a token")
         # raddr and rport, when present, come first and in this order; anything after them
         # is an extension, even one that happens to be named "raddr".
         rest = fields[8:]
@@ -114,14 +114,12 @@ class Candidate:
         if len(rest) >= 2 and rest[0] == "rport":
             related_port, rest = _port(rest[1]), rest[2:]
         if len(rest) % 2:
-            raise CandidateParseError("extensions come in <name> <value> pairs")
+            raise IceParseError("extensions come in <name> <value> pairs")
         extensions = []
         for name, ext_value in zip(rest[::2], rest[1::2], strict=True):
             # RFC 8839 §5.1: extensions a receiver does not know are ignored; we keep them.
             if not _TOKEN_CHARS.issuperset(name) or not _VCHARS.issuperset(ext_value):
-                raise CandidateParseError(
-                    f"extension {name!r} {ext_value!r}: a token and visible ASCII"
-                )
+                raise IceParseError(f"extension {name!r} {ext_value!r}: a token and visible ASCII")
             extensions.append((name, ext_value))
         return cls(
             foundation,
@@ -171,21 +169,21 @@ class Candidate:
 
 def _check_address(text: str) -> str:
     if not _ADDRESS_CHARS.issuperset(text):
-        raise CandidateParseError(f"connection-address {text!r}")
+        raise IceParseError(f"connection-address {text!r}")
     return text
 
 
 def _number(text: str, digits: int, what: str) -> int:
     # isdigit() alone would let Unicode digits through, and int() spaces and underscores.
     if not (text.isascii() and text.isdigit()) or len(text) > digits:
-        raise CandidateParseError(f"{what} {text!r} is not 1 to {digits} digits")
+        raise IceParseError(f"{what} {text!r} is not 1 to {digits} digits")
     return int(text)
 
 
 def _port(text: str) -> int:
     number = _number(text, 5, "port")
     if number > 65535:
-        raise CandidateParseError("port above 65535")
+        raise IceParseError("port above 65535")
     return number
 
 

@@ -2,7 +2,7 @@
 
 A peer's STUN checks never raise out of an agent: the agent answers with an error response
 or counts and drops (see ``counters``). What can raise is a candidate line that does not
-parse (:class:`CandidateParseError`, the peer's fault) and a setting or call our own code
+parse (:class:`IceParseError`, the peer's fault) and a setting or call our own code
 gets wrong (:class:`IceUsageError`, a bug that propagates).
 """
 
@@ -15,7 +15,7 @@ class IceError(VoiceError):
     """Base class of every exception :mod:`voice.ice` raises on purpose."""
 
 
-class CandidateParseError(IceError, ParseError):
+class IceParseError(IceError, ParseError):
     """An ``a=candidate`` line (RFC 8839 §5.1) is not well-formed."""
 
 

@@ -6,7 +6,7 @@ The audio an agent sees is the frame of :mod:`voice.opus.pcm`: **20 ms of 48 kHz
 (:data:`SAMPLE_RATE`, :data:`FRAME_SAMPLES`, :data:`FRAME_BYTES`).
 
 * :mod:`voice.opus.toc`: :func:`parse_packet` reads the TOC byte and frame layout and rejects
-  malformed packets with :class:`OpusPacketError`; :func:`build_packet` frames packets.
+  malformed packets with :class:`OpusParseError`; :func:`build_packet` frames packets.
 * :mod:`voice.opus.silk`: :func:`has_fec` reads whether a packet carries in-band FEC.
 * :mod:`voice.opus.payload`: :class:`OpusParameters` reads and writes the ``a=fmtp`` line.
 * :mod:`voice.opus.codec`: :class:`OpusEncoder` (one frame in, one packet out) and
@@ -23,8 +23,7 @@ from voice.opus.codec import OpusDecoder, OpusEncoder
 from voice.opus.errors import (
     OpusCodecError,
     OpusError,
-    OpusPacketError,
-    OpusParameterError,
+    OpusParseError,
     OpusUsageError,
 )
 from voice.opus.pacing import FramePacer, OpusFrameDue
@@ -49,10 +48,9 @@ __all__ = [
     "OpusEncoder",
     "OpusError",
     "OpusFrameDue",
-    "OpusPacketError",
     "OpusPacketInfo",
-    "OpusParameterError",
     "OpusParameters",
+    "OpusParseError",
     "OpusUsageError",
     "build_packet",
     "has_fec",

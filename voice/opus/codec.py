@@ -249,7 +249,7 @@ class OpusDecoder:
         """Decodes one Opus packet (one RTP payload) into PCM.
 
         Returns ``parse_packet(payload).samples`` samples: one 960-sample frame for the 20 ms
-        packets browsers send. Raises :class:`~voice.opus.errors.OpusPacketError` for a
+        packets browsers send. Raises :class:`~voice.opus.errors.OpusParseError` for a
         malformed packet, which is never handed to libopus (RFC 6716 §3.4), and
         :class:`~voice.opus.errors.OpusCodecError` if libopus refuses it anyway.
         """
@@ -287,7 +287,7 @@ class OpusDecoder:
         PyAV alone (:attr:`fec_supported` False), when ``next_payload`` carries no LBRR
         (:func:`~voice.opus.silk.has_fec`: a CELT packet, or SILK without FEC), or when the
         last packet was CELT, whose state LBRR cannot continue. Raises
-        :class:`~voice.opus.errors.OpusPacketError` if ``next_payload`` is malformed.
+        :class:`~voice.opus.errors.OpusParseError` if ``next_payload`` is malformed.
         """
         info = parse_packet(next_payload)
         self.fec_requests += 1

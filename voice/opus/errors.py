@@ -14,16 +14,13 @@ class OpusError(VoiceError):
     """Base class of every error :mod:`voice.opus` raises about data it was given."""
 
 
-class OpusPacketError(OpusError, ParseError):
-    """An Opus packet breaks the framing rules of RFC 6716 §3 (R1-R7 of §3.4).
+class OpusParseError(OpusError, ParseError):
+    """A peer's Opus data cannot be read: a packet that breaks the framing rules of RFC 6716
+    §3 (R1-R7 of §3.4; the message names the rule), or an ``a=fmtp`` value (RFC 7587 §6.1)
+    with bad syntax, a value that is not a number, or a flag that is not 0 or 1.
 
     The receiver drops such a packet (and counts it) instead of handing it to the decoder.
     """
-
-
-class OpusParameterError(OpusError, ParseError):
-    """An ``a=fmtp`` value for Opus (RFC 7587 §6.1) cannot be read: bad syntax or a value
-    that is not a number, or a flag that is not 0 or 1."""
 
 
 class OpusCodecError(OpusError):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from voice.opus.errors import OpusParameterError
+from voice.opus.errors import OpusParseError
 from voice.opus.toc import Bandwidth
 
 #: The RTP clock rate of Opus, whatever the audio bandwidth (RFC 7587 §4.1).
@@ -99,7 +99,7 @@ class OpusParameters:
         """Reads the value of an ``a=fmtp`` line (without ``a=fmtp:<pt> ``).
 
         Accepts ``name=value`` pairs separated by ``;`` with optional spaces, names in any
-        case. Raises :class:`~voice.opus.errors.OpusParameterError` for a pair without ``=``,
+        case. Raises :class:`~voice.opus.errors.OpusParseError` for a pair without ``=``,
         a name given twice, a number that is not a positive integer, or a flag that is not 0
         or 1. Values that are well-formed but out of range are treated as hints should be
         (RFC 7587 §6.1): a ``maxaveragebitrate`` outside 6000-510000 is ignored, rates are
@@ -116,9 +116,9 @@ class OpusParameters:
             name, eq, value = item.partition("=")
             name, value = name.strip().lower(), value.strip()
             if not eq or not name:
-                raise OpusParameterError(f"fmtp item {item!r} is not name=value")
+                raise OpusParseError(f"fmtp item {item!r} is not name=value")
             if name in seen:
-                raise OpusParameterError(f"fmtp parameter {name!r} given twice")
+                raise OpusParseError(f"fmtp parameter {name!r} given twice")
             seen.add(name)
             attr = _NAMES.get(name)
             if attr is None:
@@ -186,14 +186,14 @@ assert {f.name for f in fields(OpusParameters)} == {*_NAMES.values(), "extra"}
 
 def _flag(name: str, value: str) -> bool:
     if value not in ("0", "1"):
-        raise OpusParameterError(f"fmtp {name}={value!r}: a flag is 0 or 1")
+        raise OpusParseError(f"fmtp {name}={value!r}: a flag is 0 or 1")
     return value == "1"
 
 
 def _number(name: str, value: str) -> int:
     # A positive decimal integer, no sign, no fraction: what every numeric Opus parameter is.
     if not value.isascii() or not value.isdigit() or len(value) > 9 or int(value) == 0:
-        raise OpusParameterError(f"fmtp {name}={value!r}: expected a positive integer")
+        raise OpusParseError(f"fmtp {name}={value!r}: expected a positive integer")
     return int(value)
 
 

@@ -68,7 +68,7 @@ class _RangeDecoder:
 def has_fec(payload: bytes) -> bool:
     """Whether the first frame of this Opus packet carries LBRR data for the frame before it.
 
-    Raises :class:`~voice.opus.errors.OpusPacketError` for a malformed packet. False for
+    Raises :class:`~voice.opus.errors.OpusParseError` for a malformed packet. False for
     CELT-only packets and for empty (DTX) frames.
     """
     info = parse_packet(payload)

@@ -6,7 +6,7 @@ An Opus packet is what one RTP packet carries (RFC 7587 §4.2). Its first byte, 
 frames; reading it needs no codec. This module reads that framing, so a receiver can
 
 * reject a malformed packet before it reaches the decoder (:func:`parse_packet` raises
-  :class:`~voice.opus.errors.OpusPacketError`, and nothing else, on any input);
+  :class:`~voice.opus.errors.OpusParseError`, and nothing else, on any input);
 * know a packet's duration (its RTP timestamp step) and mode without decoding it;
 * build packets for tests and for the decoder's concealment trick (:func:`build_packet`).
 
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from voice.buffer import Buffer, BufferReadError
-from voice.opus.errors import OpusPacketError, OpusUsageError
+from voice.opus.errors import OpusParseError, OpusUsageError
 
 
 class Mode(enum.Enum):
@@ -164,26 +164,26 @@ def _check_implicit(size: int, what: str) -> None:
     # RFC 6716 §3.4 R2: a frame whose length is implied by what remains of the packet can
     # still not be longer than an explicit length could say.
     if size > MAX_FRAME_BYTES:
-        raise OpusPacketError(f"R2: {what} frame of {size} bytes is longer than 1275")
+        raise OpusParseError(f"R2: {what} frame of {size} bytes is longer than 1275")
 
 
 def parse_packet(data: bytes) -> OpusPacketInfo:
     """Reads the framing of an Opus packet, checking every rule of RFC 6716 §3.4.
 
-    Raises :class:`~voice.opus.errors.OpusPacketError` (naming the rule, R1-R7) for a packet
+    Raises :class:`~voice.opus.errors.OpusParseError` (naming the rule, R1-R7) for a packet
     a receiver must not decode, and never any other exception, whatever the bytes.
     """
     try:
         return _parse(data)
     except BufferReadError as exc:  # every explicit length is read through the Buffer
-        raise OpusPacketError(f"truncated Opus packet: {exc}") from None
+        raise OpusParseError(f"truncated Opus packet: {exc}") from None
 
 
 def _parse(data: bytes) -> OpusPacketInfo:
     size = len(data)
     # RFC 6716 §3.4 R1: a packet has at least its TOC byte.
     if size < 1:
-        raise OpusPacketError("R1: empty packet")
+        raise OpusParseError("R1: empty packet")
     toc = data[0]
     config, stereo, code = toc >> 3, bool(toc & 0x04), toc & 0x03
     frame_samples = CONFIGS[config][2]
@@ -198,7 +198,7 @@ def _parse(data: bytes) -> OpusPacketInfo:
         # RFC 6716 §3.2.3: two frames of equal length, so what follows the TOC splits evenly
         # (R3: the total length is odd).
         if (size - 1) % 2:
-            raise OpusPacketError(f"R3: code 1 packet of {size} bytes cannot split in two")
+            raise OpusParseError(f"R3: code 1 packet of {size} bytes cannot split in two")
         half = (size - 1) // 2
         _check_implicit(half, "code 1")
         return OpusPacketInfo(config, stereo, code, (half, half))
@@ -209,9 +209,9 @@ def _parse(data: bytes) -> OpusPacketInfo:
         try:
             first = _frame_length(buf)
         except BufferReadError:
-            raise OpusPacketError("R4: code 2 packet ends inside its frame length") from None
+            raise OpusParseError("R4: code 2 packet ends inside its frame length") from None
         if first > buf.remaining:
-            raise OpusPacketError(f"R4: code 2 first frame of {first} bytes overruns the packet")
+            raise OpusParseError(f"R4: code 2 first frame of {first} bytes overruns the packet")
         second = buf.remaining - first
         _check_implicit(second, "code 2 second")
         return OpusPacketInfo(config, stereo, code, (first, second), offset=buf.tell())
@@ -219,14 +219,14 @@ def _parse(data: bytes) -> OpusPacketInfo:
     # RFC 6716 §3.2.5: code 3, a frame count byte, optional padding, then M frames, either
     # all of one length (CBR) or each with its own length but the last (VBR).
     if size < 2:
-        raise OpusPacketError("R6/R7: code 3 packet has no frame count byte")
+        raise OpusParseError("R6/R7: code 3 packet has no frame count byte")
     count_byte = buf.pull_uint8()
     vbr, has_padding, count = bool(count_byte & 0x80), bool(count_byte & 0x40), count_byte & 0x3F
     # RFC 6716 §3.4 R5: at least one frame, at most 120 ms of audio.
     if count == 0:
-        raise OpusPacketError("R5: code 3 packet with zero frames")
+        raise OpusParseError("R5: code 3 packet with zero frames")
     if count * frame_samples > MAX_PACKET_SAMPLES:
-        raise OpusPacketError(f"R5: {count} frames of {frame_samples} samples exceed 120 ms")
+        raise OpusParseError(f"R5: {count} frames of {frame_samples} samples exceed 120 ms")
 
     trailing = 0  # padding bytes at the end of the packet
     overhead = 0  # the padding length bytes themselves
@@ -238,7 +238,7 @@ def _parse(data: bytes) -> OpusPacketInfo:
                 value = buf.pull_uint8()
             except BufferReadError:
                 rule = "R7" if vbr else "R6"
-                raise OpusPacketError(f"{rule}: padding length runs past the packet") from None
+                raise OpusParseError(f"{rule}: padding length runs past the packet") from None
             overhead += 1
             if value == 255:
                 trailing += 254
@@ -252,9 +252,9 @@ def _parse(data: bytes) -> OpusPacketInfo:
         # what is left divides evenly among the M frames.
         payload = size - 2 - padding
         if payload < 0:
-            raise OpusPacketError(f"R6: {padding} bytes of padding overrun a {size}-byte packet")
+            raise OpusParseError(f"R6: {padding} bytes of padding overrun a {size}-byte packet")
         if payload % count:
-            raise OpusPacketError(f"R6: {payload} bytes do not split into {count} equal frames")
+            raise OpusParseError(f"R6: {payload} bytes do not split into {count} equal frames")
         each = payload // count
         _check_implicit(each, "code 3 CBR")
         return OpusPacketInfo(config, stereo, code, (each,) * count, vbr, padding, buf.tell())
@@ -266,10 +266,10 @@ def _parse(data: bytes) -> OpusPacketInfo:
         try:
             sizes.append(_frame_length(buf))
         except BufferReadError:
-            raise OpusPacketError("R7: code 3 VBR packet ends inside its frame lengths") from None
+            raise OpusParseError("R7: code 3 VBR packet ends inside its frame lengths") from None
     last = buf.remaining - trailing - sum(sizes)
     if last < 0:
-        raise OpusPacketError(f"R7: code 3 VBR frames and padding overrun a {size}-byte packet")
+        raise OpusParseError(f"R7: code 3 VBR frames and padding overrun a {size}-byte packet")
     _check_implicit(last, "code 3 VBR last")
     sizes.append(last)
     return OpusPacketInfo(config, stereo, code, tuple(sizes), vbr, padding, buf.tell())

@@ -7,15 +7,15 @@ The Trio driver is :mod:`voice.relay.worker` (one worker, in-process) and
 :mod:`voice.relay.supervisor` (N worker processes behind SO_REUSEPORT).
 """
 
-from voice.relay.errors import RelayError, RelayUsageError
-from voice.relay.shim import ShimError, decode_shim, encode_shim
+from voice.relay.errors import RelayError, RelayParseError, RelayUsageError
+from voice.relay.shim import decode_shim, encode_shim
 from voice.relay.token import RoutingTarget, TokenKey, TokenMinter, TokenVerifier
 
 __all__ = [
     "RelayError",
+    "RelayParseError",
     "RelayUsageError",
     "RoutingTarget",
-    "ShimError",
     "TokenKey",
     "TokenMinter",
     "TokenVerifier",

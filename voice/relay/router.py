@@ -46,13 +46,13 @@ from typing import TYPE_CHECKING
 from voice.relay.admission import AdmissionLimiter
 from voice.relay.counters import DropReason, RelayCounters
 from voice.relay.directory import Directory, LookupMiss
+from voice.relay.errors import RelayParseError
 from voice.relay.fleet import Fleet, pick
 from voice.relay.networks import NetworkAllowlist
 from voice.relay.ratelimit import CLIENT_BURST, CLIENT_RATE
 from voice.relay.shim import (
     INBOUND,
     VERSION_FORWARD,
-    ShimError,
     decode_forward,
     decode_shim,
     forward_header,
@@ -356,7 +356,7 @@ class Router:
             return None
         try:
             client, payload = decode_shim(data)
-        except ShimError:
+        except RelayParseError:
             counters.drop(DropReason.SHIM_MALFORMED)
             return None
         # VOICE-RELAY §4: the transceiver's packet (re)creates the entry, so the client's
@@ -383,7 +383,7 @@ class Router:
         counters = self.counters
         try:
             forward = decode_forward(data)
-        except ShimError:
+        except RelayParseError:
             counters.drop(DropReason.SHIM_MALFORMED)
             return None
         via = forward.via
@@ -514,7 +514,7 @@ class Router:
             try:
                 forward = decode_forward(data) if data[:1] == _FORWARD_BYTE else None
                 client = forward.client if forward else decode_shim(data)[0]
-            except ShimError:  # pragma: no cover - we wrote these headers ourselves
+            except RelayParseError:  # pragma: no cover - we wrote these headers ourselves
                 forward, client = None, None
             if side == "lookup":
                 leg = "client>backbone" if forward and forward.via is None else "client>transceiver"

@@ -30,8 +30,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from voice.errors import ParseError
-from voice.relay.errors import RelayError, RelayUsageError
+from voice.relay.errors import RelayParseError, RelayUsageError
 from voice.types import Address
 
 #: VOICE-SHIM §3: the version this module writes and the only one it reads.
@@ -49,10 +48,6 @@ _inet_ntop = socket.inet_ntop
 _inet_pton = socket.inet_pton
 _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
-
-
-class ShimError(RelayError, ParseError):
-    """A shim header the receiver cannot use; the receiver drops the datagram and counts it."""
 
 
 def shim_header(client: Address) -> bytes:
@@ -81,13 +76,13 @@ def encode_shim(client: Address, payload: bytes) -> bytes:
 def decode_shim(data: bytes) -> tuple[Address, bytes]:
     """Splits a shim datagram into the client's address and the payload.
 
-    Raises :class:`ShimError` for anything VOICE-SHIM §5 tells a receiver to drop: a
+    Raises :class:`RelayParseError` for anything VOICE-SHIM §5 tells a receiver to drop: a
     version other than 1, an unknown family, a datagram shorter than its header, port 0,
     or an empty payload.
     """
     size = len(data)
     if size < HEADER_IPV4 or data[0] != VERSION:
-        raise ShimError("not a version 1 shim header")
+        raise RelayParseError("not a version 1 shim header")
     family = data[1]
     if family == FAMILY_IPV4:
         end = HEADER_IPV4
@@ -95,15 +90,15 @@ def decode_shim(data: bytes) -> tuple[Address, bytes]:
     elif family == FAMILY_IPV6:
         end = HEADER_IPV6
         if size < end:
-            raise ShimError("datagram shorter than its IPv6 shim header")
+            raise RelayParseError("datagram shorter than its IPv6 shim header")
         host = _inet_ntop(_AF_INET6, data[4:20])
     else:
-        raise ShimError(f"unknown address family {family}")
+        raise RelayParseError(f"unknown address family {family}")
     (port,) = _PORT.unpack_from(data, 2)
     if port == 0:
-        raise ShimError("client port 0")
+        raise RelayParseError("client port 0")
     if size == end:
-        raise ShimError("empty payload")
+        raise RelayParseError("empty payload")
     return (host, port), data[end:]
 
 
@@ -182,37 +177,37 @@ def _unpack_address(family: int, data: bytes) -> str:
 
 
 def decode_forward(data: bytes) -> Forward:
-    """Splits a version 2 shim datagram; :class:`ShimError` for anything VOICE-SHIM §10 (and
+    """Splits a version 2 shim datagram; :class:`RelayParseError` for anything VOICE-SHIM §10 (and
     §5) tells a receiver to drop."""
     size = len(data)
     if size < FORWARD_FIXED or data[0] != VERSION_FORWARD:
-        raise ShimError("not a version 2 shim header")
+        raise RelayParseError("not a version 2 shim header")
     _, family, port, direction, via_family, via_port, cluster, transceiver = _FORWARD.unpack_from(
         data
     )
     client_size = _ADDRESS_SIZE.get(family)
     if client_size is None:
-        raise ShimError(f"unknown address family {family}")
+        raise RelayParseError(f"unknown address family {family}")
     if via_family == FAMILY_NONE:
         via_size = 0
         if via_port != 0:
-            raise ShimError("a via port without a via address")
+            raise RelayParseError("a via port without a via address")
     else:
         found = _ADDRESS_SIZE.get(via_family)
         if found is None:
-            raise ShimError(f"unknown via family {via_family}")
+            raise RelayParseError(f"unknown via family {via_family}")
         via_size = found
         if via_port == 0:
-            raise ShimError("via port 0")
+            raise RelayParseError("via port 0")
     if direction not in (INBOUND, OUTBOUND):
-        raise ShimError(f"unknown direction {direction}")
+        raise RelayParseError(f"unknown direction {direction}")
     if port == 0:
-        raise ShimError("client port 0")
+        raise RelayParseError("client port 0")
     end = FORWARD_FIXED + client_size + via_size
     if size < end:
-        raise ShimError("datagram shorter than its version 2 header")
+        raise RelayParseError("datagram shorter than its version 2 header")
     if size == end:
-        raise ShimError("empty payload")
+        raise RelayParseError("empty payload")
     client = (_unpack_address(family, data[FORWARD_FIXED : FORWARD_FIXED + client_size]), port)
     via = None
     if via_size:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from voice.ice.errors import CandidateParseError
+from voice.ice.errors import IceParseError
 from voice.sdp._syntax import is_token
 from voice.sdp.attributes import (
     FORBIDDEN_HASHES,
@@ -51,7 +51,7 @@ def _local_candidates(candidates: Sequence[str]) -> list[Candidate]:
     for text in candidates:
         try:
             candidate = Candidate.parse(text)
-        except CandidateParseError as exc:
+        except IceParseError as exc:
             raise SdpUsageError(f"local candidate {text!r}: {exc}") from None
         # RFC 8839 §5.1: an agent never advertises a host name as one of its own candidates.
         if candidate.ip is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from voice.ice.candidate import Candidate
 from voice.ice.credentials import is_ice_chars, is_ice_string
-from voice.ice.errors import CandidateParseError
+from voice.ice.errors import IceParseError
 from voice.sdp._syntax import is_token, number
 from voice.sdp.errors import SdpParseError
 
@@ -208,12 +208,12 @@ def parse_candidate(value: str) -> Candidate:
     """``a=candidate`` (RFC 8839 §5.1), read with :mod:`voice.ice`'s grammar.
 
     The candidate is ICE's, so :class:`voice.ice.Candidate` owns its grammar and this module
-    only turns its :class:`~voice.ice.CandidateParseError` into an :class:`SdpParseError`,
+    only turns its :class:`~voice.ice.IceParseError` into an :class:`SdpParseError`,
     like every other attribute parser here. :class:`Candidate` is that same class.
     """
     try:
         return Candidate.parse(value)
-    except CandidateParseError as exc:
+    except IceParseError as exc:
         raise SdpParseError(f"a=candidate: {exc}") from None
 
 

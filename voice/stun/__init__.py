@@ -36,7 +36,7 @@ from voice.stun.attributes import (
 )
 from voice.stun.credentials import long_term_key, opaque_string, saslprep, short_term_key
 from voice.stun.demux import PacketKind, classify
-from voice.stun.errors import StunEncodeError, StunError, StunParseError
+from voice.stun.errors import StunError, StunParseError, StunUsageError
 from voice.stun.message import (
     Message,
     message_type,
@@ -66,9 +66,9 @@ __all__ = [
     "Priority",
     "Realm",
     "Software",
-    "StunEncodeError",
     "StunError",
     "StunParseError",
+    "StunUsageError",
     "UnknownAttribute",
     "UnknownAttributes",
     "UseCandidate",

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from voice.stun.errors import StunEncodeError, StunParseError
+from voice.stun.errors import StunParseError, StunUsageError
 from voice.stun.registry import MAGIC_COOKIE, AttributeType
 
 _U16 = struct.Struct("!H")
@@ -82,14 +82,14 @@ def _decode_address(value: bytes, mask: bytes | None) -> tuple[str, int]:
 
 def _encode_address(host: str, port: int, mask: bytes | None) -> bytes:
     if not 0 <= port <= 0xFFFF:
-        raise StunEncodeError(f"port {port} out of range")
+        raise StunUsageError(f"port {port} out of range")
     try:
         if ":" in host:
             family, raw = _FAMILY_IPV6, socket.inet_pton(socket.AF_INET6, host)
         else:
             family, raw = _FAMILY_IPV4, socket.inet_pton(socket.AF_INET, host)
     except (OSError, ValueError) as exc:
-        raise StunEncodeError(f"{host!r} is not an IP address literal") from exc
+        raise StunUsageError(f"{host!r} is not an IP address literal") from exc
     if mask is not None:
         port ^= MAGIC_COOKIE >> 16
         raw = (int.from_bytes(raw, "big") ^ int.from_bytes(mask[: len(raw)], "big")).to_bytes(
@@ -170,7 +170,7 @@ class Username(Attribute):
     def encode_value(self, transaction_id: bytes) -> bytes:
         data = self.value.encode("utf-8")
         if len(data) > 508:
-            raise StunEncodeError(f"USERNAME of {len(data)} bytes; at most 508 are sent")
+            raise StunUsageError(f"USERNAME of {len(data)} bytes; at most 508 are sent")
         return data
 
 
@@ -248,7 +248,7 @@ class ErrorCodeAttribute(Attribute):
 
     def encode_value(self, transaction_id: bytes) -> bytes:
         if not 300 <= self.code <= 699:
-            raise StunEncodeError(f"error code {self.code} outside 300-699")
+            raise StunUsageError(f"error code {self.code} outside 300-699")
         return bytes((0, 0, self.code // 100, self.code % 100)) + self.reason.encode("utf-8")
 
 

@@ -20,7 +20,7 @@ import stringprep
 import unicodedata
 from collections.abc import Callable
 
-from voice.stun.errors import StunEncodeError
+from voice.stun.errors import StunUsageError
 
 
 def _map_spaces(text: str) -> str:
@@ -36,7 +36,7 @@ def opaque_string(text: str) -> str:
     peer's that only has to match byte for byte.
     """
     if not text:
-        raise StunEncodeError("an empty password is not allowed")
+        raise StunUsageError("an empty password is not allowed")
     return unicodedata.normalize("NFC", _map_spaces(text))
 
 
@@ -68,12 +68,12 @@ def saslprep(text: str) -> str:
     prepared = unicodedata.normalize("NFKC", mapped)
     for ch in prepared:
         if any(table(ch) for table in _PROHIBITED):
-            raise StunEncodeError(f"SASLprep prohibits U+{ord(ch):04X}")
+            raise StunUsageError(f"SASLprep prohibits U+{ord(ch):04X}")
     if any(stringprep.in_table_d1(ch) for ch in prepared):
         if any(stringprep.in_table_d2(ch) for ch in prepared):
-            raise StunEncodeError("SASLprep: mixed right-to-left and left-to-right text")
+            raise StunUsageError("SASLprep: mixed right-to-left and left-to-right text")
         if not (stringprep.in_table_d1(prepared[0]) and stringprep.in_table_d1(prepared[-1])):
-            raise StunEncodeError("SASLprep: right-to-left text must start and end so")
+            raise StunUsageError("SASLprep: right-to-left text must start and end so")
     return prepared
 
 

@@ -31,7 +31,7 @@ from voice.stun.attributes import (
     UnknownAttribute,
     XorMappedAddress,
 )
-from voice.stun.errors import StunEncodeError, StunParseError
+from voice.stun.errors import StunParseError, StunUsageError
 from voice.stun.registry import (
     FINGERPRINT_XOR,
     HEADER_SIZE,
@@ -71,7 +71,7 @@ def new_transaction_id() -> bytes:
 def message_type(method: int, message_class: MessageClass) -> int:
     """Packs a method and a class into the 14-bit message type (RFC 8489 §5)."""
     if not 0 <= method <= 0xFFF:
-        raise StunEncodeError(f"method {method:#x} does not fit 12 bits")
+        raise StunUsageError(f"method {method:#x} does not fit 12 bits")
     return (
         (method & 0xF80) << 2
         | (method & 0x070) << 1
@@ -205,19 +205,19 @@ class Message:
         """
         tid = self.transaction_id
         if len(tid) != 12:
-            raise StunEncodeError("a transaction id is 12 bytes")
+            raise StunUsageError("a transaction id is 12 bytes")
         if len(padding) != 1:
-            raise StunEncodeError("padding is one byte")
+            raise StunUsageError("padding is one byte")
         computed = integrity_key is not None or integrity_sha256_key is not None or fingerprint
         body = bytearray()
         for attribute in self.attributes:
             if computed and isinstance(
                 attribute, MessageIntegrity | MessageIntegritySha256 | Fingerprint
             ):
-                raise StunEncodeError(f"{type(attribute).__name__} is computed, not given")
+                raise StunUsageError(f"{type(attribute).__name__} is computed, not given")
             value = attribute.encode_value(tid)
             if len(value) > 0xFFFF:
-                raise StunEncodeError(f"attribute {attribute.type:#06x} is too long")
+                raise StunUsageError(f"attribute {attribute.type:#06x} is too long")
             # RFC 8489 §14: type, length of the unpadded value, value, padding to 4 bytes.
             body += _TLV.pack(attribute.type, len(value))
             body += value
@@ -235,7 +235,7 @@ class Message:
         if integrity_sha256_key is not None:
             # RFC 8489 §14.6: at least 16 bytes, a multiple of 4, at most the full 32.
             if not 16 <= sha256_size <= 32 or sha256_size % 4:
-                raise StunEncodeError("MESSAGE-INTEGRITY-SHA256 size must be 16..32 step 4")
+                raise StunUsageError("MESSAGE-INTEGRITY-SHA256 size must be 16..32 step 4")
             length = len(body) + 4 + sha256_size
             mac = hmac.digest(integrity_sha256_key, header(length) + body, "sha256")
             body += _TLV.pack(AttributeType.MESSAGE_INTEGRITY_SHA256, sha256_size)

@@ -30,12 +30,12 @@ import trio
 from prometheus_client import Counter
 
 from voice.relay import pktinfo, ratelimit
+from voice.relay.errors import RelayParseError
 from voice.relay.networks import NetworkAllowlist
 from voice.relay.ratelimit import TokenBucket
 from voice.relay.shim import (
     INBOUND,
     VERSION_FORWARD,
-    ShimError,
     decode_forward,
     decode_shim,
     encode_shim,
@@ -365,7 +365,7 @@ class Endpoint:
             return
         try:
             client, payload = decode_shim(data)
-        except ShimError:
+        except RelayParseError:
             self._drops.labels(reason="bad_shim").inc()
             return
         self.dispatch(payload, client, path_to(relay), arrived)
@@ -379,7 +379,7 @@ class Endpoint:
         datagram's via wins, as the latest relay path does (VOICE-SHIM §6)."""
         try:
             forward = decode_forward(data)
-        except ShimError:
+        except RelayParseError:
             self._drops.labels(reason="bad_shim").inc()
             return
         if forward.direction != INBOUND or forward.via is None:
