@@ -21,6 +21,11 @@ Each layer defines its own classes beneath these, named after the layer::
 
 A usage error for an argument out of range also subclasses :class:`ValueError` (that is what
 a bad argument value is in Python); one for a call in the wrong state does not.
+
+A third party can be at fault: the *operator*, whose command-line options, key file or
+directory, fleet or regions file we read at start-up. :class:`ConfigError` is that case, one
+class for every command; its message names the bad value (never a secret), and the ``voice``
+command turns it into a usage error (``voice relay: error: ...``, exit status 2).
 """
 
 from __future__ import annotations
@@ -40,3 +45,8 @@ class RemoteProtocolError(VoiceError):
 
 class ParseError(RemoteProtocolError, ValueError):
     """A peer's bytes (or text) are not well-formed for the layer that read them."""
+
+
+class ConfigError(VoiceError, ValueError):
+    """The operator's configuration is wrong: an option, a key file, a directory, fleet or
+    regions file. The message names the bad value and where it came from, never a secret."""

@@ -11,6 +11,7 @@ import pytest
 
 from voice.cli import build_parser
 from voice.cli.relay import KEYS_ENV, build_config
+from voice.errors import ConfigError
 
 KEYS = "1:" + "ab" * 16 + ",0:" + "cd" * 16
 
@@ -94,7 +95,8 @@ def test_bad_flags_exit_with_a_message_and_no_secret(monkeypatch: pytest.MonkeyP
         cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 2
-    assert "voice relay:" in result.stderr
+    assert "voice relay: error: --transceiver-network 'not-a-net'" in result.stderr
+    assert "Traceback" not in result.stderr
     assert "abab" not in result.stderr
 
 
@@ -174,13 +176,18 @@ def test_fleet_flags_build_the_fleet_view(monkeypatch: pytest.MonkeyPatch, tmp_p
         "--cluster-relay=2=10.0.0.1",
         "--fleet-dns=relays.example:1",
         "--backbone-network=not-a-network",
-        "--fleet-refresh=0",
     ],
 )
 def test_bad_fleet_flags_are_refused(monkeypatch: pytest.MonkeyPatch, flag: str) -> None:
     monkeypatch.setenv(KEYS_ENV, KEYS)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match=flag.partition("=")[0]):
         build_config(parse("--transceiver=1=10.0.0.1:4000", flag))
+
+
+@pytest.mark.parametrize("flag", ["--fleet-refresh=0", "--dns-refresh=-1", "--client-rate=x"])
+def test_periods_and_rates_must_be_positive(flag: str) -> None:
+    with pytest.raises(SystemExit):
+        parse("--transceiver=1=10.0.0.1:4000", flag)
 
 
 def test_help_documents_the_fleet_flags() -> None:

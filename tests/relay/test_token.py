@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from voice.errors import ConfigError
 from voice.relay.token import (
     ISSUED_EPOCH,
     RoutingTarget,
@@ -204,9 +205,16 @@ def test_parse_keys() -> None:
     keys = parse_keys("1:" + "ab" * 16 + ", 0:" + "cd" * 16 + "  # the previous key\n")
     assert [k.key_id for k in keys] == [1, 0]
     assert keys[0].secret == b"\xab" * 16
-    with pytest.raises(ValueError, match="key 1"):
+    with pytest.raises(ConfigError, match="key 1"):
         parse_keys("1:xyz")
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         parse_keys("   ")
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         parse_keys("1:abc")  # odd number of hex digits
+    # Keys are the operator's input: a key the token format cannot take is a ConfigError
+    # naming its position, and no message repeats a secret.
+    with pytest.raises(ConfigError, match="fleet key 2: key id"):
+        parse_keys("1:" + "ab" * 16 + ",7:" + "cd" * 16)
+    with pytest.raises(ConfigError, match=r"fleet key 1: .*16 secret bytes") as short:
+        parse_keys("1:" + "cd" * 8)
+    assert "cd" not in str(short.value)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from voice.errors import ConfigError
 from voice.steer.table import (
     RegionHealth,
-    SteerConfigError,
     choose,
     load_table,
     parse_table,
@@ -97,7 +97,7 @@ def test_region_down_or_full_is_skipped_and_a_dead_ingress_is_not_named() -> Non
     ],
 )
 def test_malformed_files_are_refused_with_the_reason(change: dict[str, object], says: str) -> None:
-    with pytest.raises(SteerConfigError, match=re.escape(says)):
+    with pytest.raises(ConfigError, match=re.escape(says)):
         parse_table({**TABLE, **change})
 
 
@@ -109,5 +109,8 @@ def test_load_table_reads_toml(tmp_path: Path) -> None:
     )
     assert load_table(path).regions[0].name == "eu"
     path.write_text("[[region]\n")
-    with pytest.raises(SteerConfigError, match=r"regions\.toml"):
+    with pytest.raises(ConfigError, match=r"regions\.toml"):
+        load_table(path)
+    path.write_text('[[region]]\nname = "eu"\nsignaling = "ftp://x"\n')
+    with pytest.raises(ConfigError, match=r"regions\.toml: region eu: signaling"):
         load_table(path)

@@ -13,6 +13,7 @@ import pytest
 from voice.cli import build_parser
 from voice.cli.relay import KEYS_ENV
 from voice.cli.transceiver import build_config
+from voice.errors import ConfigError
 from voice.relay.token import TokenKey, TokenVerifier
 
 CURRENT = TokenKey(2, bytes.fromhex("ab" * 16))
@@ -85,10 +86,11 @@ def test_bad_settings_are_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEYS_ENV, KEYS)
     with pytest.raises(ValueError):
         build_config(parse(*required, "--relay-network=not-a-net"))
-    with pytest.raises(ValueError, match="unknown agent"):
+    with pytest.raises(ConfigError, match="unknown agent"):
         build_config(parse(*required, "--agent=nobody"))
-    with pytest.raises(ValueError, match="16-bit"):
-        build_config(parse("--transceiver-id=70000", "--advertise=127.0.0.1:50000"))
+    for too_large in ("--transceiver-id=70000", "--cluster=65536"):  # a token's 16 bits
+        with pytest.raises(SystemExit):
+            parse(*required, too_large)
 
 
 def test_a_statefulset_pod_name_gives_its_ordinal_as_the_id() -> None:
@@ -121,7 +123,8 @@ def test_bad_keys_exit_with_a_message_and_no_secret() -> None:
         cwd=ROOT,
     )
     assert result.returncode == 2
-    assert "voice transceiver:" in result.stderr
+    assert "voice transceiver: error: $VOICE_FLEET_KEYS: fleet key 1: key id" in result.stderr
+    assert "Traceback" not in result.stderr
     assert "abab" not in result.stderr + result.stdout
 
 

@@ -13,6 +13,7 @@ from voice.cli.options import (
     signaling_config,
     transceiver_config,
 )
+from voice.errors import ConfigError
 
 
 def test_hostport_reads_ipv4_ipv6_names_and_port_zero() -> None:
@@ -36,7 +37,7 @@ def test_both_commands_take_the_same_call_options(command: list[str]) -> None:
         "--idle-timeout=6",
     ]
     args = build_parser().parse_args(argv)
-    assert check_session_options(args) is None
+    check_session_options(args)
     config = transceiver_config(args, udp_host="127.0.0.1")
     assert (config.max_sessions, config.default_agent, config.consent_timeout) == (3, "tone", 4)
     assert (config.limits.handshake_timeout, config.limits.idle_timeout) == (5, 6)
@@ -44,8 +45,8 @@ def test_both_commands_take_the_same_call_options(command: list[str]) -> None:
 
 def test_unknown_agent_is_named() -> None:
     args = build_parser().parse_args(["serve", "--agent=nobody"])
-    problem = check_session_options(args)
-    assert problem is not None and "nobody" in problem and "echo" in problem
+    with pytest.raises(ConfigError, match="--agent: unknown agent 'nobody'; choose from echo"):
+        check_session_options(args)
 
 
 @pytest.mark.parametrize("command", [["serve"], ["transceiver", "--transceiver-id=1"]])
@@ -68,7 +69,7 @@ def test_signaling_limits_and_cors_flags_reach_the_configs(
         "--cors-origin=http://localhost:3000",
     ]
     args = build_parser().parse_args(argv)
-    assert check_session_options(args) is None
+    check_session_options(args)
     config = transceiver_config(args, udp_host="127.0.0.1")
     assert (config.max_pending, config.max_pending_per_client, config.check_timeout) == (7, 2, 1.5)
     signaling = signaling_config(args)
@@ -84,10 +85,16 @@ def test_signaling_limits_and_cors_flags_reach_the_configs(
     [
         ("--cors-origin=app.example", "not an origin"),
         ("--cors-origin=https://app.example/", "not an origin"),
-        ("--client-rate=0", "--client-rate must be positive"),
         ("--max-pending=0", "at least 1"),
     ],
 )
 def test_bad_signaling_flags_are_named(flag: str, says: str) -> None:
-    problem = check_session_options(build_parser().parse_args(["serve", flag]))
-    assert problem is not None and says in problem
+    with pytest.raises(ConfigError, match=says):
+        check_session_options(build_parser().parse_args(["serve", flag]))
+
+
+@pytest.mark.parametrize("flag", ["--client-rate=0", "--global-burst=-1", "--client-burst=nan"])
+def test_rates_and_bursts_must_be_positive(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", flag])
+    assert "is not a positive number" in capsys.readouterr().err

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from voice import __version__
+from voice.errors import ConfigError
 
 #: Modules that contribute a sub-command, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -41,18 +42,28 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'voice <command> --help' for the options of one command.",
     )
     parser.add_argument("--version", action="version", version=f"voice {__version__}")
-    sub = parser.add_subparsers(title="commands", metavar="<command>")
+    sub = parser.add_subparsers(title="commands", metavar="<command>", dest="command")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command ``argv`` names and returns its exit status.
+
+    A :class:`~voice.errors.ConfigError` (an option, key file, directory, fleet or regions
+    file the operator got wrong) ends the command the way argparse ends it for a bad flag:
+    ``voice <command>: error: <what is wrong>`` on standard error and exit status 2, with no
+    traceback, since it is the operator's to fix and not a bug.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     run = getattr(args, "run", None)
     if run is None:
         parser.print_help(sys.stderr)
         return 2
-    code: int = run(args)
+    try:
+        code: int = run(args)
+    except ConfigError as exc:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
     return code

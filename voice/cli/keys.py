@@ -14,6 +14,9 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
+from voice.cli.options import read_file
+from voice.errors import ConfigError
+
 if TYPE_CHECKING:
     from voice.relay.token import TokenKey
 
@@ -42,19 +45,19 @@ def add_key_option(group: argparse._ActionsContainer, *, otherwise: str = "") ->
 def load_fleet_keys(key_file: str | None, *, required: bool = True) -> list[TokenKey]:
     """The fleet keys from ``key_file``, else from ``$VOICE_FLEET_KEYS``, current first.
 
-    With neither: ValueError (naming no secret) if ``required``, else an empty list. OSError
-    if the file cannot be read; ValueError if what it holds is not a key list.
+    With neither: a ConfigError if ``required``, else an empty list. A file that cannot be
+    read, or text that is not a key list, is a ConfigError naming where it came from (and
+    never a secret).
     """
     from voice.relay.token import parse_keys
 
     if key_file:
-        with open(key_file, encoding="utf-8") as f:
-            return parse_keys(f.read())
+        return read_file("--key-file", key_file, parse_keys)
     if os.environ.get(KEYS_ENV):
         try:
             return parse_keys(os.environ[KEYS_ENV])
-        except ValueError as exc:
-            raise ValueError(f"${KEYS_ENV}: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"${KEYS_ENV}: {exc}") from None
     if required:
-        raise ValueError(f"no fleet key: give --key-file or set {KEYS_ENV}")
+        raise ConfigError(f"no fleet key: give --key-file or set {KEYS_ENV}")
     return []

@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from voice.cli.logs import add_log_option, configure_logging
+from voice.errors import ConfigError
 
 __all__ = ["configure_logging"]  # re-exported: the commands import their set-up from here
 
@@ -27,12 +28,14 @@ if TYPE_CHECKING:
     from voice.transceiver.service import TransceiverConfig
     from voice.types import Address
 
+T = TypeVar("T")
+
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, unless there is none to show (None, False)."""
+    """Shows each option's default, unless there is none to show (None, False, [])."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
+        if action.default is None or action.default is False or action.default == []:
             return action.help
         return super()._get_help_string(action)
 
@@ -55,6 +58,66 @@ def ingress(text: str) -> tuple[str, tuple[str, int]]:
     if not sep or not name.isidentifier():
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=HOST:PORT")
     return name, hostport(address)
+
+
+def uint16(text: str) -> int:
+    """An argparse type for a cluster or transceiver id: what a routing token can carry."""
+    if not text.isdigit() or int(text) > 0xFFFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 65535")
+    return int(text)
+
+
+def positive(text: str) -> float:
+    """An argparse type for a rate, a burst or a period: a number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def add_rate_options(
+    group: argparse._ActionsContainer, name: str, *, rate: float, burst: float, what: str
+) -> None:
+    """``--NAME-rate`` and ``--NAME-burst``, a token bucket's two settings, said the same way
+    in every command: ``what`` is what is counted and for whom ("offers per client")."""
+    group.add_argument(
+        f"--{name}-rate", type=positive, default=rate, help=f"{what}: how many per second"
+    )
+    group.add_argument(
+        f"--{name}-burst",
+        type=positive,
+        default=burst,
+        help=f"{what}: how many at once, above --{name}-rate",
+    )
+
+
+def read_file(option: str, path: str, parse: Callable[[str], T]) -> T:
+    """What ``parse`` makes of the file ``option`` names. A file that cannot be read, or whose
+    text ``parse`` refuses (with a :class:`ConfigError`), is a ConfigError naming both."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: {exc.strerror or exc}") from None
+    try:
+        return parse(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{option} {path}: {exc}") from None
+
+
+def check_networks(option: str, networks: Sequence[str]) -> tuple[str, ...]:
+    """The CIDR networks an option lists, each checked now (not later, in a worker)."""
+    import ipaddress
+
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"{option} {network!r}: {exc}") from None
+    return tuple(networks)
 
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:
@@ -108,23 +171,15 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
         help="let pages from ORIGIN (e.g. https://app.example) call the API from a browser "
         "(repeatable; '*' for any); default: no cross-origin access",
     )
-    http.add_argument(
-        "--client-rate",
-        type=float,
-        default=5.0,
-        help="POST/DELETE/PATCH requests per second per client address (429 beyond)",
+    add_rate_options(
+        http,
+        "client",
+        rate=5.0,
+        burst=20.0,
+        what="POST/DELETE/PATCH requests per client address (429 beyond)",
     )
-    http.add_argument(
-        "--client-burst", type=float, default=20.0, help="burst allowed above --client-rate"
-    )
-    http.add_argument(
-        "--global-rate",
-        type=float,
-        default=40.0,
-        help="offers (POST) per second from all clients together (429 beyond)",
-    )
-    http.add_argument(
-        "--global-burst", type=float, default=40.0, help="burst allowed above --global-rate"
+    add_rate_options(
+        http, "global", rate=40.0, burst=40.0, what="offers (POST) from all clients (429 beyond)"
     )
     http.add_argument(
         "--body-timeout",
@@ -135,21 +190,27 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     add_log_option(parser)
 
 
-def check_session_options(args: argparse.Namespace) -> str | None:
-    """What is wrong with the shared options, in a sentence, or None."""
+def check_session_options(args: argparse.Namespace) -> None:
+    """Raises a :class:`ConfigError` saying what is wrong with the shared options, if anything
+    is (argparse has checked each value's type; this checks what a type cannot)."""
+    from voice.agents.bridge import BACKEND_ENV
     from voice.transceiver.agents import AGENTS
 
     if args.agent not in AGENTS:
-        return f"unknown agent {args.agent!r}; choose from {', '.join(AGENTS)}"
-    for name in ("client_rate", "client_burst", "global_rate", "global_burst"):
-        if getattr(args, name) <= 0:
-            return f"--{name.replace('_', '-')} must be positive"
+        raise ConfigError(f"--agent: unknown agent {args.agent!r}; choose from {', '.join(AGENTS)}")
+    # The bridge agent's backend is the operator's setting too: a wrong one is refused at
+    # start-up, not on the first call that asks for the bridge.
+    backend = os.environ.get(BACKEND_ENV)
+    if backend and not backend.startswith(("ws://", "wss://")):
+        scheme = backend.partition(":")[0]  # not the rest: a URL may carry a password
+        raise ConfigError(f"${BACKEND_ENV} is a {scheme!r} URL, not ws:// or wss://")
+    if args.agent == "bridge" and not backend:
+        raise ConfigError(f"--agent bridge needs a backend: set {BACKEND_ENV}=ws://host:port/")
     if args.max_pending < 1 or args.max_pending_per_client < 1:
-        return "--max-pending and --max-pending-per-client must be at least 1"
+        raise ConfigError("--max-pending and --max-pending-per-client must be at least 1")
     for origin in args.cors_origin or ():
         if origin != "*" and ("://" not in origin or origin.endswith("/")):
-            return f"--cors-origin {origin!r} is not an origin like https://app.example"
-    return None
+            raise ConfigError(f"--cors-origin {origin!r} is not an origin like https://app.example")
 
 
 def transceiver_config(

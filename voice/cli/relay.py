@@ -5,13 +5,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from voice.cli.keys import KEYS_ENV, KEYS_HELP, add_key_option, load_fleet_keys
 from voice.cli.logs import add_log_option, configure_logging
+from voice.cli.options import (
+    RawHelpFormatter,
+    add_rate_options,
+    check_networks,
+    positive,
+    read_file,
+    uint16,
+)
+from voice.errors import ConfigError
 
 if TYPE_CHECKING:
     from voice.relay.config import RelayConfig
+
+P = TypeVar("P")
 
 __all__ = ["KEYS_ENV", "build_config"]
 
@@ -53,24 +65,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="run the stateless UDP relay that routes clients to transceivers by ICE ufrag",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawHelpFormatter,
     )
     public = p.add_argument_group("public side (clients)")
     public.add_argument(
         "--host",
         default="0.0.0.0",
         help="address to receive client traffic on; on a wildcard (0.0.0.0, ::) each reply "
-        "leaves from the address the client sent to (default: %(default)s)",
+        "leaves from the address the client sent to",
     )
-    public.add_argument(
-        "--port", type=int, default=50000, help="the public UDP port (default: %(default)s)"
-    )
+    public.add_argument("--port", type=int, default=50000, help="the public UDP port")
     public.add_argument(
         "--workers",
         type=int,
         default=0,
-        help="worker processes sharing the port with SO_REUSEPORT; 0 = one per CPU "
-        "(default: %(default)s)",
+        help="worker processes sharing the port with SO_REUSEPORT; 0 = one per CPU",
     )
     public.add_argument(
         "--no-pin", action="store_true", help="do not pin each worker process to its own CPU"
@@ -85,16 +94,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     internal.add_argument(
         "--internal-host",
         default="127.0.0.1",
-        help="address of the relay's internal sockets, reachable by transceivers "
-        "(default: %(default)s)",
+        help="address of the relay's internal sockets, reachable by transceivers",
     )
     internal.add_argument(
         "--internal-port",
         type=int,
         default=50100,
         help="first internal port: worker i uses this + i. Keep it fixed so transceivers can "
-        "reach a restarted relay at the address they know; 0 = any free port "
-        "(default: %(default)s)",
+        "reach a restarted relay at the address they know; 0 = any free port",
     )
     internal.add_argument(
         "--transceiver-network",
@@ -110,19 +117,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_key_option(tokens)
     tokens.add_argument(
         "--cluster",
-        type=int,
+        type=uint16,
         default=0,
         help="this relay's cluster id; tokens for other clusters go over the backbone to "
         "that cluster's relays (see the fleet view), or are dropped when the fleet view does "
-        "not know the cluster (default: %(default)s)",
+        "not know the cluster",
     )
     tokens.add_argument(
         "--token-max-age",
         type=float,
         default=24 * 3600.0,
         metavar="SECONDS",
-        help="oldest token that may admit a new client address; 0 = no limit "
-        "(default: %(default)s)",
+        help="oldest token that may admit a new client address; 0 = no limit",
     )
 
     directory = p.add_argument_group("transceiver directory (id -> internal address)")
@@ -144,12 +150,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     directory.add_argument(
         "--dns-refresh",
-        type=float,
+        type=positive,
         default=30.0,
         metavar="SECONDS",
         help="re-resolve a name this long after its last answer, serving the old address "
         "meanwhile; a failed lookup is retried after 5 s and its packets are dropped and "
-        "counted (default: %(default)s)",
+        "counted",
     )
 
     fleet = p.add_argument_group(
@@ -177,11 +183,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     fleet.add_argument(
         "--fleet-refresh",
-        type=float,
+        type=positive,
         default=30.0,
         metavar="SECONDS",
-        help="re-read the fleet file / re-resolve a cluster's name this often "
-        "(default: %(default)s)",
+        help="re-read the fleet file / re-resolve a cluster's name this often",
     )
     fleet.add_argument(
         "--backbone-network",
@@ -199,52 +204,35 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--table-size",
         type=int,
         default=100_000,
-        help="client entries per worker; when full, the least recently used entry is evicted "
-        "(default: %(default)s)",
+        help="client entries per worker; when full, the least recently used entry is evicted",
     )
     table.add_argument(
         "--idle-timeout",
         type=float,
         default=30.0,
         metavar="SECONDS",
-        help="an entry unused this long is removed (default: %(default)s)",
+        help="an entry unused this long is removed",
     )
-    table.add_argument(
-        "--admission-rate",
-        type=float,
-        default=20.0,
-        help="new client addresses admitted per second per source IP (default: %(default)s)",
+    add_rate_options(
+        table,
+        "admission",
+        rate=20.0,
+        burst=40.0,
+        what="new client addresses admitted per source IP",
     )
-    table.add_argument(
-        "--admission-burst",
-        type=float,
-        default=40.0,
-        help="admissions a source IP may make at once (default: %(default)s)",
+    add_rate_options(
+        table,
+        "admission-global",
+        rate=1000.0,
+        burst=2000.0,
+        what="new client addresses admitted per worker, from all sources",
     )
-    table.add_argument(
-        "--admission-global-rate",
-        type=float,
-        default=1000.0,
-        help="new client addresses admitted per second per worker, from all sources "
-        "(default: %(default)s)",
-    )
-    table.add_argument(
-        "--admission-global-burst",
-        type=float,
-        default=2000.0,
-        help="admissions a worker may make at once (default: %(default)s)",
-    )
-    table.add_argument(
-        "--client-rate",
-        type=float,
-        default=250.0,
-        help="datagrams per second a known client may send; beyond, dropped (default: %(default)s)",
-    )
-    table.add_argument(
-        "--client-burst",
-        type=float,
-        default=500.0,
-        help="datagrams a known client may send at once (default: %(default)s)",
+    add_rate_options(
+        table,
+        "client",
+        rate=250.0,
+        burst=500.0,
+        what="datagrams a known client may send (beyond, dropped)",
     )
 
     ops = p.add_argument_group("operations")
@@ -253,7 +241,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="log each worker's counters this often; 0 = never (default: %(default)s)",
+        help="log each worker's counters this often; 0 = never",
     )
     add_log_option(ops)
     ops.add_argument(
@@ -268,51 +256,52 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ops.add_argument(
         "--metrics-host",
         default="127.0.0.1",
-        help="address the metrics port binds; give a private address, never a public one "
-        "(default: %(default)s)",
+        help="address the metrics port binds; give a private address, never a public one",
     )
     p.set_defaults(run=run)
 
 
+def _numbered(option: str, item: str) -> tuple[int, tuple[str, int]]:
+    """``ID=HOST:PORT`` (a transceiver, a cluster's relay) as the id and the address."""
+    from voice.relay.directory import parse_hostport
+
+    ident, sep, where = item.partition("=")
+    if not sep or not ident.strip().isdigit() or int(ident) > 0xFFFF:
+        raise ConfigError(f"{option} {item!r}: expected a number 0-65535, '=', HOST:PORT")
+    try:
+        return int(ident), parse_hostport(where)
+    except ConfigError as exc:
+        raise ConfigError(f"{option} {item!r}: {exc}") from None
+
+
 def build_config(args: argparse.Namespace) -> RelayConfig:
-    """The :class:`~voice.relay.config.RelayConfig` the flags describe (ValueError if bad)."""
-    import ipaddress
+    """The :class:`~voice.relay.config.RelayConfig` the flags describe; a ConfigError naming
+    the flag (and the file) for anything wrong in them."""
+    from functools import partial
 
     from voice.relay.config import RelayConfig
-    from voice.relay.directory import DnsPattern, parse_hostport, parse_static
+    from voice.relay.directory import DnsPattern, parse_static
     from voice.relay.fleet import FleetPattern, parse_fleet
 
     keys = load_fleet_keys(args.key_file)
     static: dict[int, tuple[str, int]] = {}
     if args.directory:
-        with open(args.directory, encoding="utf-8") as f:
-            static.update(parse_static(f.read(), toml=args.directory.endswith(".toml")))
-    for item in args.transceiver:
-        ident, sep, where = item.partition("=")
-        if not sep or not ident.strip().isdigit():
-            raise ValueError(f"--transceiver {item!r}: expected ID=HOST:PORT")
-        static[int(ident)] = parse_hostport(where)
-    for network in args.transceiver_network:
-        ipaddress.ip_network(network, strict=False)  # ValueError now, not in a worker
-    pattern = DnsPattern.parse(args.transceiver_dns) if args.transceiver_dns else None
+        toml = args.directory.endswith(".toml")
+        static.update(read_file("--directory", args.directory, partial(parse_static, toml=toml)))
+    static.update(_numbered("--transceiver", item) for item in args.transceiver)
+    transceiver_networks = check_networks("--transceiver-network", args.transceiver_network)
+    pattern = _pattern("--transceiver-dns", args.transceiver_dns, DnsPattern.parse)
+    if args.fleet:  # read now for its errors; each worker reads it again, and again on change
+        read_file("--fleet", args.fleet, partial(parse_fleet, toml=args.fleet.endswith(".toml")))
     fleet_static: dict[int, tuple[tuple[str, int], ...]] = {}
-    if args.fleet:
-        with open(args.fleet, encoding="utf-8") as f:
-            parse_fleet(f.read(), toml=args.fleet.endswith(".toml"))  # ValueError now
-    for item in args.cluster_relay:
-        ident, sep, where = item.partition("=")
-        if not sep or not ident.strip().isdigit() or int(ident) > 0xFFFF:
-            raise ValueError(f"--cluster-relay {item!r}: expected CLUSTER=HOST:PORT")
-        fleet_static[int(ident)] = (*fleet_static.get(int(ident), ()), parse_hostport(where))
-    for network in args.backbone_network:
-        ipaddress.ip_network(network, strict=False)
-    fleet_pattern = FleetPattern.parse(args.fleet_dns) if args.fleet_dns else None
-    if args.fleet_refresh <= 0:
-        raise ValueError("--fleet-refresh must be positive")
+    for ident, where in (_numbered("--cluster-relay", item) for item in args.cluster_relay):
+        fleet_static[ident] = (*fleet_static.get(ident, ()), where)
+    backbone_networks = check_networks("--backbone-network", args.backbone_network)
+    fleet_pattern = _pattern("--fleet-dns", args.fleet_dns, FleetPattern.parse)
     if not static and pattern is None and not (args.fleet or fleet_static or fleet_pattern):
         # A relay with no transceivers of its own is an ingress only (VOICE-RELAY §12),
         # which needs a fleet view; with neither it could forward nothing.
-        raise ValueError(
+        raise ConfigError(
             "no transceivers and no fleet view: give --directory, --transceiver or "
             "--transceiver-dns, or --fleet, --cluster-relay or --fleet-dns"
         )
@@ -324,7 +313,7 @@ def build_config(args: argparse.Namespace) -> RelayConfig:
         static_directory=static,
         dns_pattern=pattern,
         dns_refresh=args.dns_refresh,
-        transceiver_networks=tuple(args.transceiver_network),
+        transceiver_networks=transceiver_networks,
         table_size=args.table_size,
         idle_timeout=args.idle_timeout,
         admission_rate=args.admission_rate,
@@ -338,29 +327,31 @@ def build_config(args: argparse.Namespace) -> RelayConfig:
         fleet_file=args.fleet,
         fleet_pattern=fleet_pattern,
         fleet_refresh=args.fleet_refresh,
-        backbone_networks=tuple(args.backbone_network),
+        backbone_networks=backbone_networks,
         log_interval=args.log_interval,
         workers=args.workers,
         pin_cpus=not args.no_pin,
     )
 
 
+def _pattern(option: str, text: str | None, parse: Callable[[str], P]) -> P | None:
+    """A DNS name pattern the option gives, or None; a ConfigError names the option."""
+    if not text:
+        return None
+    try:
+        return parse(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     configure_logging(args)
-    try:
-        config = build_config(args)
-    except (OSError, ValueError) as exc:
-        print(f"voice relay: {exc}", file=sys.stderr)
-        return 2
+    config = build_config(args)
     if args.single_process:
         import trio
 
         if args.metrics_port:
-            print(
-                "voice relay: --metrics-port needs the supervisor (no --single-process)",
-                file=sys.stderr,
-            )
-            return 2
+            raise ConfigError("--metrics-port needs the supervisor (no --single-process)")
 
         from voice.relay.worker import serve_relay
 

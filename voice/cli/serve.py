@@ -73,16 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from voice.server import ServerConfig, ServerInfo
 
     configure_logging(args)
-    if (problem := check_session_options(args)) is not None:
-        print(f"voice serve: {problem}")
-        return 2
+    check_session_options(args)
     relay: RelayConfig | None = None
     if not args.direct:
-        try:
-            given = load_fleet_keys(args.key_file, required=False)
-        except (OSError, ValueError) as exc:
-            print(f"voice serve: {exc}")
-            return 2
+        given = load_fleet_keys(args.key_file, required=False)
         # Neither --key-file nor $VOICE_FLEET_KEYS: a key of this process's own will do,
         # since the embedded relay and transceiver are the only ones that need it.
         keys = tuple(given) or (TokenKey(0, secrets.token_bytes(32)),)

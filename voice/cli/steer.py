@@ -6,11 +6,11 @@ Only :mod:`argparse` is imported at the top, so that ``voice --help`` stays fast
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from voice.cli.logs import add_log_option, configure_logging
-from voice.cli.options import RawHelpFormatter
+from voice.cli.options import RawHelpFormatter, add_rate_options, positive
+from voice.errors import ConfigError
 
 DESCRIPTION = """\
 Answer every WHIP POST with 307 Temporary Redirect to the session resource of the region
@@ -50,12 +50,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--regions", type=Path, required=True, help="the regions and prefixes file")
     p.add_argument(
         "--interval",
-        type=float,
+        type=positive,
         default=2.0,
         help="seconds between health polls; a region down is skipped within about this long",
     )
-    p.add_argument("--client-rate", type=float, default=5.0, help="offers per second per client")
-    p.add_argument("--client-burst", type=float, default=20.0, help="burst of offers per client")
+    add_rate_options(p, "client", rate=5.0, burst=20.0, what="offers per client address")
     add_log_option(p, default="warning")
     p.set_defaults(run=run)
 
@@ -68,17 +67,12 @@ def run(args: argparse.Namespace) -> int:
     from hypercorn.trio import serve
 
     from voice.steer.app import SteerState, create_steer_app, poll_forever
-    from voice.steer.table import SteerConfigError, load_table
+    from voice.steer.table import load_table
 
     configure_logging(args)
     if not 0.05 <= args.interval <= 3600:
-        print("voice steer: --interval must be between 0.05 and 3600 seconds", file=sys.stderr)
-        return 2
-    try:
-        table = load_table(args.regions)
-    except SteerConfigError as exc:
-        print(f"voice steer: {exc}", file=sys.stderr)
-        return 2
+        raise ConfigError("--interval must be between 0.05 and 3600 seconds")
+    table = load_table(args.regions)  # a ConfigError names the file and what is wrong
     state = SteerState(table=table, interval=args.interval)
     app = create_steer_app(state, args.client_rate, args.client_burst)
     hconfig = HypercornConfig()

@@ -14,19 +14,20 @@ imported at the top, so that ``voice --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
 from voice.cli.keys import KEYS_ENV, KEYS_HELP, add_key_option, load_fleet_keys
 from voice.cli.options import (
     RawHelpFormatter,
     add_session_options,
+    check_networks,
     check_session_options,
     configure_logging,
     hostport,
     run_until_signal,
     signaling_config,
     transceiver_config,
+    uint16,
 )
 
 DESCRIPTION = """\
@@ -85,7 +86,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     fleet.add_argument(
         "--cluster",
-        type=int,
+        type=uint16,
         default=0,
         help="the cluster (0-65535) of the relays in front of this transceiver",
     )
@@ -134,23 +135,19 @@ def transceiver_id(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is neither a number nor a name ending in -NUMBER"
         )
-    return int(number)
+    return uint16(number)
 
 
 def build_config(args: argparse.Namespace) -> ServerConfig:
-    """The server the flags describe; ValueError (or OSError for the key file) if they are
-    bad. Messages never contain a key."""
-    import ipaddress
+    """The server the flags describe; a ConfigError naming the flag if they are bad (its
+    message never contains a key)."""
     import time
 
     from voice.relay.token import TokenMinter
     from voice.server import ServerConfig
 
-    if (problem := check_session_options(args)) is not None:
-        raise ValueError(problem)
-    networks = tuple(args.relay_network or LOOPBACK)
-    for network in networks:
-        ipaddress.ip_network(network, strict=False)
+    check_session_options(args)
+    networks = check_networks("--relay-network", args.relay_network or LOOPBACK)
     keys = load_fleet_keys(args.key_file)
     # VOICE-RELAY §9: tokens name this transceiver and are minted with the current key.
     minter = TokenMinter(keys[0], cluster=args.cluster, transceiver=args.transceiver_id)
@@ -178,11 +175,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args)
-    try:
-        config = build_config(args)
-    except (OSError, ValueError) as exc:
-        print(f"voice transceiver: {exc}", file=sys.stderr)
-        return 2
+    config = build_config(args)
 
     def announce(info: ServerInfo) -> list[str]:
         relay_input = info.transceiver.relay_input

@@ -35,6 +35,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from voice.errors import ConfigError
 from voice.types import Address
 
 
@@ -47,17 +48,21 @@ class LookupMiss(enum.Enum):
 
 
 def parse_hostport(text: str) -> Address:
-    """``"10.0.0.5:4000"``, ``"[fd00::5]:4000"`` or ``"name:4000"`` as an Address."""
+    """``"10.0.0.5:4000"``, ``"[fd00::5]:4000"`` or ``"name:4000"`` as an Address.
+
+    Only operator input is written this way (flags, directory and fleet files), so a bad
+    one is a :class:`~voice.errors.ConfigError` that quotes it.
+    """
     host, sep, port_text = text.strip().rpartition(":")
     if not sep or not host or not port_text.isdigit():
-        raise ValueError(f"{text!r} is not HOST:PORT")
+        raise ConfigError(f"{text!r} is not HOST:PORT")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
-        raise ValueError(f"{text!r}: write an IPv6 address in brackets, [addr]:port")
+        raise ConfigError(f"{text!r}: write an IPv6 address in brackets, [addr]:port")
     port = int(port_text)
     if not 0 < port <= 0xFFFF:
-        raise ValueError(f"{text!r}: port out of range")
+        raise ConfigError(f"{text!r}: port out of range")
     return host, port
 
 
@@ -74,14 +79,14 @@ class DnsPattern:
         pattern = cls(host, port)
         pattern.name(0, 0)  # refuses unknown placeholders now rather than per packet
         if "{id}" not in host:
-            raise ValueError(f"{text!r}: a DNS pattern needs an {{id}} placeholder")
+            raise ConfigError(f"{text!r}: a DNS pattern needs an {{id}} placeholder")
         return pattern
 
     def name(self, transceiver: int, cluster: int) -> str:
         try:
             return self.host.format(id=transceiver, cluster=cluster)
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"bad DNS pattern {self.host!r}: {exc}") from None
+            raise ConfigError(f"bad DNS pattern {self.host!r}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,13 +212,13 @@ def parse_static(text: str, *, toml: bool) -> dict[int, Address]:
     try:
         document = tomllib.loads(text) if toml else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"directory file does not parse: {exc}") from None
+        raise ConfigError(f"directory file does not parse: {exc}") from None
     table = document.get("transceivers") if isinstance(document, dict) else None
     if not isinstance(table, dict):
-        raise ValueError("directory file needs a 'transceivers' table")  # noqa: TRY004
+        raise ConfigError("directory file needs a 'transceivers' table")
     static: dict[int, Address] = {}
     for key, value in table.items():
-        if not str(key).isdigit() or not isinstance(value, str):
-            raise ValueError(f'directory entry {key!r}: expected id = "host:port"')
+        if not str(key).isdigit() or int(key) > 0xFFFF or not isinstance(value, str):
+            raise ConfigError(f'directory entry {key!r}: expected id = "host:port"')
         static[int(key)] = parse_hostport(value)
     return static

@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from voice.errors import ConfigError
 from voice.relay.directory import LookupMiss, parse_hostport
 from voice.types import Address
 
@@ -47,7 +48,7 @@ class FleetPattern:
     def parse(cls, text: str) -> FleetPattern:
         host, port = parse_hostport(text)
         if "{cluster}" not in host:
-            raise ValueError(f"{text!r}: a fleet DNS pattern needs a {{cluster}} placeholder")
+            raise ConfigError(f"{text!r}: a fleet DNS pattern needs a {{cluster}} placeholder")
         pattern = cls(host, port)
         pattern.name(0)  # refuses unknown placeholders now rather than per packet
         return pattern
@@ -56,7 +57,7 @@ class FleetPattern:
         try:
             return self.host.format(cluster=cluster)
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"bad fleet DNS pattern {self.host!r}: {exc}") from None
+            raise ConfigError(f"bad fleet DNS pattern {self.host!r}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,10 +201,10 @@ def parse_fleet(text: str, *, toml: bool) -> dict[int, tuple[Address, ...]]:
     try:
         document = tomllib.loads(text) if toml else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"fleet file does not parse: {exc}") from None
+        raise ConfigError(f"fleet file does not parse: {exc}") from None
     table = document.get("clusters") if isinstance(document, dict) else None
     if not isinstance(table, dict):
-        raise ValueError("fleet file needs a 'clusters' table")  # noqa: TRY004
+        raise ConfigError("fleet file needs a 'clusters' table")
     fleet: dict[int, tuple[Address, ...]] = {}
     for key, value in table.items():
         items = [value] if isinstance(value, str) else value
@@ -213,6 +214,6 @@ def parse_fleet(text: str, *, toml: bool) -> dict[int, tuple[Address, ...]]:
             or not isinstance(items, list)
             or not all(isinstance(item, str) for item in items)
         ):
-            raise ValueError(f'fleet entry {key!r}: expected id = ["host:port", ...]')
+            raise ConfigError(f'fleet entry {key!r}: expected id = ["host:port", ...]')
         fleet[int(key)] = tuple(parse_hostport(item) for item in items)
     return fleet

@@ -49,6 +49,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from voice.errors import ConfigError
 from voice.relay.errors import RelayUsageError
 
 #: The version this module mints. VOICE-TOKEN §6: the first character of the token is the
@@ -231,7 +232,8 @@ def parse_keys(text: str) -> list[TokenKey]:
 
     This is the format of ``VOICE_FLEET_KEYS`` and of a key file. The first item is the
     current key (the one signaling mints with); the others are still accepted by verifiers.
-    Error messages name the item's position, never its secret.
+    The keys are operator input, so anything wrong is a :class:`~voice.errors.ConfigError`
+    naming the item's position, never its secret.
     """
     keys: list[TokenKey] = []
     text = re.sub(r"#[^\n]*", "", text)  # comments run to the end of the line
@@ -240,10 +242,13 @@ def parse_keys(text: str) -> list[TokenKey]:
             continue
         m = _KEY_ITEM.match(item)
         if m is None or len(m.group(2)) % 2:
-            raise RelayUsageError(f"fleet key {n} is not written as ID:HEXSECRET")
-        keys.append(TokenKey(int(m.group(1)), bytes.fromhex(m.group(2))))
+            raise ConfigError(f"fleet key {n} is not written as ID:HEXSECRET")
+        try:
+            keys.append(TokenKey(int(m.group(1)), bytes.fromhex(m.group(2))))
+        except RelayUsageError as exc:  # an id out of range, a short secret: never the secret
+            raise ConfigError(f"fleet key {n}: {exc}") from None
     if not keys:
-        raise RelayUsageError("no fleet key given")
+        raise ConfigError("no fleet key given")
     return keys
 
 

@@ -29,14 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from voice.errors import ConfigError
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Ingress candidates an answer names at most: the nearest, and one to fall back to.
 MAX_INGRESSES = 2
-
-
-class SteerConfigError(ValueError):
-    """The regions file is malformed; the message says where."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,43 +135,42 @@ def choose(
 
 
 def load_table(path: Path) -> SteeringTable:
-    """Reads and checks a regions file; SteerConfigError names what is wrong."""
+    """Reads and checks a regions file; a ConfigError names the file and what is wrong."""
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SteerConfigError(f"{path}: {exc}") from exc
-    return parse_table(data)
+        return parse_table(tomllib.loads(path.read_text()))
+    except (OSError, tomllib.TOMLDecodeError, ConfigError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def parse_table(data: Mapping[str, object]) -> SteeringTable:
     raw_regions = data.get("region")
     if not isinstance(raw_regions, list) or not raw_regions:
-        raise SteerConfigError("the file names no [[region]]")
+        raise ConfigError("the file names no [[region]]")
     regions: list[Region] = []
     for n, raw in enumerate(raw_regions):
         if not isinstance(raw, dict):
-            raise SteerConfigError(f"region {n + 1} is not a table")
+            raise ConfigError(f"region {n + 1} is not a table")
         regions.append(_region(n, raw))
     names = [r.name for r in regions]
     if len(set(names)) != len(names):
-        raise SteerConfigError("two regions share a name")
+        raise ConfigError("two regions share a name")
     prefixes: list[tuple[Network, tuple[str, ...]]] = []
     raw_prefixes = data.get("prefix", [])
     if not isinstance(raw_prefixes, list):
-        raise SteerConfigError("prefix must be an array of tables ([[prefix]])")
+        raise ConfigError("prefix must be an array of tables ([[prefix]])")
     for n, raw in enumerate(raw_prefixes):
         if not isinstance(raw, dict):
-            raise SteerConfigError(f"prefix {n + 1} is not a table")
+            raise ConfigError(f"prefix {n + 1} is not a table")
         try:
             network = ipaddress.ip_network(str(raw.get("network")), strict=False)
         except ValueError as exc:
-            raise SteerConfigError(f"prefix {n + 1}: {exc}") from exc
+            raise ConfigError(f"prefix {n + 1}: {exc}") from exc
         listed = raw.get("regions")
         if not isinstance(listed, list) or not listed:
-            raise SteerConfigError(f"prefix {n + 1} ({network}) lists no regions")
+            raise ConfigError(f"prefix {n + 1} ({network}) lists no regions")
         for name in listed:
             if name not in names:
-                raise SteerConfigError(f"prefix {n + 1} ({network}) names unknown region {name!r}")
+                raise ConfigError(f"prefix {n + 1} ({network}) names unknown region {name!r}")
         prefixes.append((network, tuple(str(x) for x in listed)))
     return SteeringTable(regions=tuple(regions), prefixes=tuple(prefixes))
 
@@ -182,18 +179,18 @@ def _region(n: int, raw: Mapping[str, object]) -> Region:
     name = raw.get("name")
     signaling = raw.get("signaling")
     if not isinstance(name, str) or not name:
-        raise SteerConfigError(f"region {n + 1} has no name")
+        raise ConfigError(f"region {n + 1} has no name")
     if not isinstance(signaling, str) or not _http_base(signaling):
-        raise SteerConfigError(f"region {name}: signaling must be an http(s) base URL")
+        raise ConfigError(f"region {name}: signaling must be an http(s) base URL")
     ingress = raw.get("ingress")
     if ingress is not None and (not isinstance(ingress, str) or not ingress.isidentifier()):
-        raise SteerConfigError(f"region {name}: ingress must be a name (letters, digits, _)")
+        raise ConfigError(f"region {name}: ingress must be a name (letters, digits, _)")
     capacity = raw.get("capacity", 100)
     if not isinstance(capacity, int) or capacity < 0:
-        raise SteerConfigError(f"region {name}: capacity must be a whole number >= 0")
+        raise ConfigError(f"region {name}: capacity must be a whole number >= 0")
     health = raw.get("health", [])
     if not isinstance(health, list) or not all(isinstance(u, str) and _http(u) for u in health):
-        raise SteerConfigError(f"region {name}: health must be a list of http(s) URLs")
+        raise ConfigError(f"region {name}: health must be a list of http(s) URLs")
     return Region(
         name=name,
         signaling=signaling.rstrip("/"),

@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import IO, Any, Protocol
 
+from voice.errors import ConfigError
 from voice.trace.decode import FlowDecoder, KeyRing
 from voice.trace.pcap import PcapWriter
 from voice.trace.view import format_record
@@ -38,14 +39,14 @@ class DatagramTracer(Protocol):
 
 def first_calls(choice: str) -> int | None:
     """How many calls a session choice stands for: ``first`` is 1, ``first:N`` is N; None
-    for a session id. Raises ValueError for ``first:`` with anything but a positive count."""
+    for a session id. Raises ConfigError for ``first:`` with anything but a positive count."""
     if choice == "first":
         return 1
     if not choice.startswith("first:"):
         return None
     count = choice.removeprefix("first:")
     if not count.isdigit() or int(count) < 1:
-        raise ValueError(f"{choice!r}: 'first:N' needs a positive whole number of calls")
+        raise ConfigError(f"{choice!r}: 'first:N' needs a positive whole number of calls")
     return int(count)
 
 
