@@ -12,7 +12,13 @@ from voice.dtls import (
     DtlsUsageError,
     HandshakeError,
 )
-from voice.errors import LocalProtocolError, ParseError, RemoteProtocolError, VoiceError
+from voice.errors import (
+    ConfigError,
+    LocalProtocolError,
+    ParseError,
+    RemoteProtocolError,
+    VoiceError,
+)
 from voice.ice import IceError, IceParseError, IceUsageError
 from voice.opus import OpusError, OpusParseError, OpusUsageError
 from voice.peer import PeerError, PeerUsageError
@@ -116,3 +122,9 @@ def test_parse_and_usage_errors_are_named_after_their_layer() -> None:
             assert cls.__name__ == LAYERS[layer] + suffix, cls
             checked += 1
     assert checked == len(PARSE_ERRORS) + len(USAGE_ERRORS) - 1  # less the one refinement
+
+
+def test_the_operators_bad_setting_is_neither_a_peers_fault_nor_a_bug() -> None:
+    """ConfigError: the third party at fault; still a ValueError for older callers."""
+    assert issubclass(ConfigError, VoiceError) and issubclass(ConfigError, ValueError)
+    assert not issubclass(ConfigError, (LocalProtocolError, RemoteProtocolError))
