@@ -10,67 +10,23 @@ ingress -> cluster 2's relay -> transceiver and back.
 from __future__ import annotations
 
 import json
-import os
-import queue
-import re
 import secrets
-import signal
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import require_program
 from tests.support.browser import CHROMIUM, chromium, write_tone_wav
 from tests.support.processes import RELAY_READY, URL_LINE, free_udp_ports
-from tests.support.server import RunningServer
+from tests.support.server import voice_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.interop, pytest.mark.slow]
 
 MIC_HZ = 660
 SECRET = secrets.token_bytes(32)
-ENV = {**os.environ, "VOICE_FLEET_KEYS": f"1:{SECRET.hex()}"}
-
-
-def _pump(stream: Any, sink: queue.Queue[str]) -> None:
-    for line in stream:
-        sink.put(line.rstrip("\n"))
-
-
-@contextmanager
-def voice(*args: str, ready: str) -> Iterator[tuple[RunningServer, re.Match[str]]]:
-    """``python -m voice <args>``, once a log line matches ``ready``; SIGINT after."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "voice", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
-    running = RunningServer(process=process, url="", lines=lines)
-    try:
-        yield running, running.wait_for_log(ready, timeout=30)
-    except BaseException:
-        # For the report of a failure: what this program said.
-        while not lines.empty():
-            running.seen.append(lines.get_nowait())
-        print(f"--- voice {args[0]}:", *running.seen[-40:], sep="\n")
-        raise
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+voice = partial(voice_process, env={"VOICE_FLEET_KEYS": f"1:{SECRET.hex()}"})
 
 
 def test_chromium_call_through_another_clusters_ingress_is_heard(tmp_path: Path) -> None:

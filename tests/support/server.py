@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -92,28 +92,56 @@ def _pump(stream: object, sink: queue.Queue[str]) -> None:
         sink.put(line.rstrip("\n"))
 
 
+#: The line every serving command prints once it listens; group 1 is its URL.
+OPEN_URL = r"open (http://\S+) "
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Stops a server as a person does, with Ctrl-C (SIGINT); kills it if it has not exited
+    10 s later (a hang guard: a graceful stop takes well under a second)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @contextmanager
-def voice_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
-    """Starts ``python -m voice serve --http-port 0 ...`` and stops it with SIGINT after."""
-    cmd = [sys.executable, "-m", "voice", "serve", "--http-port", "0", "--log-level", "info"]
+def voice_process(
+    *args: str, ready: str = OPEN_URL, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[RunningServer, re.Match[str]]]:
+    """Runs ``python -m voice <args>`` until the block ends; yields it once a log line
+    matches ``ready`` (with that match), and stops it with SIGINT after. When the block
+    fails, what the program said goes to the test's output."""
     process = subprocess.Popen(
-        [*cmd, *args],
+        [sys.executable, "-m", "voice", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
-    server = RunningServer(process=process, url="", lines=lines)
+    running = RunningServer(process=process, url="", lines=lines)
     try:
-        server.url = server.wait_for_log(r"open (http://\S+) ", timeout=30).group(1)
-        yield server
+        yield running, running.wait_for_log(ready, timeout=30)
+    except BaseException:
+        while not lines.empty():
+            running.seen.append(lines.get_nowait())
+        print(f"--- voice {args[0]}:", *running.seen[-40:], sep="\n")
+        raise
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
+
+
+@contextmanager
+def voice_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+    """Starts ``python -m voice serve --http-port 0 ...`` and stops it with SIGINT after."""
+    with voice_process("serve", "--http-port", "0", "--log-level", "info", *args, env=env) as (
+        server,
+        ready,
+    ):
+        server.url = ready.group(1)
+        yield server

@@ -3,18 +3,12 @@
 
 from __future__ import annotations
 
-import os
-import queue
-import signal
 import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.server import RunningServer, _pump
+from tests.support.server import RunningServer, voice_process
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:
@@ -51,25 +45,10 @@ def write_regions(
 def voice_steer(
     regions: Path, port: int, *args: str, host: str = "127.0.0.1"
 ) -> Iterator[RunningServer]:
-    cmd = [sys.executable, "-m", "voice", "steer", "--host", host, "--http-port", str(port)]
-    process = subprocess.Popen(
-        [*cmd, "--regions", str(regions), "--log-level", "info", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
-    server = RunningServer(process=process, url="", lines=lines)
-    try:
-        server.url = server.wait_for_log(r"open (http://\S+) ", timeout=30).group(1)
+    with voice_process(
+        "steer",
+        *("--host", host, "--http-port", str(port), "--regions", str(regions)),
+        *("--log-level", "info", *args),
+    ) as (server, ready):
+        server.url = ready.group(1)
         yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
