@@ -6,13 +6,22 @@ machines are shared and noisy; figures quoted anywhere are medians (or p50/p99),
 
 from __future__ import annotations
 
+import os
 import re
+import selectors
 import signal
+import socket
 import statistics
+import struct
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+
+from voice.relay.token import TokenKey
 
 
 def time_per_call(fn: Callable[[], object], *, repeat: int = 15, number: int = 0) -> float:
@@ -80,9 +89,129 @@ def process(argv: list[str]) -> Iterator[str]:
         else:
             raise RuntimeError(f"{argv} exited before printing its URL")
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """Stops a server with Ctrl-C (SIGINT), as a person would; kills it after 10 s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# -- the relay benchmarks (relay, cross_relay): UDP flows through `voice relay` processes ----
+
+Address = tuple[str, int]
+HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
+#: An Opus 20 ms frame at a high bitrate, with RTP and SRTP overhead.
+PAYLOAD_SIZE = 160
+#: What `voice relay` logs once every worker listens.
+RELAY_READY = re.compile(
+    r"relay ready: public [\d.]+:(\d+), (\d+) workers \(steering: [\w-]+\), "
+    r"internal ports ([\d,]+), pids ([\d,]+)"
+)
+
+
+def udp_socket(port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, port))
+    return sock
+
+
+class Relay:
+    """A ``voice relay`` process; one thread reads its log so nothing blocks on the pipe."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        m = RELAY_READY.search(self.wait_for("relay ready"))
+        assert m is not None
+        self.port = int(m.group(1))
+        self.internal_ports = [int(p) for p in m.group(3).split(",")]
+        self.pids = [int(p) for p in m.group(4).split(",")]
+
+    @property
+    def public(self) -> Address:
+        return (HOST, self.port)
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self.lines.append("")  # end of output
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, start: int = 0) -> str:
+        with self._changed:
+            while True:
+                for line in self.lines[start:]:
+                    if text in line:
+                        return line
+                if self.lines and self.lines[-1] == "":
+                    raise RuntimeError("relay exited:\n" + "".join(self.lines[-20:]))
+                start = len(self.lines)
+                self._changed.wait(10)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.process.send_signal(sig)
+        self.process.wait(10)
+
+
+def start_relay(key: TokenKey, *args: str, workers: int = 1) -> Relay:
+    """A ``voice relay`` on loopback, any free ports, with ``args`` after (a later flag wins,
+    so ``--port=...`` or ``--internal-port=...`` there choose the ports)."""
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "voice", "relay", f"--workers={workers}"),
+            *(f"--host={HOST}", "--port=0", f"--internal-host={HOST}", "--internal-port=0"),
+            "--log-interval=0",
+            # A flow here is far faster than any call: lift the per-client budget
+            # (VOICE-RELAY §10), whose bucket is still charged for every datagram.
+            *("--client-rate=1e12", "--client-burst=1e12", *args),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, VOICE_FLEET_KEYS=f"{key.key_id}:{key.secret.hex()}"),
+        cwd=ROOT,
+    )
+    return Relay(process)
+
+
+def paced_rtts(sock: socket.socket, target: Address, rate: float, seconds: float) -> list[float]:
+    """Round-trip times (seconds) of datagrams sent at a fixed ``rate`` for ``seconds``,
+    each carrying its send time; what comes back is counted until 0.2 s after the last."""
+    interval = 1.0 / rate
+    sock.setblocking(False)
+    rtts: list[float] = []
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ)
+    pad = bytes(PAYLOAD_SIZE - 9)
+    next_send = start = time.perf_counter()
+    end = start + seconds
+    while True:
+        now = time.perf_counter()
+        if next_send <= now < end:
+            sock.sendto(b"\x80" + struct.pack("!d", now) + pad, target)
+            next_send += interval
+            continue
+        if now >= end + 0.2:
+            break
+        for _ in selector.select(max(0.0, min(next_send, end + 0.2) - now)):
+            while True:
+                try:
+                    data = sock.recv(2048)
+                except BlockingIOError:
+                    break
+                (sent,) = struct.unpack_from("!d", data, 1)
+                rtts.append(time.perf_counter() - sent)
+    selector.close()
+    return rtts

@@ -20,16 +20,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
-import re
 import secrets
-import selectors
 import socket
 import statistics
-import struct
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,16 +31,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.support
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however we are run
 
-from _common import percentile, print_table
+from _common import (
+    HOST,
+    PAYLOAD_SIZE,
+    Address,
+    paced_rtts,
+    percentile,
+    print_table,
+    start_relay,
+    udp_socket,
+)
 
 from tests.support.relay import binding_request
 from voice.relay.token import TokenKey, TokenMinter
 
-Address = tuple[str, int]
-HOST = "127.0.0.1"
-PAYLOAD_SIZE = 160
-READY = re.compile(r"relay ready: public [\d.]+:(\d+)")
-ROOT = Path(__file__).resolve().parent.parent
 FORK = multiprocessing.get_context("fork")
 DIRECTION = 4  # VOICE-SHIM §10: the byte that says which way a version 2 datagram travels
 
@@ -63,96 +61,15 @@ def _echo(sock: socket.socket) -> None:
         sendto(data, source)
 
 
-def _udp() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((HOST, 0))
-    return sock
-
-
 def _free_port() -> int:
-    with _udp() as sock:
+    with udp_socket() as sock:
         return int(sock.getsockname()[1])
-
-
-class Relay:
-    """A ``voice relay`` process with one worker; a thread drains its log."""
-
-    def __init__(self, key: TokenKey, *args: str) -> None:
-        env = dict(os.environ, VOICE_FLEET_KEYS=f"{key.key_id}:{key.secret.hex()}")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "voice",
-                "relay",
-                "--workers=1",
-                f"--host={HOST}",
-                "--port=0",
-                f"--internal-host={HOST}",
-                "--log-interval=0",
-                "--client-rate=1e12",
-                "--client-burst=1e12",
-                *args,
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            m = READY.search(line)
-            if m is not None:
-                self.public: Address = (HOST, int(m.group(1)))
-                break
-        else:
-            raise RuntimeError("relay exited before it was ready")
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        assert self.process.stderr is not None
-        for _ in self.process.stderr:
-            pass
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
 
 
 def admit(sock: socket.socket, relay: Address, minter: TokenMinter) -> None:
     sock.settimeout(5)
     sock.sendto(binding_request(minter.mint(time.time()).encode() + b":bench"), relay)
     sock.recv(2048)  # the echo's "answer" came back the whole way
-
-
-def paced_rtts(sock: socket.socket, target: Address, rate: float, seconds: float) -> list[float]:
-    """Round-trip times (seconds) of datagrams sent at a fixed ``rate`` for ``seconds``."""
-    interval = 1.0 / rate
-    sock.setblocking(False)
-    rtts: list[float] = []
-    selector = selectors.DefaultSelector()
-    selector.register(sock, selectors.EVENT_READ)
-    pad = bytes(PAYLOAD_SIZE - 9)
-    next_send = start = time.perf_counter()
-    end = start + seconds
-    while True:
-        now = time.perf_counter()
-        if next_send <= now < end:
-            sock.sendto(b"\x80" + struct.pack("!d", now) + pad, target)
-            next_send += interval
-            continue
-        if now >= end + 0.2:
-            break
-        for _ in selector.select(max(0.0, min(next_send, end + 0.2) - now)):
-            while True:
-                try:
-                    data = sock.recv(2048)
-                except BlockingIOError:
-                    break
-                (sent,) = struct.unpack_from("!d", data, 1)
-                rtts.append(time.perf_counter() - sent)
-    selector.close()
-    return rtts
 
 
 def _summary(runs: Sequence[list[float]]) -> tuple[float, float]:
@@ -170,7 +87,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     key = TokenKey(1, secrets.token_bytes(32))
-    echo_sock = _udp()
+    echo_sock = udp_socket()
     echo = FORK.Process(target=_echo, args=(echo_sock,), daemon=True)
     echo.start()
     sink = echo_sock.getsockname()
@@ -180,15 +97,17 @@ def main(argv: list[str]) -> int:
         f"--cluster-relay=2={HOST}:{owner_internal}",
     )
     relays = [
-        Relay(key, "--cluster=0", "--internal-port=0", f"--transceiver=1={sink[0]}:{sink[1]}"),
-        Relay(
+        start_relay(
+            key, "--cluster=0", "--internal-port=0", f"--transceiver=1={sink[0]}:{sink[1]}"
+        ),
+        start_relay(
             key,
             "--cluster=2",
             f"--internal-port={owner_internal}",
             f"--transceiver=7={sink[0]}:{sink[1]}",
             *fleet,
         ),
-        Relay(key, "--cluster=1", f"--internal-port={ingress_internal}", *fleet),
+        start_relay(key, "--cluster=1", f"--internal-port={ingress_internal}", *fleet),
     ]
     single, _, ingress = relays
     paths: dict[str, tuple[Address, TokenMinter | None]] = {
@@ -200,7 +119,7 @@ def main(argv: list[str]) -> int:
     try:
         for _ in range(args.repeat):
             for name, (target, minter) in paths.items():
-                with _udp() as sock:
+                with udp_socket() as sock:
                     if minter is not None:
                         admit(sock, target, minter)
                     results[name].append(paced_rtts(sock, target, args.rate, args.seconds))

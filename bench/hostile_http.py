@@ -35,7 +35,6 @@ import json
 import os
 import random
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -47,7 +46,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
-from _common import percentile, print_table, time_per_call  # noqa: E402
+from _common import percentile, print_table, stop, time_per_call  # noqa: E402
 
 URL = re.compile(r"(?:open|listening on) (http://\S+)")
 OFFER_FILE = ROOT / "tests" / "data" / "chromium-156-audio-offer.sdp"
@@ -90,12 +89,7 @@ def server_process(pythonpath: str | None) -> Iterator[tuple[subprocess.Popen[st
             raise RuntimeError("the server exited before printing its URL")
         yield process, m.group(1)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 # -- the attacker (its own process) -----------------------------------------------------------

@@ -31,7 +31,6 @@ import json
 import math
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Run as a script or loaded by `voice bench`: either way bench/ must be importable for the
 # shared helpers, and the project root for `voice` when run from elsewhere.
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
-from _common import percentile, print_table  # noqa: E402
+from _common import percentile, print_table, stop  # noqa: E402
 
 DELAY_LIMIT = 0.020  # p99 added round trip, seconds
 LOSS_LIMIT = 0.001  # fraction of packets
@@ -109,12 +108,7 @@ def server_process(kind: str, cpu: int | None) -> Iterator[tuple[subprocess.Pope
             raise RuntimeError(f"{kind} server exited before printing its URL")
         yield process, m.group(1)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 # -- the caller worker (runs in its own process) ----------------------------------------------

@@ -28,14 +28,11 @@ import argparse
 import itertools
 import multiprocessing
 import os
-import re
 import secrets
 import selectors
 import signal
 import socket
 import statistics
-import struct
-import subprocess
 import sys
 import threading
 import time
@@ -46,21 +43,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.support
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, however we are run
 
-from _common import percentile, print_table
+from _common import (
+    PAYLOAD_SIZE,
+    Address,
+    Relay,
+    paced_rtts,
+    percentile,
+    print_table,
+    start_relay,
+    udp_socket,
+)
 
 from tests.support.relay import binding_request
 from voice.relay.shim import encode_shim
 from voice.relay.steering import steering_index
 from voice.relay.token import TokenKey, TokenMinter
 
-Address = tuple[str, int]
-HOST = "127.0.0.1"
-PAYLOAD_SIZE = 160  # an Opus 20 ms frame at a high bitrate, with RTP and SRTP overhead
-READY = re.compile(
-    r"relay ready: public [\d.]+:(\d+), (\d+) workers \(steering: [\w-]+\), "
-    r"internal ports ([\d,]+), pids ([\d,]+)"
-)
-ROOT = Path(__file__).resolve().parent.parent
 FORK = multiprocessing.get_context("fork")
 
 
@@ -94,12 +92,6 @@ def _start(target: Callable[..., None], *args: object) -> multiprocessing.proces
     return process
 
 
-def _udp(port: int = 0) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((HOST, port))
-    return sock
-
-
 def _cpu_seconds(pids: Sequence[int]) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
@@ -113,78 +105,13 @@ def _cpu_seconds(pids: Sequence[int]) -> float:
 # -- the relay under test ------------------------------------------------------------------
 
 
-class Relay:
-    """A ``voice relay`` process; one thread reads its log so nothing blocks on the pipe."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.process = process
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-        m = READY.search(self.wait_for("relay ready"))
-        assert m is not None
-        self.port = int(m.group(1))
-        self.internal_ports = [int(p) for p in m.group(3).split(",")]
-        self.pids = [int(p) for p in m.group(4).split(",")]
-
-    @property
-    def public(self) -> Address:
-        return (HOST, self.port)
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self.lines.append("")  # end of output
-            self._changed.notify_all()
-
-    def wait_for(self, text: str, start: int = 0) -> str:
-        with self._changed:
-            while True:
-                for line in self.lines[start:]:
-                    if text in line:
-                        return line
-                if self.lines and self.lines[-1] == "":
-                    raise RuntimeError("relay exited:\n" + "".join(self.lines[-20:]))
-                start = len(self.lines)
-                self._changed.wait(10)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        self.process.send_signal(sig)
-        self.process.wait(10)
-
-
-def start_relay(
-    key: TokenKey, sink: Address, workers: int, port: int = 0, internal: int = 0
-) -> Relay:
-    env = dict(os.environ, VOICE_FLEET_KEYS=f"{key.key_id}:{key.secret.hex()}")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "voice",
-            "relay",
-            f"--workers={workers}",
-            f"--host={HOST}",
-            f"--port={port}",
-            f"--internal-host={HOST}",
-            f"--internal-port={internal}",
-            f"--transceiver=1={sink[0]}:{sink[1]}",
-            "--log-interval=0",
-            # A flow here is far faster than any call: lift the per-client budget
-            # (VOICE-RELAY §10), whose bucket is still charged for every datagram.
-            "--client-rate=1e12",
-            "--client-burst=1e12",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
+def relay_to(key: TokenKey, sink: Address, workers: int, port: int = 0, internal: int = 0) -> Relay:
+    """A relay whose one transceiver, id 1, is ``sink``."""
+    return start_relay(
+        key,
+        *(f"--port={port}", f"--internal-port={internal}", f"--transceiver=1={sink[0]}:{sink[1]}"),
+        workers=workers,
     )
-    return Relay(process)
 
 
 @contextmanager
@@ -193,7 +120,7 @@ def flows_for(workers: int, per_worker: int) -> Iterator[list[socket.socket]]:
     chosen: dict[int, list[socket.socket]] = {w: [] for w in range(workers)}
     spare: list[socket.socket] = []
     while any(len(v) < per_worker for v in chosen.values()):
-        sock = _udp()
+        sock = udp_socket()
         index = steering_index(sock.getsockname(), workers)
         (chosen[index] if len(chosen[index]) < per_worker else spare).append(sock)
     for sock in spare:
@@ -280,37 +207,6 @@ def throughput(
     return forwarded / wall, forwarded / cpu if cpu > 0 else float("nan")
 
 
-def paced_rtts(sock: socket.socket, target: Address, rate: float, seconds: float) -> list[float]:
-    """Round-trip times (seconds) of datagrams sent at a fixed ``rate`` for ``seconds``."""
-    interval = 1.0 / rate
-    sock.setblocking(False)
-    rtts: list[float] = []
-    selector = selectors.DefaultSelector()
-    selector.register(sock, selectors.EVENT_READ)
-    pad = bytes(PAYLOAD_SIZE - 9)
-    start = time.perf_counter()
-    next_send = start
-    end = start + seconds
-    while True:
-        now = time.perf_counter()
-        if now >= next_send and now < end:
-            sock.sendto(b"\x80" + struct.pack("!d", now) + pad, target)
-            next_send += interval
-            continue
-        if now >= end + 0.2:
-            break
-        for _ in selector.select(max(0.0, min(next_send, end + 0.2) - now)):
-            while True:
-                try:
-                    data = sock.recv(2048)
-                except BlockingIOError:
-                    break
-                (sent,) = struct.unpack_from("!d", data, 1)
-                rtts.append(time.perf_counter() - sent)
-    selector.close()
-    return rtts
-
-
 # -- restart -------------------------------------------------------------------------------
 
 
@@ -336,10 +232,10 @@ class Outage:
 
 def restart_outage(key: TokenKey, action: str, workers: int, interval: float = 0.002) -> Outage:
     """A call flowing both ways every ``interval``; ``action`` is "worker" or "relay"."""
-    agent = _udp()
-    client = _udp()
+    agent = udp_socket()
+    client = udp_socket()
     internal_base = _free_consecutive(workers)
-    relay = start_relay(key, agent.getsockname(), workers, internal=internal_base)
+    relay = relay_to(key, agent.getsockname(), workers, internal=internal_base)
     minter = TokenMinter(key, 0, 1)
     client.sendto(binding_request(minter.mint(time.time()).encode() + b":x"), relay.public)
     agent.settimeout(5)
@@ -365,7 +261,7 @@ def restart_outage(key: TokenKey, action: str, workers: int, interval: float = 0
             current.stop(signal.SIGKILL)
             for pid in current.pids:
                 _wait_gone(pid)
-            state.relay = start_relay(
+            state.relay = relay_to(
                 key, agent.getsockname(), workers, port=current.port, internal=internal_base
             )
             ready_at.append(time.perf_counter())
@@ -421,10 +317,10 @@ def _longest_gap(times: Sequence[float], since: float) -> float:
 
 def _free_consecutive(count: int) -> int:
     for _ in range(100):
-        probes = [_udp()]
+        probes = [udp_socket()]
         base = int(probes[0].getsockname()[1])
         try:
-            probes.extend(_udp(base + n) for n in range(1, count))
+            probes.extend(udp_socket(base + n) for n in range(1, count))
         except OSError:
             continue
         finally:
@@ -462,10 +358,10 @@ def main(argv: list[str]) -> int:
 
     key = TokenKey(1, secrets.token_bytes(32))
     minter = TokenMinter(key, 0, 1)
-    echo_sock = _udp()
+    echo_sock = udp_socket()
     echo = _start(_echo, echo_sock)
     sink = echo_sock.getsockname()
-    base_sock = _udp()
+    base_sock = udp_socket()
     baseline = _start(_bare_forwarder, base_sock, sink)
     baseline_addr = base_sock.getsockname()
     n = max(1, args.workers)
@@ -474,9 +370,9 @@ def main(argv: list[str]) -> int:
         "relay-1": [],
         f"relay-{n}": [],
     }
-    relays = {1: start_relay(key, sink, 1)}
+    relays = {1: relay_to(key, sink, 1)}
     if n > 1:
-        relays[n] = start_relay(key, sink, n)
+        relays[n] = relay_to(key, sink, n)
     try:
         # One flow per worker, each with the full window: N workers get N times the load.
         with flows_for(1, 1) as single:
