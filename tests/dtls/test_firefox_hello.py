@@ -12,24 +12,16 @@ WebRTC needs; a retransmitted or reordered fragment must change nothing.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from voice.dtls import Certificate, DtlsConnection, SrtpProfile
+from voice.dtls import SrtpProfile
 from voice.dtls.extensions import UseSrtp, find_extension
-from voice.dtls.fragments import Reassembler, iter_fragments
-from voice.dtls.messages import ClientHello, ServerHello, ServerKeyExchange, parse_message
+from voice.dtls.fragments import iter_fragments
+from voice.dtls.messages import ClientHello
 from voice.dtls.record import iter_records
-from voice.dtls.registry import (
-    CipherSuite,
-    ContentType,
-    ExtensionType,
-    HandshakeType,
-    NamedGroup,
-)
+from voice.dtls.registry import ExtensionType, HandshakeType
 
-DATA = Path(__file__).parent / "data" / "firefox_client_hello.hex"
+from .hello import assert_dtls12_answer, browser_flight, dtls_server, messages
 
 SUPPORTED_VERSIONS = 43
 KEY_SHARE = 51
@@ -38,28 +30,8 @@ X25519_MLKEM768 = 0x11EC
 DTLS_1_3 = 0xFEFC
 
 
-def firefox_flight() -> list[bytes]:
-    lines = DATA.read_text().splitlines()
-    return [bytes.fromhex(line) for line in lines if line and not line.startswith("#")]
-
-
-def messages(datagrams: list[bytes]) -> dict[int, object]:
-    """The handshake messages of epoch-0 datagrams, reassembled and parsed, by type."""
-    reassembler = Reassembler()
-    for datagram in datagrams:
-        for record in iter_records(datagram):
-            assert record.content_type == ContentType.handshake and record.epoch == 0
-            for fragment in iter_fragments(record.fragment):
-                reassembler.add(fragment)
-    out: dict[int, object] = {}
-    while (message := reassembler.pop()) is not None:
-        msg_type, _, body = message
-        out[msg_type] = parse_message(msg_type, body)
-    return out
-
-
 def test_the_capture_is_one_hello_in_two_datagrams_offering_dtls13_and_mlkem() -> None:
-    flight = firefox_flight()
+    flight = browser_flight("firefox")
     assert len(flight) == 2 and len(flight[0]) > 1200
     fragments = [
         (f.msg_type, f.message_seq, f.fragment_offset, f.length)
@@ -81,49 +53,13 @@ def test_the_capture_is_one_hello_in_two_datagrams_offering_dtls13_and_mlkem() -
     assert UseSrtp.decode(use_srtp).profiles[0] == SrtpProfile.SRTP_AEAD_AES_128_GCM
 
 
-def server() -> DtlsConnection:
-    return DtlsConnection(
-        is_server=True, certificate=Certificate.generate(), remote_fingerprints=None
-    )
-
-
-def assert_dtls12_answer(answer: list[bytes]) -> None:
-    assert answer
-    reply = messages(answer)
-    assert set(reply) == {
-        HandshakeType.server_hello,
-        HandshakeType.certificate,
-        HandshakeType.server_key_exchange,
-        HandshakeType.certificate_request,
-        HandshakeType.server_hello_done,
-    }
-    hello = reply[HandshakeType.server_hello]
-    assert isinstance(hello, ServerHello)
-    assert hello.version == 0xFEFD  # DTLS 1.2, whatever 1.3 was offered
-    assert hello.cipher_suite == CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
-    use_srtp = find_extension(hello.extensions, ExtensionType.use_srtp)
-    assert use_srtp is not None
-    assert UseSrtp.decode(use_srtp) == UseSrtp((SrtpProfile.SRTP_AEAD_AES_128_GCM,), b"")
-    # Nothing of 1.3, and no ALPN: only what a DTLS 1.2 server of ours may send.
-    assert {e.type for e in hello.extensions} <= {
-        ExtensionType.extended_master_secret,
-        ExtensionType.renegotiation_info,
-        ExtensionType.ec_point_formats,
-        ExtensionType.use_srtp,
-    }
-    key_exchange = reply[HandshakeType.server_key_exchange]
-    assert isinstance(key_exchange, ServerKeyExchange)
-    # The hybrid group is unknown to us; X25519, also offered, is chosen.
-    assert key_exchange.named_group == NamedGroup.x25519
-
-
 @pytest.mark.parametrize(
     "order", [(0, 1), (1, 0), (0, 0, 1), (1, 1, 0)], ids=lambda o: "".join(map(str, o))
 )
 def test_our_server_answers_firefox_once_the_hello_is_whole(order: tuple[int, ...]) -> None:
     """As sent, reordered, or with a fragment repeated before the other arrives."""
-    flight = firefox_flight()
-    dtls = server()
+    flight = browser_flight("firefox")
+    dtls = dtls_server()
     answers: list[list[bytes]] = []
     for index in order:
         dtls.receive_datagram(flight[index], 0.0)
@@ -137,8 +73,8 @@ def test_our_server_answers_firefox_once_the_hello_is_whole(order: tuple[int, ..
 def test_a_retransmitted_hello_is_answered_with_the_same_flight_once() -> None:
     """NSS resends both fragments when our flight is lost (RFC 6347 §4.2.4): the first
     one that arrives brings our flight again, the second nothing more."""
-    flight = firefox_flight()
-    dtls = server()
+    flight = browser_flight("firefox")
+    dtls = dtls_server()
     for datagram in flight:
         dtls.receive_datagram(datagram, 0.0)
     first = dtls.datagrams_to_send()
@@ -154,8 +90,8 @@ def test_a_retransmitted_hello_is_answered_with_the_same_flight_once() -> None:
 
 
 def test_half_a_hello_gets_no_answer() -> None:
-    for half in firefox_flight():
-        dtls = server()
+    for half in browser_flight("firefox"):
+        dtls = dtls_server()
         dtls.receive_datagram(half, 0.0)
         assert dtls.datagrams_to_send() == []
         assert dtls.next_event() is None
