@@ -8,6 +8,7 @@ shape, so the check of that answer is written once, here, for every browser's te
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from voice.dtls import Certificate, DtlsConnection, SrtpProfile
@@ -31,6 +32,18 @@ def browser_flight(browser: str) -> list[bytes]:
     """The datagrams of ``browser``'s captured first flight, in the order it sent them."""
     lines = (DATA / f"{browser}_client_hello.hex").read_text().splitlines()
     return [bytes.fromhex(line) for line in lines if line and not line.startswith("#")]
+
+
+def save_flight(browser: str, agent: str, datagrams: list[bytes]) -> None:
+    """Writes a capture script's result where :func:`browser_flight` reads it, headed by the
+    browser's user agent and major version (``Chrome/156``, ``Firefox/153``)."""
+    version = re.search(r"(?:Chrome|Firefox)/(\d+)", agent)
+    (DATA / f"{browser}_client_hello.hex").write_text(
+        f"# {agent}\n"
+        f"# the datagrams of the first flight of {browser.capitalize()} "
+        f"{version.group(1) if version else '?'} as DTLS client, one per line, in the order sent\n"
+        + "".join(datagram.hex() + "\n" for datagram in datagrams)
+    )
 
 
 def messages(datagrams: list[bytes]) -> dict[int, object]:

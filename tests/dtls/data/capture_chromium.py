@@ -10,7 +10,6 @@ in as many datagrams as it takes.
 
 from __future__ import annotations
 
-import re
 import socket
 import sys
 import threading
@@ -19,6 +18,9 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2]))
+
+from tests.dtls.hello import save_flight  # noqa: E402
 
 PAGE_SCRIPT = """
 async ([portA, portB]) => {
@@ -101,13 +103,7 @@ def main() -> int:
     if not hellos:
         print("no DTLS ClientHello seen", file=sys.stderr)
         return 1
-    version = re.search(r"Chrome/(\d+)", agent)
-    (HERE / "chromium_client_hello.hex").write_text(
-        f"# {agent}\n"
-        f"# the datagrams of the first flight of Chromium {version.group(1) if version else '?'}"
-        " as DTLS client, one per line, in the order sent\n"
-        + "".join(datagram.hex() + "\n" for datagram in hellos)
-    )
+    save_flight("chromium", agent, hellos)
     return 0
 
 

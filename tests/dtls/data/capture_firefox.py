@@ -14,7 +14,6 @@ datagram are Firefox's ClientHello, in as many datagrams as it takes.
 
 from __future__ import annotations
 
-import re
 import socket
 import struct
 import sys
@@ -25,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.dtls.hello import save_flight  # noqa: E402
 from tests.support.firefox import firefox_with_speaker  # noqa: E402
 from tests.support.server import voice_serve  # noqa: E402
 
@@ -80,13 +80,7 @@ def main() -> int:
     if not hello:
         print("no DTLS ClientHello seen", file=sys.stderr)
         return 1
-    version = re.search(r"Firefox/(\d+)", agent)
-    (HERE / "firefox_client_hello.hex").write_text(
-        f"# {agent}\n"
-        f"# the datagrams of the first flight of Firefox {version.group(1) if version else '?'}"
-        " as DTLS client, one per line, in the order sent\n"
-        + "".join(datagram.hex() + "\n" for datagram in hello)
-    )
+    save_flight("firefox", agent, hello)
     print(agent, [len(d) for d in hello])
     return 0
 
