@@ -84,12 +84,17 @@ def add_rate_options(
     """``--NAME-rate`` and ``--NAME-burst``, a token bucket's two settings, said the same way
     in every command: ``what`` is what is counted and for whom ("offers per client")."""
     group.add_argument(
-        f"--{name}-rate", type=positive, default=rate, help=f"{what}: how many per second"
+        f"--{name}-rate",
+        type=positive,
+        default=rate,
+        metavar="PER_SECOND",
+        help=f"{what}: how many per second",
     )
     group.add_argument(
         f"--{name}-burst",
         type=positive,
         default=burst,
+        metavar="COUNT",
         help=f"{what}: how many at once, above --{name}-rate",
     )
 

@@ -213,27 +213,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="SECONDS",
         help="an entry unused this long is removed",
     )
-    add_rate_options(
-        table,
-        "admission",
-        rate=20.0,
-        burst=40.0,
-        what="new client addresses admitted per source IP",
-    )
-    add_rate_options(
-        table,
-        "admission-global",
-        rate=1000.0,
-        burst=2000.0,
-        what="new client addresses admitted per worker, from all sources",
-    )
-    add_rate_options(
-        table,
-        "client",
-        rate=250.0,
-        burst=500.0,
-        what="datagrams a known client may send (beyond, dropped)",
-    )
+    for name, rate, burst, what in (
+        ("admission", 20.0, 40.0, "new client addresses admitted per source IP"),
+        ("admission-global", 1e3, 2e3, "new client addresses admitted per worker, from anyone"),
+        ("client", 250.0, 500.0, "datagrams a known client may send (beyond, dropped)"),
+    ):
+        add_rate_options(table, name, rate=rate, burst=burst, what=what)
 
     ops = p.add_argument_group("operations")
     ops.add_argument(

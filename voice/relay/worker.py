@@ -151,6 +151,13 @@ class RelayWorker:
     # The two pumps are the hot path: local names, no attribute lookups in the loop.
 
     async def _pump_public(self) -> None:
+        """Clients' datagrams to the transceivers, for a socket bound to one address.
+
+        Kept apart from :meth:`_pump_public_wildcard` on purpose, although the loops read
+        alike: each is the per-datagram hot path, and one loop for both would pay a branch
+        and a second receive call's shape on every datagram (``recvfrom`` here, ``recvmsg``
+        with the local address there). A change to one loop belongs in the other too.
+        """
         assert self._public is not None and self._internal is not None
         sock, out = self._public, self._internal
         recvfrom, sendto = sock.recvfrom, out.sendto
@@ -191,7 +198,11 @@ class RelayWorker:
 
     async def _pump_public_wildcard(self) -> None:
         """:meth:`_pump_public` for a socket bound to a wildcard address: ``recvmsg`` gives
-        the address each client wrote to, which the router keeps for the replies."""
+        the address each client wrote to, which the router keeps for the replies.
+
+        A separate copy of that loop on purpose (per-datagram speed: no branch on the
+        socket's kind inside it); keep the two in step.
+        """
         assert self._public is not None and self._internal is not None
         sock, out = self._public, self._internal
         receive, sendto = pktinfo.receive, out.sendto
