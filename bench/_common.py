@@ -81,15 +81,19 @@ def process(argv: list[str]) -> Iterator[str]:
     """Runs a server until the block ends; yields the URL it prints when ready."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if m := URL.search(line):
-                yield m.group(1)
-                break
-        else:
-            raise RuntimeError(f"{argv} exited before printing its URL")
+        yield wait_for_url(proc, str(argv))
     finally:
         stop(proc)
+
+
+def wait_for_url(proc: subprocess.Popen[str], what: str) -> str:
+    """The URL a server prints once it listens (its standard output is a pipe); what it
+    printed before is read and dropped. RuntimeError naming ``what`` if it exits first."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if m := URL.search(line):
+            return m.group(1)
+    raise RuntimeError(f"{what} exited before printing its URL")
 
 
 def stop(proc: subprocess.Popen[str]) -> None:

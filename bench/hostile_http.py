@@ -46,9 +46,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
-from _common import percentile, print_table, stop, time_per_call  # noqa: E402
+from _common import percentile, print_table, stop, time_per_call, wait_for_url  # noqa: E402
 
-URL = re.compile(r"(?:open|listening on) (http://\S+)")
 OFFER_FILE = ROOT / "tests" / "data" / "chromium-156-audio-offer.sdp"
 LOSS_LIMIT = 0.01
 #: The attacker runs at the lowest CPU priority: on a real network it is another machine,
@@ -81,13 +80,7 @@ def server_process(pythonpath: str | None) -> Iterator[tuple[subprocess.Popen[st
         env=env,
     )
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if m := URL.search(line):
-                break
-        else:
-            raise RuntimeError("the server exited before printing its URL")
-        yield process, m.group(1)
+        yield process, wait_for_url(process, "the server")
     finally:
         stop(process)
 

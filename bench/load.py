@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Run as a script or loaded by `voice bench`: either way bench/ must be importable for the
 # shared helpers, and the project root for `voice` when run from elsewhere.
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
-from _common import percentile, print_table, stop  # noqa: E402
+from _common import percentile, print_table, stop, wait_for_url  # noqa: E402
 
 DELAY_LIMIT = 0.020  # p99 added round trip, seconds
 LOSS_LIMIT = 0.001  # fraction of packets
@@ -56,7 +55,6 @@ SERVERS = {
     "voice-relay": [sys.executable, "-m", "voice", "serve"],
     "aiortc": [sys.executable, str(ROOT / "bench" / "aiortc_server.py")],
 }
-URL = re.compile(r"(?:open|listening on) (http://\S+)")
 
 
 # -- measuring a process --------------------------------------------------------------------
@@ -100,13 +98,7 @@ def server_process(kind: str, cpu: int | None) -> Iterator[tuple[subprocess.Pope
     )
     pin(process, cpu)
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if m := URL.search(line):
-                break
-        else:
-            raise RuntimeError(f"{kind} server exited before printing its URL")
-        yield process, m.group(1)
+        yield process, wait_for_url(process, f"{kind} server")
     finally:
         stop(process)
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script, tools/ is not a package
 
 # The keywords and which of them count as normative statements are the checker's: one list.
-from tools.spec_check import COUNTED, KEYWORDS  # noqa: E402
+from tools.spec_check import COUNTED, KEYWORD_ORDER, KEYWORDS  # noqa: E402
 
 #: Longest first, so "MUST NOT" is read as one keyword and not as "MUST".
 _ALTERNATIVES = "|".join(sorted(KEYWORDS, key=len, reverse=True))
@@ -300,20 +300,7 @@ def analyse(section: Section) -> tuple[list[str], int]:
             used |= words
             if words & COUNTED:
                 count += 1
-    order = [
-        "MUST",
-        "MUST NOT",
-        "REQUIRED",
-        "SHALL",
-        "SHALL NOT",
-        "SHOULD",
-        "SHOULD NOT",
-        "RECOMMENDED",
-        "NOT RECOMMENDED",
-        "MAY",
-        "OPTIONAL",
-    ]
-    return [k for k in order if k in used], count
+    return [k for k in KEYWORD_ORDER if k in used], count
 
 
 def render(

@@ -60,21 +60,23 @@ BACKTICKED = re.compile(r"`([^`]+)`")
 #: A numbered heading of one of our own specifications: ``## 3. Header format``.
 OWN_HEADING = re.compile(r"^#{2,4} ((?:\d+|[A-Z])(?:\.\d+)*)\.? +(.+?)\s*$")
 COLUMNS = ("id", "section", "level", "requirement", "code", "tests", "status")
-#: The BCP 14 keywords whose statements the coverage counts (MAY and OPTIONAL are not).
-COUNTED = frozenset(
-    {
-        "MUST",
-        "MUST NOT",
-        "REQUIRED",
-        "SHALL",
-        "SHALL NOT",
-        "SHOULD",
-        "SHOULD NOT",
-        "RECOMMENDED",
-        "NOT RECOMMENDED",
-    }
+#: The BCP 14 keywords, strongest first (the order a section's index lists them in).
+KEYWORD_ORDER = (
+    "MUST",
+    "MUST NOT",
+    "REQUIRED",
+    "SHALL",
+    "SHALL NOT",
+    "SHOULD",
+    "SHOULD NOT",
+    "RECOMMENDED",
+    "NOT RECOMMENDED",
+    "MAY",
+    "OPTIONAL",
 )
-KEYWORDS = COUNTED | {"MAY", "OPTIONAL"}
+KEYWORDS = frozenset(KEYWORD_ORDER)
+#: The keywords whose statements the coverage counts (MAY and OPTIONAL are not).
+COUNTED = KEYWORDS - {"MAY", "OPTIONAL"}
 #: The level of a rule of our own beyond the RFC: no keyword of the RFC backs it.
 BEYOND = "—"
 LEVELS = KEYWORDS | {BEYOND}

@@ -22,6 +22,7 @@ import pytest
 import trio
 
 from tests.support.netns import extra_addresses
+from tests.support.processes import wait_for_exit
 from tests.support.rawudp import raw_udp_available, send_raw_udp
 from tests.support.relay import FakeTransceiver
 from voice.relay.steering import steering_index
@@ -107,18 +108,6 @@ class RelayProcess:
         assert self.process is not None
         self.process.kill()
         await self.process.wait()
-
-
-async def wait_for_exit(pid: int) -> None:
-    """Waits (without polling) until process ``pid``, not our child, has exited."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        await trio.lowlevel.wait_readable(fd)
-    finally:
-        os.close(fd)
 
 
 async def exchange(client: Client, fake: FakeTransceiver, public: Address, data: bytes) -> Address:
