@@ -20,6 +20,8 @@ from tests.support.processes import (
     RELAY_INPUT_LINE,
     URL_LINE,
     VoiceProcess,
+    echoed_burst_after,
+    first_increase,
     free_udp_ports,
     kill_relay_tree,
     metric,
@@ -35,23 +37,6 @@ ENV = {"VOICE_FLEET_KEYS": f"{KEY.key_id}:{KEY.secret.hex()}"}
 IN_BY_RELAY = 'voice_packets_total{direction="in",path="relay"}'
 #: Hang guard for the calls' steps on a loaded machine; not a measurement.
 STEP = 15.0
-
-
-async def first_increase(url: str, name: str, value: float) -> float:
-    while await metric(url, name) <= value:
-        pass
-    return trio.current_time()
-
-
-async def echoed_burst_after(caller: Caller, moment: float) -> float:
-    """Waits until the caller hears the echo of a probe burst it sent after ``moment``."""
-    while True:
-        heard = len(caller.result.round_trips)
-        arrived = await caller.rtp_after(trio.current_time())
-        if len(caller.result.round_trips) > heard:
-            round_trip = caller.result.round_trips[-1]
-            if arrived - round_trip > moment:
-                return round_trip
 
 
 async def measure(into: dict[str, float], direction: str, waiting: Awaitable[float]) -> None:

@@ -31,6 +31,8 @@ from tests.support.processes import (
     URL_LINE,
     RelayReady,
     VoiceProcess,
+    echoed_burst_after,
+    first_increase,
     free_udp_ports,
     kill_relay_tree,
     metric,
@@ -102,28 +104,6 @@ async def test_aiortc_calls_through_relay_and_transceiver_processes(
     # Every datagram of the call reached the transceiver through the relay's shim.
     assert await metric(fleet.url, IN_BY_RELAY) > 100
     assert await metric(fleet.url, IN_DIRECT) == 0
-
-
-async def echoed_burst_after(caller: Caller, moment: float) -> float:
-    """Waits until the caller hears the echo of a probe burst it sent after ``moment``, which
-    takes audio in both directions; returns that round trip."""
-    while True:
-        heard = len(caller.result.round_trips)
-        arrived = await caller.rtp_after(trio.current_time())
-        if len(caller.result.round_trips) > heard:
-            round_trip = caller.result.round_trips[-1]
-            if arrived - round_trip > moment:
-                return round_trip
-
-
-async def first_increase(url: str, name: str, value: float) -> float:
-    """When the transceiver's counter ``name`` is first seen above ``value``.
-
-    A measurement, so it asks back to back: the answer is late by at most one request.
-    """
-    while await metric(url, name) <= value:
-        pass
-    return trio.current_time()
 
 
 async def test_relay_process_tree_killed_and_restarted_mid_call(nursery: trio.Nursery) -> None:

@@ -24,11 +24,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
 from tests.support.server import metric_value
 from voice.types import Address
+
+if TYPE_CHECKING:
+    from voice.loadgen.caller import Caller
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -221,3 +225,25 @@ async def metric(base_url: str, name: str) -> float:
     status, text = await http_get(base_url.rstrip("/") + "/metrics")
     assert status == 200, text
     return metric_value(text, name)
+
+
+async def first_increase(url: str, name: str, value: float) -> float:
+    """When the transceiver's counter ``name`` is first seen above ``value``.
+
+    A measurement, so it asks back to back: the answer is late by at most one request.
+    """
+    while await metric(url, name) <= value:
+        pass
+    return trio.current_time()
+
+
+async def echoed_burst_after(caller: Caller, moment: float) -> float:
+    """Waits until the caller hears the echo of a probe burst it sent after ``moment``, which
+    takes audio in both directions; returns that round trip."""
+    while True:
+        heard = len(caller.result.round_trips)
+        arrived = await caller.rtp_after(trio.current_time())
+        if len(caller.result.round_trips) > heard:
+            round_trip = caller.result.round_trips[-1]
+            if arrived - round_trip > moment:
+                return round_trip
