@@ -46,10 +46,12 @@ class RawHelpFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
 
 def hostport(text: str) -> tuple[str, int]:
     """An argparse type for ``HOST:PORT`` or ``[IPV6]:PORT``; port 0 means "any free port"."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 0xFFFF:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
-    return host.strip("[]"), int(port)
+    from voice.relay.directory import parse_hostport
+
+    try:
+        return parse_hostport(text, any_port=True)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def ingress(text: str) -> tuple[str, tuple[str, int]]:

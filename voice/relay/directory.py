@@ -47,8 +47,9 @@ class LookupMiss(enum.Enum):
     FAILED = "failed"  # the last DNS lookup failed and is still negatively cached
 
 
-def parse_hostport(text: str) -> Address:
-    """``"10.0.0.5:4000"``, ``"[fd00::5]:4000"`` or ``"name:4000"`` as an Address.
+def parse_hostport(text: str, *, any_port: bool = False) -> Address:
+    """``"10.0.0.5:4000"``, ``"[fd00::5]:4000"`` or ``"name:4000"`` as an Address; with
+    ``any_port``, port 0 too (an address to bind: "any free port").
 
     Only operator input is written this way (flags, directory and fleet files), so a bad
     one is a :class:`~voice.errors.ConfigError` that quotes it.
@@ -61,7 +62,7 @@ def parse_hostport(text: str) -> Address:
     elif ":" in host:
         raise ConfigError(f"{text!r}: write an IPv6 address in brackets, [addr]:port")
     port = int(port_text)
-    if not 0 < port <= 0xFFFF:
+    if not (0 if any_port else 1) <= port <= 0xFFFF:
         raise ConfigError(f"{text!r}: port out of range")
     return host, port
 
