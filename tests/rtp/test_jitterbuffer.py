@@ -20,6 +20,7 @@ from voice.rtp.jitterbuffer import (
     MAX_DROPOUT,
     QUIET_BYTES,
     QUIET_PATIENCE,
+    STRAGGLER_MEMORY,
     Frame,
     JitterBuffer,
     JitterOutput,
@@ -1006,3 +1007,57 @@ def test_a_packet_reordered_in_a_word_leaves_no_gap_in_it() -> None:
     waits = [o.sequence_number for _, o in gaps_after(result)]
     assert waits and all(seq in range(1000, 1010) or seq in range(1080, 1090) for seq in waits)
     assert any(seq in range(1080, 1090) for seq in waits)
+
+
+def test_pauses_a_little_above_the_floor_are_quiet_at_a_higher_bitrate() -> None:
+    """A caller whose encoder spends more on silence (Chromium: 32 bytes in silence, 35 in
+    the pauses between words, 40-120 in speech): packet 50, in a word, comes 50 ms late, and
+    the growth that covers the next one like it lands in the 35-byte pause at frames 80-90
+    (within a quarter of the floor), not QUIET_PATIENCE later in a word."""
+    silence, pause, word = b"z" * 32, b"p" * 35, b"w" * 90
+
+    def payload(i: int) -> bytes:
+        return silence if i < 25 else pause if 80 <= i < 90 else word
+
+    arrivals = []
+    for i in range(300):
+        a = sent(i, i * FRAME + NET + (0.050 if i == 50 else 0.0))
+        arrivals.append(Arrival(a.at, a.seq, a.ts, payload(i)))
+    arrivals.sort(key=lambda a: a.at)
+    assert len(pause) > QUIET_BYTES
+    jb = JitterBuffer()
+    result = run(jb, arrivals, until=7.0)
+    assert jb.stats.late == jb.stats.concealed == 1
+    waits = [o for _, o in gaps_after(result) if o.sequence_number >= 1030]
+    assert [o.sequence_number in range(1080, 1090) for o in waits] == [True]
+
+
+def test_a_stream_of_speech_alone_keeps_the_fixed_quiet_size() -> None:
+    """Speech from the first packet, all of a size: no floor below it has been seen, so no
+    word counts as a pause, and the margin waits QUIET_PATIENCE (it is not taken in the
+    first word because the stream has no smaller payloads)."""
+    arrivals = [speech(i, i * FRAME + NET, []) for i in range(200)]
+    jb = JitterBuffer()
+    result = run(jb, arrivals, until=5.0)
+    (first_wait,) = [t for t, _ in gaps_after(result)]
+    assert first_wait >= QUIET_PATIENCE
+
+
+def test_a_path_that_keeps_reordering_keeps_the_hold_that_covers_it() -> None:
+    """A packet is overtaken by the next two (held 45 ms), then another 2.5 s later and a
+    third 5 s after that. The first is concealed and makes the buffer grow; the later ones
+    come in time, and because the path keeps reordering, the buffer keeps the hold that
+    covers them instead of trimming it away STRAGGLER_MEMORY after the first (and being
+    caught by the third). Ten calm seconds after the last one, the hold is back to normal."""
+    reordered = (50, 175, 425)
+    arrivals = [sent(i, i * FRAME + NET + (0.045 if i in reordered else 0.0)) for i in range(1000)]
+    arrivals.sort(key=lambda a: a.at)
+    jb = JitterBuffer()
+    result, (at_9s, at_20s) = run_with_holds(jb, arrivals, [9.0, 20.0], until=21.0)
+    assert jb.stats.late == jb.stats.concealed == 1
+    assert all(1000 + i in result.played_seqs() for i in reordered[1:])
+    played = set(result.played_seqs())
+    trims = [a.seq for a in arrivals if a.seq not in played and a.seq != 1000 + reordered[0]]
+    assert trims and min(trims) > 1000 + reordered[-1] + round(STRAGGLER_MEMORY / FRAME)
+    assert at_9s > 0.045
+    assert at_20s < NORMAL_HOLD

@@ -50,8 +50,12 @@ what wideband PESQ (and an ear) punishes hardest, while the same cut in a pause 
 words goes unnoticed. So every move that can wait is made in a *quiet frame*: an Opus
 payload of at most ``QUIET_BYTES`` (32) bytes, since at 32 kbit/s with in-band FEC silence
 and pauses take 17-21 bytes and speech 40-110 (the buffer sees payloads, not audio; a sender
-at a very low bitrate is all "quiet", and moves anywhere, as before). A move that finds no
-quiet frame within ``QUIET_PATIENCE`` (2 s) is made anyway.
+at a very low bitrate is all "quiet", and moves anywhere, as before). An encoder that spends
+more on silence still spends least on it: Chromium's takes 32 bytes in silence and 35 in the
+pauses between words, against 40-120 in speech. So once the last ``QUIET_MEMORY`` (10 s)
+has shown both (its largest payload at least twice its smallest, the *floor*), a payload
+within a quarter above the floor is quiet too. A move that finds no quiet frame within
+``QUIET_PATIENCE`` (2 s) is made anyway.
 
 **Up: when a packet demands it.** A packet that arrives after its playout time, while its
 slot is still open (nothing later was buffered, so it was not declared lost), raises ``P`` at
@@ -83,10 +87,15 @@ frames, never playing faster, keeps the output at exactly one frame per frame du
 whatever consumes it (an agent, a sender paced at 20 ms) never sees a backlog it would have
 to hold. A missing frame whose slot comes while the hold is too long is skipped the same way
 instead of being concealed. Trims are spread out, one in every ``TRIM_SPACING + 1`` frames
-(at most 20 ms removed per 120 ms played), and wait ``STRAGGLER_MEMORY`` after a packet that
-came later than packets sent after it (reordering is a property of the path, and comes
-back). An excess of ``max_delay`` or more is not jitter protection but stale audio (a
-backlog): it is dropped as soon as can be, all of it, its quiet frames at once and its
+(at most 20 ms removed per 120 ms played), and wait after a *straggler*, a packet that came
+later than packets sent after it: late, or in time but overtaken by the next packet more
+than half a frame before it came (not merely within a heap of packets). Reordering is a
+property of the path, and comes back: the wait is ``STRAGGLER_MEMORY`` (3 s) for each
+straggler of the last ``STRAGGLER_HORIZON`` (30 s), at most ``STRAGGLER_MEMORY_MAX`` (6 s),
+so a path that reorders every few seconds keeps the hold that covers it (a trim would make
+the next straggler late, and concealed) while ten calm seconds still bring the hold down.
+An excess of ``max_delay`` or more is not jitter protection but stale audio (a backlog):
+it is dropped as soon as can be, all of it, its quiet frames at once and its
 speech after ``FLUSH_PATIENCE`` (1 s). The hold therefore settles between the spread
 plus the margin and one frame more, the spread counted up to ``max_delay``: about the
 measured jitter plus one frame.
@@ -113,7 +122,9 @@ Figures, with 20 ms frames and the defaults (``min_delay`` 20 ms, ``max_delay`` 
 * speech-sized payloads (``test_a_small_excess_is_trimmed_in_a_pause_not_in_a_word`` and
   the tests after it): trims, growth and a backlog's drops all land in pauses; a packet
   reordered by 50 ms in a word is concealed from FEC, and the hold grows in the next pause;
-  with no pause at all, each move waits ``QUIET_PATIENCE``;
+  with no pause at all, each move waits ``QUIET_PATIENCE``; pauses of 35 bytes after a
+  floor of 32 (Chromium's sizes) are quiet; a packet overtaken every 2.5-5 s keeps a hold
+  of 65 ms, with one packet concealed, until 6 s after the last one;
 * the worst order after a stall, the first live packet ahead of the backlog: part of the
   backlog is late, playing goes on after a pause of at most ``max_delay``, and the hold is
   back within ``STRAGGLER_MEMORY`` (3 s).
@@ -186,13 +197,25 @@ WINDOW = 1.0
 #: Frames played between two trims while the excess hold is under ``max_delay``.
 TRIM_SPACING = 5
 #: Seconds after a straggler (a packet later than the packets behind it) without small
-#: trims: reordering is a property of the path, and comes back.
+#: trims: reordering is a property of the path, and comes back. Each straggler of the last
+#: ``STRAGGLER_HORIZON`` adds as much again, up to ``STRAGGLER_MEMORY_MAX``: a path that
+#: reorders often keeps the hold that covers it, and ten calm seconds still bring it down.
 STRAGGLER_MEMORY = 3.0
+#: The longest memory of stragglers, however many there were.
+STRAGGLER_MEMORY_MAX = 6.0
+#: Seconds over which stragglers are counted to lengthen the memory of them.
+STRAGGLER_HORIZON = 30.0
 #: Opus payloads of at most this many bytes are *quiet* frames: silence and the pauses
 #: between words (17-21 bytes at 32 kbit/s with in-band FEC, where speech takes 40-110).
 #: Moving the playout inside a quiet frame, by dropping it or by waiting after it, is not
 #: heard; inside speech it is an audible cut or gap.
 QUIET_BYTES = 32
+#: Seconds of payloads whose smallest is the stream's *floor* and largest its *peak*. An
+#: encoder with a higher bitrate or more redundancy spends more on silence (Chromium: 32-35
+#: bytes in pauses, where speech takes 40-120), but still least on it: once the peak is at
+#: least twice the floor (the stream has shown pauses and speech), a payload within a
+#: quarter above the floor is quiet too, however large.
+QUIET_MEMORY = 10.0
 #: Seconds a move of the playout that is not urgent waits for a quiet frame before it is
 #: made anyway (a stream that is never quiet: music, or a codec at a high bitrate).
 QUIET_PATIENCE = 2.0
@@ -283,6 +306,7 @@ class _Entry:
     timestamp: int
     payload: bytes
     nominal: float  # nominal arrival time on the local clock
+    arrival: float  # when it came
 
 
 @dataclass(slots=True)
@@ -372,11 +396,17 @@ class JitterBuffer:
         self._last_arrival = -math.inf
         self._since_trim = TRIM_SPACING
         self._straggler_at = -math.inf
+        self._stragglers: deque[float] = deque()  # arrival times, the last STRAGGLER_HORIZON
         self._flushing = False
         self._due_since: float | None = None  # since when a small trim waits for quiet
         self._pending_up = 0.0  # growth of P that waits for a quiet frame...
         self._pending_since = 0.0  # ...since then
         self._after_quiet = True  # whether the last slot played was a quiet frame
+        # Payload sizes of the last QUIET_MEMORY, increasing (the first is the floor) and
+        # decreasing (the first is the peak).
+        self._smallest: deque[tuple[float, int]] = deque()
+        self._largest: deque[tuple[float, int]] = deque()
+        self._quiet_bytes = QUIET_BYTES
 
     # -- what the driver reads -------------------------------------------------------------
 
@@ -439,7 +469,8 @@ class JitterBuffer:
             self._raise_later(max(0.0, self.min_delay - self.initial_delay), now)
             self._history_start = now
             self._remember_arrival(now, 0.0)
-            self._buffer[sequence_number] = _Entry(sequence_number, timestamp, payload, now)
+            self._remember_size(len(payload), now)
+            self._buffer[sequence_number] = _Entry(sequence_number, timestamp, payload, now, now)
             return
         delta = _sdiff16(sequence_number, self._max_seq)
         # RFC 3550 §A.1: a number far from the stream is either garbage or a restart; only
@@ -473,7 +504,13 @@ class JitterBuffer:
             self._ref_ts, self._ref_nominal = timestamp, nominal
         else:
             self.stats.reordered += 1
-        self._buffer[ext] = _Entry(seq, timestamp, payload, nominal)
+            after = self._buffer.get(ext + 1)
+            if after is not None and now - after.arrival >= self.frame_duration / 2:
+                # Overtaken well before it came (not merely within one heap of packets):
+                # in time now, but the path reorders, and a trim would make the next one late.
+                self._on_straggler(now)
+        self._buffer[ext] = _Entry(seq, timestamp, payload, nominal, now)
+        self._remember_size(len(payload), now)
         self._catch_up(ext, nominal, now)
         while len(self._buffer) > self.capacity:
             self._overflow()
@@ -501,6 +538,26 @@ class JitterBuffer:
         if self._after_quiet:
             self._offset += self._pending_up
             self._pending_up = 0.0
+
+    def _remember_size(self, size: int, now: float) -> None:
+        """Tracks the stream's floor and peak (its smallest and largest payloads of the last
+        ``QUIET_MEMORY``), and with them the size up to which a payload is quiet."""
+        smallest, largest = self._smallest, self._largest
+        while smallest and smallest[-1][1] >= size:
+            smallest.pop()
+        smallest.append((now, size))
+        while largest and largest[-1][1] <= size:
+            largest.pop()
+        largest.append((now, size))
+        for sizes in (smallest, largest):
+            while sizes[0][0] < now - QUIET_MEMORY:
+                sizes.popleft()
+        floor, peak = smallest[0][1], largest[0][1]
+        self._quiet_bytes = max(QUIET_BYTES, floor * 5 // 4) if 2 * floor <= peak else QUIET_BYTES
+
+    def _is_quiet(self, payload: bytes) -> bool:
+        """Whether a payload is a pause: at most ``QUIET_BYTES``, or near the floor."""
+        return len(payload) <= self._quiet_bytes
 
     def _observe(self, timestamp: int, now: float) -> float:
         """Returns the packet's nominal arrival time and feeds the estimators."""
@@ -580,11 +637,19 @@ class JitterBuffer:
         # A straggler: its slot is gone, but it shows how late packets come now. Up by its
         # lateness (within max_delay) so that the next one like it is in time.
         lateness = now - (self._observe(timestamp, now) + self._offset)
+        if lateness <= self.max_delay:
+            self._on_straggler(now)
         if _EPSILON < lateness <= self.max_delay:
             # Its slot was concealed already (from FEC, usually well): nothing is waiting
             # for the growth, so it is made where it is not heard.
             self._raise_later(lateness + self.min_delay, now)
-            self._straggler_at = now
+
+    def _on_straggler(self, now: float) -> None:
+        """Remembers a packet that came after packets sent later than it."""
+        self._straggler_at = now
+        self._stragglers.append(now)
+        while self._stragglers[0] < now - STRAGGLER_HORIZON:
+            self._stragglers.popleft()
 
     def _splice(self, seq: int, timestamp: int, payload: bytes, arrival: float) -> None:
         """Continues the stream with a packet of a new numbering and timeline."""
@@ -596,7 +661,7 @@ class JitterBuffer:
         self._max_ext, self._max_seq = ext, seq
         self._ref_ts, self._ref_nominal = timestamp, nominal
         self._remember_arrival(arrival, transit)
-        self._buffer[ext] = _Entry(seq, timestamp, payload, nominal)
+        self._buffer[ext] = _Entry(seq, timestamp, payload, nominal, arrival)
         while len(self._buffer) > self.capacity:
             self._overflow()
 
@@ -648,7 +713,7 @@ class JitterBuffer:
                 if now - deadline > self.max_delay:
                     self.stats.late += 1  # the driver fell behind: not played stale
                     continue
-                quiet = len(entry.payload) <= QUIET_BYTES
+                quiet = self._is_quiet(entry.payload)
                 after = self._buffer.get(ext + 1)
                 if after is not None and self._trim_due(now, quiet=quiet):
                     # Down: the frame after this one plays in its place.
@@ -668,7 +733,7 @@ class JitterBuffer:
             lost = self._lost(ext)
             # A loss in a pause, or before one, is quiet; one in the middle of a word, its
             # sound rebuilt from the next packet's FEC, is not.
-            self._after_quiet = lost.next_payload is None or len(lost.next_payload) <= QUIET_BYTES
+            self._after_quiet = lost.next_payload is None or self._is_quiet(lost.next_payload)
             self._next = ext + 1
             self._last_nominal = deadline - self._offset
             self.stats.lost += 1
@@ -714,12 +779,19 @@ class JitterBuffer:
             if not quiet and now - self._due_since < FLUSH_PATIENCE:
                 return False
         else:
-            if self._since_trim < TRIM_SPACING or now - self._straggler_at < STRAGGLER_MEMORY:
+            if self._since_trim < TRIM_SPACING or self._straggler_remembered(now):
                 return False
             if not quiet and now - self._due_since < QUIET_PATIENCE:
                 return False  # a cut in speech is heard: wait for a pause
         self._since_trim = 0
         return True
+
+    def _straggler_remembered(self, now: float) -> bool:
+        """Whether a straggler came recently enough that small trims wait: within
+        ``STRAGGLER_MEMORY`` for each straggler of the ``STRAGGLER_HORIZON`` before it."""
+        # The queue holds the stragglers of the horizon up to the last one.
+        memory = min(STRAGGLER_MEMORY_MAX, STRAGGLER_MEMORY * len(self._stragglers))
+        return now - self._straggler_at < memory
 
     def _next_slot(self) -> tuple[int, float, _Entry | None] | None:
         """(extended sequence number, playout time, entry or None if missing) of the next
