@@ -38,7 +38,6 @@ import json
 import math
 import queue
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -53,7 +52,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
-from _common import print_table  # noqa: E402
+from _common import print_table, stop  # noqa: E402
 
 from voice.loadgen.impair import GilbertElliott, Impairment  # noqa: E402
 
@@ -160,12 +159,7 @@ def server_process(kind: str) -> Iterator[Server]:
         threading.Thread(target=pump, daemon=True).start()
         yield Server(process, m.group(1), lines)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def one_call(
