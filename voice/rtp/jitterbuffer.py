@@ -118,7 +118,7 @@ Figures, with 20 ms frames and the defaults (``min_delay`` 20 ms, ``max_delay`` 
   hold does not change;
 * a sender clock 1 % fast: 29 frames trimmed in a minute, hold 37 ms; 1 % slow: ``P``
   follows the packets up, nothing trimmed or lost, hold under 25 ms;
-* uniform jitter of 0-60 ms: hold about 42-50 ms, at most a few packets late in 3000;
+* uniform jitter of 0-60 ms: hold about 44-53 ms, at most a few packets late in 3000;
 * speech-sized payloads (``test_a_small_excess_is_trimmed_in_a_pause_not_in_a_word`` and
   the tests after it): trims, growth and a backlog's drops all land in pauses; a packet
   reordered by 50 ms in a word is concealed from FEC, and the hold grows in the next pause;
