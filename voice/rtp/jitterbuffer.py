@@ -90,10 +90,11 @@ instead of being concealed. Trims are spread out, one in every ``TRIM_SPACING + 
 (at most 20 ms removed per 120 ms played), and wait after a *straggler*, a packet that came
 later than packets sent after it: late, or in time but overtaken by the next packet more
 than half a frame before it came (not merely within a heap of packets). Reordering is a
-property of the path, and comes back: the wait is ``STRAGGLER_MEMORY`` (3 s) for each
-straggler of the last ``STRAGGLER_HORIZON`` (30 s), at most ``STRAGGLER_MEMORY_MAX`` (6 s),
-so a path that reorders every few seconds keeps the hold that covers it (a trim would make
-the next straggler late, and concealed) while ten calm seconds still bring the hold down.
+property of the path, and comes back: the wait is ``STRAGGLER_MEMORY`` (3 s) after a lone
+straggler and ``STRAGGLER_MEMORY_MAX`` (6 s) after one that came within
+``STRAGGLER_HORIZON`` (30 s) of the one before it, so a path that reorders every few
+seconds keeps the hold that covers it (a trim would make the next straggler late, and
+concealed) while ten calm seconds still bring the hold down.
 An excess of ``max_delay`` or more is not jitter protection but stale audio (a backlog):
 it is dropped as soon as can be, all of it, its quiet frames at once and its
 speech after ``FLUSH_PATIENCE`` (1 s). The hold therefore settles between the spread
@@ -197,13 +198,13 @@ WINDOW = 1.0
 #: Frames played between two trims while the excess hold is under ``max_delay``.
 TRIM_SPACING = 5
 #: Seconds after a straggler (a packet later than the packets behind it) without small
-#: trims: reordering is a property of the path, and comes back. Each straggler of the last
-#: ``STRAGGLER_HORIZON`` adds as much again, up to ``STRAGGLER_MEMORY_MAX``: a path that
-#: reorders often keeps the hold that covers it, and ten calm seconds still bring it down.
+#: trims: reordering is a property of the path, and comes back.
 STRAGGLER_MEMORY = 3.0
-#: The longest memory of stragglers, however many there were.
+#: The same after a straggler that came within ``STRAGGLER_HORIZON`` of the one before it:
+#: a path that reorders again and again keeps the hold that covers it longer (and ten calm
+#: seconds still bring the hold down).
 STRAGGLER_MEMORY_MAX = 6.0
-#: Seconds over which stragglers are counted to lengthen the memory of them.
+#: Seconds within which a second straggler means the path keeps reordering.
 STRAGGLER_HORIZON = 30.0
 #: Opus payloads of at most this many bytes are *quiet* frames: silence and the pauses
 #: between words (17-21 bytes at 32 kbit/s with in-band FEC, where speech takes 40-110).
@@ -395,8 +396,8 @@ class JitterBuffer:
         self._history_start = 0.0  # first arrival since the start or since a long gap
         self._last_arrival = -math.inf
         self._since_trim = TRIM_SPACING
-        self._straggler_at = -math.inf
-        self._stragglers: deque[float] = deque()  # arrival times, the last STRAGGLER_HORIZON
+        self._straggler_at = -math.inf  # the last straggler's arrival...
+        self._straggler_memory = STRAGGLER_MEMORY  # ...and how long small trims wait after it
         self._flushing = False
         self._due_since: float | None = None  # since when a small trim waits for quiet
         self._pending_up = 0.0  # growth of P that waits for a quiet frame...
@@ -645,11 +646,11 @@ class JitterBuffer:
             self._raise_later(lateness + self.min_delay, now)
 
     def _on_straggler(self, now: float) -> None:
-        """Remembers a packet that came after packets sent later than it."""
+        """Remembers a packet that came after packets sent later than it, and for how long:
+        longer if it is not the first lately."""
+        again = now - self._straggler_at <= STRAGGLER_HORIZON
+        self._straggler_memory = STRAGGLER_MEMORY_MAX if again else STRAGGLER_MEMORY
         self._straggler_at = now
-        self._stragglers.append(now)
-        while self._stragglers[0] < now - STRAGGLER_HORIZON:
-            self._stragglers.popleft()
 
     def _splice(self, seq: int, timestamp: int, payload: bytes, arrival: float) -> None:
         """Continues the stream with a packet of a new numbering and timeline."""
@@ -779,19 +780,12 @@ class JitterBuffer:
             if not quiet and now - self._due_since < FLUSH_PATIENCE:
                 return False
         else:
-            if self._since_trim < TRIM_SPACING or self._straggler_remembered(now):
+            if self._since_trim < TRIM_SPACING or now - self._straggler_at < self._straggler_memory:
                 return False
             if not quiet and now - self._due_since < QUIET_PATIENCE:
                 return False  # a cut in speech is heard: wait for a pause
         self._since_trim = 0
         return True
-
-    def _straggler_remembered(self, now: float) -> bool:
-        """Whether a straggler came recently enough that small trims wait: within
-        ``STRAGGLER_MEMORY`` for each straggler of the ``STRAGGLER_HORIZON`` before it."""
-        # The queue holds the stragglers of the horizon up to the last one.
-        memory = min(STRAGGLER_MEMORY_MAX, STRAGGLER_MEMORY * len(self._stragglers))
-        return now - self._straggler_at < memory
 
     def _next_slot(self) -> tuple[int, float, _Entry | None] | None:
         """(extended sequence number, playout time, entry or None if missing) of the next
