@@ -29,7 +29,7 @@ CONTENT_TYPE: str = prometheus_client.CONTENT_TYPE_LATEST
 
 #: Buckets, in seconds, for call set-up times (offer to DTLS connected): a browser on a LAN
 #: connects in tens of milliseconds, one across an ocean in a few hundred, and one that
-#: needs retransmitted flights (RFC 6347 §4.2.4, 1 s first timer) in seconds.
+#: needs retransmitted flights (RFC 6347 §4.2.4.1, 1 s first timer) in seconds.
 SETUP_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 # A ``<name>_created`` series beside every counter and histogram would double the series a

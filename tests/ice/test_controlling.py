@@ -311,3 +311,27 @@ def test_response_signed_with_the_other_algorithm_is_dropped() -> None:
     client.receive_datagram(forged, SERVER, 0.1)
     assert drain(client) == []
     assert client.counters["dropped_bad_integrity"] == 1
+
+
+def test_consent_check_intervals_are_randomised() -> None:
+    # RFC 7675 §5.1: each interval is drawn afresh between 0.8 and 1.2 times the base period
+    # (so that checks from many agents do not fall into step), never a fixed 5 s.
+    client, agent = pair()
+    client.connect(0.0)
+    exchange(client, agent, 0.0)
+    drain(client)
+    now = 0.0
+    intervals = []
+    while now < 300.0:
+        timer = client.get_timer()
+        assert timer is not None
+        intervals.append(timer - now)
+        now = timer
+        client.handle_timeout(now)
+        agent.handle_timeout(now)
+        exchange(client, agent, now)
+    assert all(4.0 <= i <= 6.0 for i in intervals)
+    assert len({round(i, 6) for i in intervals}) > len(intervals) // 2
+    assert max(intervals) - min(intervals) > 1.0
+    # Below and above the base period alike: a draw, not a fixed offset.
+    assert min(intervals) < 4.5 and max(intervals) > 5.5

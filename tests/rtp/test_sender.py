@@ -28,3 +28,13 @@ def test_origins_are_random() -> None:
     senders = [RtpSender(ssrc=1, payload_type=111, samples_per_frame=960) for _ in range(20)]
     starts = {(s.first_sequence, s.first_timestamp) for s in senders}
     assert len(starts) > 15
+
+
+def test_every_packet_carries_the_one_payload_type() -> None:
+    # RFC 3550 §5.1: the payload type is not a way to multiplex streams; a call's sender puts
+    # its one stream on the one negotiated payload type, whatever the frame.
+    sender = RtpSender(ssrc=7, payload_type=109, samples_per_frame=960)
+    packets = [sender.packet(i, bytes([i % 256])) for i in (0, 1, 2, 5, 6, 400)]
+    assert {p.payload_type for p in packets} == {109}
+    assert {RtpPacket.parse(p.encode()).payload_type for p in packets} == {109}
+    assert {p.ssrc for p in packets} == {7}

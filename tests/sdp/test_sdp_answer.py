@@ -196,7 +196,7 @@ def test_session_id_is_random_63_bits_by_default() -> None:
     del local["session_id"]
     ids = {parse(build_answer(offer, audio, **local)).origin.session_id for _ in range(5)}
     assert len(ids) == 5
-    assert all(0 <= i < 2**63 for i in ids)
+    assert all(0 <= i < 2**63 - 1 for i in ids)
 
 
 BAD_LOCAL: list[tuple[str, Any]] = [
@@ -215,6 +215,7 @@ BAD_LOCAL: list[tuple[str, Any]] = [
     ("cname", ""),
     ("cname", "a\r\nb=evil"),
     ("session_id", 2**63),
+    ("session_id", 2**63 - 1),  # RFC 9429 §5.2.1: strictly below 2**63 - 1
     ("opus_fmtp", "minptime=10\r\na=evil"),
     ("direction", "sideways"),
     ("stream_id", "has space"),

@@ -282,3 +282,24 @@ def test_damaged_packets_only_raise_srtp_error(
         server.unprotect_rtp(damage(client.protect_rtp(rtp(seq))))
     with pytest.raises(SrtpError):
         server.unprotect_rtcp(damage(client.protect_rtcp(rtcp_rr())))
+
+
+def test_a_forgery_moves_neither_the_highest_index_nor_the_replay_list() -> None:
+    # RFC 3711 §3.3.1 and §3.3.2: s_l (the highest index seen) and the replay list change only
+    # for a packet that authenticates, so a forged packet far ahead cannot make the real
+    # stream look too old, and a forgery of the next packet cannot make it look replayed.
+    material = bytes(60)
+    client = SrtpContext(AES_CM_80, material, is_server=False)
+    server = SrtpContext(AES_CM_80, material, is_server=True, replay_window=64)
+    stranger, _ = pair(AES_CM_80, b"\x01" * 60)
+    server.unprotect_rtp(client.protect_rtp(rtp(10)))
+    next_forged = stranger.protect_rtp(rtp(11))  # made first: a sender's own index only grows
+    far_forged = stranger.protect_rtp(rtp(30010))
+    for forged in (far_forged, next_forged):
+        with pytest.raises(SrtpError) as info:
+            server.unprotect_rtp(forged)
+        assert info.value.reason is SrtpFailure.AUTH_FAIL
+    # Had the forgery at 30010 moved s_l, index 11 would be behind the 64-packet window.
+    server.unprotect_rtp(client.protect_rtp(rtp(11)))
+    server.unprotect_rtp(client.protect_rtp(rtp(12)))
+    assert server.counters["rtp_unprotected"] == 3

@@ -3,7 +3,7 @@
 Opus' in-band forward error correction is SILK's LBRR ("low bit-rate redundancy"): a packet
 may carry, besides its own audio, a coarser copy of the *previous* frame, so a receiver that
 lost that frame can rebuild it from the next packet (RFC 6716 §4.2.5). Whether a packet has
-it is the LBRR flag (RFC 6716 §4.2.4), one of the first bits of the SILK layer. Reading it
+it is the LBRR flag (RFC 6716 §4.2.3), one of the first bits of the SILK layer. Reading it
 needs only the first steps of the range decoder, which this module implements in a few
 lines, so a receiver can tell, without decoding, whether the packet after a loss could repair
 it, and a test can show that our encoder really sends FEC.

@@ -32,7 +32,7 @@ from voice.sdp.errors import SdpParseError, SdpUsageError
 from voice.sdp.offer import OPUS_CHANNELS, OPUS_RATE, AudioOffer
 
 _MAX_SENT_UFRAG = 32  # RFC 8839 §5.4: sent ufrags are at most 32 characters
-_MAX_SESSION_ID = 2**63  # RFC 9429 §5.2.1: a 63-bit random number (the top bit stays 0)
+_MAX_SESSION_ID = 2**63 - 1  # RFC 9429 §5.2.1: random, top bit 0, and below 2**63 - 1
 
 
 def _attr(name: str, value: object = None) -> Line:
@@ -140,7 +140,7 @@ def build_answer(
     if session_id is None:
         session_id = secrets.randbelow(_MAX_SESSION_ID)
     elif not 0 <= session_id < _MAX_SESSION_ID:
-        raise SdpUsageError(f"session_id {session_id} must be in 0 .. 2**63-1")
+        raise SdpUsageError(f"session_id {session_id} must be in 0 .. 2**63-2")
     if maxptime is not None and maxptime <= 0:
         raise SdpUsageError(f"maxptime {maxptime} must be a positive number of milliseconds")
     try:
