@@ -161,7 +161,15 @@ async def test_garbage_from_the_backend_is_counted_and_ignored() -> None:
     async def rude(request: WebSocketRequest) -> None:
         ws = await request.accept(subprotocol=SUBPROTOCOL)
         await ws.get_message()
-        for text in ["not json", "[]", '{"no": "type"}', '{"type": "who knows"}']:
+        for text in [
+            "not json",
+            "[]",
+            '{"no": "type"}',
+            '{"type": "who knows"}',
+            '{"type": "transcript", "role": ["agent"], "text": "hi"}',  # unhashable role
+            '{"type": "transcript", "role": {}, "text": "hi"}',
+            "[" * 100_000,  # nested past the parser's recursion limit
+        ]:
             await ws.send_message(text)
         await ws.send_message(json.dumps({"type": "transcript", "role": "agent", "text": "hi"}))
         await trio.sleep_forever()
@@ -172,7 +180,7 @@ async def test_garbage_from_the_backend_is_counted_and_ignored() -> None:
         line = Line(lambda t: SILENCE)
         await line.run(agent, lambda ln: bool(agent.call and agent.call.transcript))
         nursery.cancel_scope.cancel()
-    assert bridge.bad_messages == 4
+    assert bridge.bad_messages == 7
     assert bridge.failures == 0
 
 

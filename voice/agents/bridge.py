@@ -277,7 +277,9 @@ class Bridge:
         try:
             message = json.loads(text)
             kind = message["type"]
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):
+            # RecursionError: deeply nested JSON ("[[[[..."), which json.loads does not
+            # turn into a ValueError.
             self.bad_messages += 1
             return False
         if kind == "output.clear":
@@ -286,7 +288,8 @@ class Bridge:
             call.clear_output()
         elif kind == "transcript":
             role, words = message.get("role"), message.get("text")
-            if role in {"caller", "agent"} and isinstance(words, str):
+            # The type test comes first: a list or object as the role is unhashable.
+            if isinstance(role, str) and role in {"caller", "agent"} and isinstance(words, str):
                 call.say(role, words[:500])
             else:
                 self.bad_messages += 1
