@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 import trio
-from trio_websocket import WebSocketRequest, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketRequest, open_websocket_url, serve_websocket
 
 from tests.agents.line import Line
 from voice.agents.backend import BackendSettings, ReferenceBackend
@@ -196,3 +196,22 @@ def test_the_backend_is_the_operators_choice_not_the_callers(
     agent = make_bridge({"hangover": "0.3"})
     assert isinstance(agent, ConversationalAgent)
     assert agent.settings.hangover == 0.3
+
+
+async def test_the_reference_backend_outlives_a_client_that_sends_garbage() -> None:
+    """A first message that is not a JSON object closes that connection only; garbage later
+    in a session is counted; the server goes on taking sessions."""
+    async with trio.open_nursery() as nursery:
+        backend, url = await start_backend(nursery, BackendSettings())
+        for first in ["[]", "not json", "[" * 100_000, '{"type": "session.start"}']:
+            async with open_websocket_url(url, subprotocols=[SUBPROTOCOL]) as ws:
+                await ws.send_message(first)
+                if first.startswith("{"):
+                    await ws.send_message("[" * 100_000)
+                    await ws.send_message("[]")
+                    await ws.send_message(json.dumps({"type": "call.ended"}))
+                with pytest.raises(ConnectionClosed):
+                    await ws.get_message()
+        nursery.cancel_scope.cancel()
+    assert [record.bad for record in backend.sessions] == [0, 0, 0, 2]
+    assert backend.sessions[-1].start == {"type": "session.start"}
