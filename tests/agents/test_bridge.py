@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 import trio
@@ -93,6 +94,31 @@ async def test_a_backend_that_is_down_costs_a_notice_not_the_call() -> None:
     assert bridge.notices == 1  # one notice per outage, not one per attempt
     assert line.count(NOTICE) == 2  # the notice's two beeps start alike
     assert len(line.sent) == 60  # and the call kept its pace
+
+
+async def test_a_backend_that_answers_the_upgrade_with_garbage_costs_a_notice_not_the_call() -> (
+    None
+):
+    """Not a WebSocket handshake (here, not HTTP at all): trio-websocket fails it with h11's
+    LocalProtocolError rather than a HandshakeError; still an unreachable backend."""
+
+    async def garbage(stream: trio.SocketStream) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request and (chunk := await stream.receive_some()):
+            request += chunk
+        await stream.send_all(b"garbage\r\n\r\n")
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, garbage, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        agent, bridge = bridge_agent(f"ws://127.0.0.1:{port}/")
+        line = Line(speaks(5, 20))
+        await line.run(agent, lambda ln: ln.ticks >= 60)
+        nursery.cancel_scope.cancel()
+    assert bridge.failures >= 2 and bridge.connects == 0
+    assert bridge.notices == 1
+    assert len(line.sent) == 60
 
 
 async def test_a_backend_that_disconnects_is_reconnected_with_the_session_resumed() -> None:
