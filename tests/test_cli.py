@@ -120,6 +120,14 @@ BAD_CONFIG = [
      "voice serve: error: --key-file {tmp}/keys: no fleet key given"),
     (["steer", "--regions={tmp}/r.toml"], {"r.toml": '[[region]]\nname = "eu"\nsignaling = "x"\n'},
      "voice steer: error: {tmp}/r.toml: region eu: signaling must be an http(s) base URL"),
+    (["relay", "--directory={tmp}/d.json"], {"d.json": b'{"transceivers": {"1": "\xff'},
+     "voice relay: error: --directory {tmp}/d.json: not UTF-8 text (byte 24)"),
+    (["relay", "--fleet={tmp}/f.json"], {"f.json": "[" * 100_000},
+     "voice relay: error: --fleet {tmp}/f.json: fleet file does not parse: maximum recursion"),
+    (["relay", "--transceiver=\u00b2=10.0.0.1:4000"], {},
+     "voice relay: error: --transceiver '\u00b2=10.0.0.1:4000': expected a number 0-65535"),
+    (["steer", "--regions={tmp}/r.toml"], {"r.toml": b"\xff"},
+     "voice steer: error: {tmp}/r.toml: 'utf-8' codec can't decode byte 0xff"),
     (["steer", "--regions={tmp}/none.toml"], {},
      "voice steer: error: {tmp}/none.toml: [Errno 2] No such file or directory"),
     (["steer", "--regions={tmp}/r.toml", "--interval=7200"], {"r.toml": ""},
@@ -130,7 +138,7 @@ BAD_CONFIG = [
 @pytest.mark.parametrize(("argv", "files", "says"), BAD_CONFIG)
 def test_a_bad_value_in_any_command_s_config_is_a_usage_error_naming_it(
     argv: list[str],
-    files: dict[str, str],
+    files: dict[str, str | bytes],
     says: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -141,7 +149,10 @@ def test_a_bad_value_in_any_command_s_config_is_a_usage_error_naming_it(
     monkeypatch.setenv("VOICE_FLEET_KEYS", KEY)
     monkeypatch.delenv("VOICE_AGENT_BACKEND", raising=False)
     for name, text in files.items():
-        (tmp_path / name).write_text(text)
+        if isinstance(text, bytes):
+            (tmp_path / name).write_bytes(text)
+        else:
+            (tmp_path / name).write_text(text)
     with pytest.raises(SystemExit) as exit:
         main([arg.format(tmp=tmp_path) for arg in argv])
     assert exit.value.code == 2

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 import trio
-from trio_websocket import WebSocketRequest, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketRequest, open_websocket_url, serve_websocket
 
 from tests.agents.line import Line
 from voice.agents.backend import BackendSettings, ReferenceBackend
@@ -95,6 +96,31 @@ async def test_a_backend_that_is_down_costs_a_notice_not_the_call() -> None:
     assert len(line.sent) == 60  # and the call kept its pace
 
 
+async def test_a_backend_that_answers_the_upgrade_with_garbage_costs_a_notice_not_the_call() -> (
+    None
+):
+    """Not a WebSocket handshake (here, not HTTP at all): trio-websocket fails it with h11's
+    LocalProtocolError rather than a HandshakeError; still an unreachable backend."""
+
+    async def garbage(stream: trio.SocketStream) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request and (chunk := await stream.receive_some()):
+            request += chunk
+        await stream.send_all(b"garbage\r\n\r\n")
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, garbage, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        agent, bridge = bridge_agent(f"ws://127.0.0.1:{port}/")
+        line = Line(speaks(5, 20))
+        await line.run(agent, lambda ln: ln.ticks >= 60)
+        nursery.cancel_scope.cancel()
+    assert bridge.failures >= 2 and bridge.connects == 0
+    assert bridge.notices == 1
+    assert len(line.sent) == 60
+
+
 async def test_a_backend_that_disconnects_is_reconnected_with_the_session_resumed() -> None:
     backend = ReferenceBackend(BackendSettings(mode="repeat"))
     first = True
@@ -161,7 +187,15 @@ async def test_garbage_from_the_backend_is_counted_and_ignored() -> None:
     async def rude(request: WebSocketRequest) -> None:
         ws = await request.accept(subprotocol=SUBPROTOCOL)
         await ws.get_message()
-        for text in ["not json", "[]", '{"no": "type"}', '{"type": "who knows"}']:
+        for text in [
+            "not json",
+            "[]",
+            '{"no": "type"}',
+            '{"type": "who knows"}',
+            '{"type": "transcript", "role": ["agent"], "text": "hi"}',  # unhashable role
+            '{"type": "transcript", "role": {}, "text": "hi"}',
+            "[" * 100_000,  # nested past the parser's recursion limit
+        ]:
             await ws.send_message(text)
         await ws.send_message(json.dumps({"type": "transcript", "role": "agent", "text": "hi"}))
         await trio.sleep_forever()
@@ -172,7 +206,7 @@ async def test_garbage_from_the_backend_is_counted_and_ignored() -> None:
         line = Line(lambda t: SILENCE)
         await line.run(agent, lambda ln: bool(agent.call and agent.call.transcript))
         nursery.cancel_scope.cancel()
-    assert bridge.bad_messages == 4
+    assert bridge.bad_messages == 7
     assert bridge.failures == 0
 
 
@@ -188,3 +222,22 @@ def test_the_backend_is_the_operators_choice_not_the_callers(
     agent = make_bridge({"hangover": "0.3"})
     assert isinstance(agent, ConversationalAgent)
     assert agent.settings.hangover == 0.3
+
+
+async def test_the_reference_backend_outlives_a_client_that_sends_garbage() -> None:
+    """A first message that is not a JSON object closes that connection only; garbage later
+    in a session is counted; the server goes on taking sessions."""
+    async with trio.open_nursery() as nursery:
+        backend, url = await start_backend(nursery, BackendSettings())
+        for first in ["[]", "not json", "[" * 100_000, '{"type": "session.start"}']:
+            async with open_websocket_url(url, subprotocols=[SUBPROTOCOL]) as ws:
+                await ws.send_message(first)
+                if first.startswith("{"):
+                    await ws.send_message("[" * 100_000)
+                    await ws.send_message("[]")
+                    await ws.send_message(json.dumps({"type": "call.ended"}))
+                with pytest.raises(ConnectionClosed):
+                    await ws.get_message()
+        nursery.cancel_scope.cancel()
+    assert [record.bad for record in backend.sessions] == [0, 0, 0, 2]
+    assert backend.sessions[-1].start == {"type": "session.start"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from voice.errors import ConfigError
 from voice.relay.directory import (
     Directory,
     DnsPattern,
@@ -118,3 +119,16 @@ def test_parse_static_json_and_toml() -> None:
     for bad in ("{", '{"x": 1}', '{"transceivers": {"a": "h:1"}}', '{"transceivers": {"1": 5}}'):
         with pytest.raises(ValueError):
             parse_static(bad, toml=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000,  # nested past the JSON parser's recursion limit
+        '{"transceivers": {"\u00b2": "10.0.0.5:4000"}}',  # a digit int() does not read
+        '{"transceivers": {"1": "10.0.0.5:\u00b2"}}',
+    ],
+)
+def test_directory_files_int_and_json_cannot_read_are_config_errors(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_static(text, toml=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from voice.errors import ConfigError
 from voice.relay.directory import LookupMiss
 from voice.relay.fleet import Fleet, FleetPattern, parse_fleet, pick
 
@@ -91,6 +92,21 @@ def test_fleet_files_json_and_toml() -> None:
 )
 def test_bad_fleet_files_are_refused_with_a_reason(text: str) -> None:
     with pytest.raises(ValueError):
+        parse_fleet(text, toml=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000,  # nested past the JSON parser's recursion limit
+        '{"clusters": {"\u00b2": ["10.0.0.1:1"]}}',  # a digit int() does not read
+        '{"clusters": {"2": ["10.0.0.1:\u00b2"]}}',
+    ],
+)
+def test_fleet_files_int_and_json_cannot_read_are_config_errors(text: str) -> None:
+    """The worker re-reads the file while it runs and keeps its last view on a ConfigError;
+    anything else would end the worker."""
+    with pytest.raises(ConfigError):
         parse_fleet(text, toml=False)
 
 

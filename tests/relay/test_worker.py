@@ -400,6 +400,10 @@ def test_the_fleet_file_is_reread_when_it_changes(tmp_path: Path) -> None:
     os.utime(path, ns=(1, 2 * 10**18))
     worker._reload_fleet(10.0)
     assert fleet.relays(4, now=10) == (("10.4.0.1", 50100),)
+    path.write_text("[" * 100_000)  # nested past the JSON parser's recursion limit
+    os.utime(path, ns=(1, 3 * 10**18))
+    worker._reload_fleet(15.0)
+    assert fleet.relays(4, now=15) == (("10.4.0.1", 50100),)
 
 
 async def test_a_cluster_found_by_dns_carries_the_call_over_the_backbone(

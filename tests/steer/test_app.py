@@ -4,6 +4,7 @@ health polling, and a whole call steered through it (VOICE-STEER §2-§5)."""
 from __future__ import annotations
 
 import socket
+from functools import partial
 from typing import Any
 
 import trio
@@ -128,3 +129,36 @@ async def test_region_refuses_an_ingress_it_does_not_know(nursery: trio.Nursery)
     lines = [a for a in (await good.get_data(as_text=True)).splitlines() if "candidate" in a]
     assert "192.0.2.2 3478" in lines[0] and "192.0.2.1 3478" in lines[1]
     assert answer is not None
+
+
+async def test_a_region_that_answers_garbage_is_down_and_the_poller_goes_on(
+    nursery: trio.Nursery,
+) -> None:
+    """Whatever a region's /healthz sends back, the poll round finishes and marks it: a
+    status line that is not HTTP, more headers than http.client takes, JSON nested past the
+    parser's limit."""
+    replies = {
+        "/garbled/": b"nonsense\r\n\r\n",
+        "/headers/": b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n",
+        "/nested/": b"HTTP/1.1 200 OK\r\nContent-Length: 60000\r\n\r\n" + b"[" * 60000,
+    }
+
+    async def answer(stream: trio.SocketStream) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request and (chunk := await stream.receive_some()):
+            request += chunk
+        path = request.split(b" ")[1].decode().removesuffix("healthz")
+        await stream.send_all(replies[path])
+        await stream.aclose()
+
+    listeners = await nursery.start(partial(trio.serve_tcp, answer, 0, host="127.0.0.1"))
+    base = f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
+    # Each region's signaling URL is its reply's path.
+    table = SteeringTable(
+        regions=tuple(Region(p.strip("/"), f"{base}{p}".rstrip("/")) for p in replies)
+    )
+    state = SteerState(table=table, interval=2.0)
+    await poll_once(state)
+    assert state.health["garbled"] == RegionHealth()
+    assert state.health["headers"] == RegionHealth()
+    assert state.health["nested"] == RegionHealth(signaling_up=True, ingress_up=True)

@@ -111,6 +111,9 @@ def test_load_table_reads_toml(tmp_path: Path) -> None:
     path.write_text("[[region]\n")
     with pytest.raises(ConfigError, match=r"regions\.toml"):
         load_table(path)
+    path.write_text("x = " + "[" * 100_000)  # nested past tomllib's recursion limit
+    with pytest.raises(ConfigError, match=r"regions\.toml"):
+        load_table(path)
     path.write_text('[[region]]\nname = "eu"\nsignaling = "ftp://x"\n')
     with pytest.raises(ConfigError, match=r"regions\.toml: region eu: signaling"):
         load_table(path)

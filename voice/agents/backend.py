@@ -53,6 +53,19 @@ class SessionRecord:
     bad: int = 0
 
 
+def _event(message: str | bytes) -> dict[str, Any] | None:
+    """An event from the edge (VOICE-AGENT §5), or None for a message that is not a JSON
+    object: whatever one connection sends ends at most that connection, never the server
+    (an exception out of a handler would end serve_websocket and every other session)."""
+    if not isinstance(message, str):
+        return None
+    try:
+        event = json.loads(message)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[...", nested too deep
+        return None
+    return event if isinstance(event, dict) else None
+
+
 class ReferenceBackend:
     def __init__(self, settings: BackendSettings | None = None) -> None:
         self.settings = settings or BackendSettings()
@@ -86,11 +99,11 @@ class ReferenceBackend:
             self.ended.set()
 
     async def _session(self, ws: WebSocketConnection, record: SessionRecord) -> None:
-        first = await ws.get_message()
-        if not isinstance(first, str) or json.loads(first).get("type") != "session.start":
+        start = _event(await ws.get_message())
+        if start is None or start.get("type") != "session.start":
             await ws.aclose(1002, "expected session.start")
             return
-        record.start = json.loads(first)
+        record.start = start
         self.connected.set()
         if self.settings.stall:
             await trio.sleep_forever()
@@ -107,12 +120,11 @@ class ReferenceBackend:
                         # The edge decides a start a few frames into the speech: keep those.
                         del utterance[:-10]
                     continue
-                try:
-                    event = json.loads(message)
-                    kind = event["type"]
-                except (ValueError, KeyError, TypeError):
+                event = _event(message)
+                if event is None or "type" not in event:
                     record.bad += 1
                     continue
+                kind = event["type"]
                 record.events.append(event)
                 if kind == "input.speech_started":
                     listening = True

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import h11
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url
 
@@ -44,7 +45,11 @@ SUBPROTOCOL = "voice-agent.v1"
 #: Where the operator names the backend; never a caller's parameter (VOICE-AGENT §11).
 BACKEND_ENV = "VOICE_AGENT_BACKEND"
 #: What a backend that is down, refuses, misbehaves or goes away makes the link raise.
-_LINK_ERRORS = (HandshakeError, ConnectionClosed, OSError)
+#: h11's LocalProtocolError is what trio-websocket (0.12) raises when the answer to the
+#: upgrade is not a WebSocket handshake at all (not HTTP, a bad header, a subprotocol we did
+#: not offer): it tries to reply with a server's rejection and h11 refuses, so the backend's
+#: bad answer surfaces as that error rather than as a HandshakeError.
+_LINK_ERRORS = (HandshakeError, ConnectionClosed, OSError, h11.LocalProtocolError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +282,9 @@ class Bridge:
         try:
             message = json.loads(text)
             kind = message["type"]
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):
+            # RecursionError: deeply nested JSON ("[[[[..."), which json.loads does not
+            # turn into a ValueError.
             self.bad_messages += 1
             return False
         if kind == "output.clear":
@@ -286,7 +293,8 @@ class Bridge:
             call.clear_output()
         elif kind == "transcript":
             role, words = message.get("role"), message.get("text")
-            if role in {"caller", "agent"} and isinstance(words, str):
+            # The type test comes first: a list or object as the role is unhashable.
+            if isinstance(role, str) and role in {"caller", "agent"} and isinstance(words, str):
                 call.say(role, words[:500])
             else:
                 self.bad_messages += 1

@@ -109,6 +109,8 @@ def read_file(option: str, path: str, parse: Callable[[str], T]) -> T:
             text = f.read()
     except OSError as exc:
         raise ConfigError(f"{option} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{option} {path}: not UTF-8 text (byte {exc.start})") from None
     try:
         return parse(text)
     except ConfigError as exc:

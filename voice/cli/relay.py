@@ -251,7 +251,7 @@ def _numbered(option: str, item: str) -> tuple[int, tuple[str, int]]:
     from voice.relay.directory import parse_hostport
 
     ident, sep, where = item.partition("=")
-    if not sep or not ident.strip().isdigit() or int(ident) > 0xFFFF:
+    if not sep or not ident.strip().isdecimal() or int(ident) > 0xFFFF:
         raise ConfigError(f"{option} {item!r}: expected a number 0-65535, '=', HOST:PORT")
     try:
         return int(ident), parse_hostport(where)

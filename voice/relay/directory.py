@@ -55,7 +55,7 @@ def parse_hostport(text: str, *, any_port: bool = False) -> Address:
     one is a :class:`~voice.errors.ConfigError` that quotes it.
     """
     host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not host or not port_text.isdigit():
+    if not sep or not host or not port_text.isdecimal():
         raise ConfigError(f"{text!r} is not HOST:PORT")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
@@ -212,14 +212,14 @@ def parse_static(text: str, *, toml: bool) -> dict[int, Address]:
     """
     try:
         document = tomllib.loads(text) if toml else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError(f"directory file does not parse: {exc}") from None
     table = document.get("transceivers") if isinstance(document, dict) else None
     if not isinstance(table, dict):
         raise ConfigError("directory file needs a 'transceivers' table")
     static: dict[int, Address] = {}
     for key, value in table.items():
-        if not str(key).isdigit() or int(key) > 0xFFFF or not isinstance(value, str):
+        if not str(key).isdecimal() or int(key) > 0xFFFF or not isinstance(value, str):
             raise ConfigError(f'directory entry {key!r}: expected id = "host:port"')
         static[int(key)] = parse_hostport(value)
     return static

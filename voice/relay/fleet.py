@@ -200,7 +200,7 @@ def parse_fleet(text: str, *, toml: bool) -> dict[int, tuple[Address, ...]]:
     """
     try:
         document = tomllib.loads(text) if toml else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError(f"fleet file does not parse: {exc}") from None
     table = document.get("clusters") if isinstance(document, dict) else None
     if not isinstance(table, dict):
@@ -209,7 +209,7 @@ def parse_fleet(text: str, *, toml: bool) -> dict[int, tuple[Address, ...]]:
     for key, value in table.items():
         items = [value] if isinstance(value, str) else value
         if (
-            not str(key).isdigit()
+            not str(key).isdecimal()
             or int(key) > 0xFFFF
             or not isinstance(items, list)
             or not all(isinstance(item, str) for item in items)

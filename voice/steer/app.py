@@ -8,10 +8,10 @@ on the front's own origin can place a call that ends in another region.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import math
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,11 +78,13 @@ def _probe(url: str, timeout: float) -> tuple[bool, dict[str, object]]:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             ok = 200 <= response.status < 300
             raw = response.read(64 * 1024)
-    except (OSError, urllib.error.URLError):
+    except (OSError, http.client.HTTPException, ValueError):
+        # HTTPException: a reply that is not HTTP, or cut short (urllib passes those on as
+        # they are, not as URLError, which is an OSError); ValueError: a URL it refuses.
         return False, {}
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[...", nested too deep
         body = {}
     return ok, body if isinstance(body, dict) else {}
 

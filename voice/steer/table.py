@@ -137,8 +137,15 @@ def choose(
 def load_table(path: Path) -> SteeringTable:
     """Reads and checks a regions file; a ConfigError names the file and what is wrong."""
     try:
-        return parse_table(tomllib.loads(path.read_text()))
-    except (OSError, tomllib.TOMLDecodeError, ConfigError) as exc:
+        # TOML is UTF-8 whatever the locale; RecursionError: arrays nested too deep.
+        return parse_table(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (
+        OSError,
+        UnicodeDecodeError,
+        tomllib.TOMLDecodeError,
+        RecursionError,
+        ConfigError,
+    ) as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
