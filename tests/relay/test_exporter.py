@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import threading
 
 import trio
 
@@ -20,7 +21,7 @@ from tests.support.processes import free_udp_ports, http_get, start_relay
 from tests.support.relay import FakeTransceiver
 from tests.support.server import metric_value
 from voice.relay.counters import DropReason, RelayCounters
-from voice.relay.exporter import SharedCounters
+from voice.relay.exporter import MetricsServer, SharedCounters, WorkerStatus
 from voice.relay.steering import steering_index
 
 from .conftest import HANG, KEY, Client, check
@@ -135,3 +136,48 @@ async def test_voice_relay_serves_every_workers_counters(nursery: trio.Nursery) 
         )
         for client in clients:
             client.close()
+
+
+def test_a_client_that_dribbles_its_request_cannot_hold_healthz() -> None:
+    """A client sends its request a byte at a time, each byte well within a per-read
+    timeout: its connection is closed once the whole request is overdue, and a scraper
+    that comes after it is answered while it is still dribbling (the one server thread
+    used to stay with the slow client for as long as it kept sending)."""
+    shared = SharedCounters(1)
+    server = MetricsServer(
+        ("127.0.0.1", 0),
+        shared,
+        lambda: WorkerStatus(configured=1, running=1, restarts=0),
+        request_timeout=0.5,
+    )
+    server.start()
+    stop_dribbling = threading.Event()
+    connected = threading.Event()
+    closed = threading.Event()
+
+    def dribble() -> None:
+        with socket.create_connection(server.address) as slow:
+            connected.set()  # first in the listening queue: the server thread takes it first
+            for byte in b"GET /healthz HTTP/1.0\r\nX-Slow: " + b"x" * 200:
+                try:
+                    slow.sendall(bytes([byte]))
+                except OSError:
+                    closed.set()
+                    return
+                if stop_dribbling.wait(0.1):
+                    return
+
+    slow_client = threading.Thread(target=dribble)
+    try:
+        slow_client.start()
+        assert connected.wait(10)
+        with socket.create_connection(server.address, timeout=10) as scraper:
+            scraper.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            reply = scraper.makefile("rb").read()
+        assert reply.startswith(b"HTTP/1.0 200")
+        assert slow_client.is_alive() or closed.is_set()
+    finally:
+        stop_dribbling.set()
+        slow_client.join()
+        server.close()
+        shared.close()

@@ -43,11 +43,13 @@ inherit a lock it holds; the forked worker closes the listening socket.
 
 from __future__ import annotations
 
+import io
 import json
 import mmap
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -62,9 +64,13 @@ from voice.types import Address
 if TYPE_CHECKING:
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
+
 #: Seconds between two copies of a worker's counters into its row.
 PUBLISH_INTERVAL = 1.0
-#: Seconds a scraper has to send its request; a slower connection is closed.
+#: Seconds a scraper has to send its whole request, counted from the connection; a slower
+#: one is closed. One server thread answers one request at a time, so a per-read timeout
+#: alone would let a client that sends a byte every few seconds hold /healthz forever.
 REQUEST_TIMEOUT = 5.0
 #: Gauges are the worker's present state, so a replacement worker does not inherit them.
 GAUGES = frozenset({"table_size"})
@@ -176,9 +182,15 @@ class MetricsServer:
     port in use is an error before any worker starts."""
 
     def __init__(
-        self, address: Address, shared: SharedCounters, status: Callable[[], WorkerStatus]
+        self,
+        address: Address,
+        shared: SharedCounters,
+        status: Callable[[], WorkerStatus],
+        *,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         self.shared = shared
+        self.request_timeout = request_timeout
         self.status = status
         #: This relay's registry (not the library's global one: see :mod:`voice.metrics`).
         self.registry = new_registry()
@@ -240,12 +252,38 @@ def _server(address: Address, handler: type[BaseHTTPRequestHandler]) -> HTTPServ
     return QuietServer(address, handler)
 
 
+class _DeadlineReader(io.RawIOBase):
+    """A socket's bytes until ``deadline`` (``time.monotonic()``); after it, every read
+    raises ``TimeoutError``, which the HTTP handler answers by closing the connection."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Buffer) -> int:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request not received in time")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
 def _handler(server: MetricsServer) -> type[BaseHTTPRequestHandler]:
     from http.server import BaseHTTPRequestHandler
 
     class Handler(BaseHTTPRequestHandler):
-        timeout = REQUEST_TIMEOUT
+        timeout = server.request_timeout
         server_version = "voice-relay"
+
+        def setup(self) -> None:
+            super().setup()
+            # The request is read against one deadline, not a timeout per read.
+            deadline = time.monotonic() + server.request_timeout
+            self.rfile.close()
+            self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
 
         def do_GET(self) -> None:
             path = self.path.partition("?")[0]
