@@ -9,7 +9,6 @@ over it, and print how long that took as heard in the page.
 from __future__ import annotations
 
 import json
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_program
-from tests.support.browser import CHROMIUM, chromium
+from tests.support.browser import CHROMIUM, chromium, write_wav
 from tests.support.server import RunningServer, voice_serve
 from voice.agents.speech import synthesize
 from voice.agents.talk import GREETING
@@ -49,12 +48,7 @@ def write_speech_wav(path: Path, parts: list[tuple[float, str]], tail: float) ->
     for pause, words in parts:
         pcm += bytes(2 * round(pause * SAMPLE_RATE)) + synthesize(words)
     pcm += bytes(2 * round(tail * SAMPLE_RATE))
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(pcm)
-    return path
+    return write_wav(path, pcm, SAMPLE_RATE)
 
 
 @pytest.fixture(scope="module")

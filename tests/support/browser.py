@@ -40,11 +40,17 @@ def write_tone_wav(path: Path, frequency: float, seconds: float = 4.0, rate: int
         round(0.5 * 32767 * math.sin(2 * math.pi * frequency * n / rate))
         for n in range(int(seconds * rate))
     )
+    return write_wav(path, b"".join(struct.pack("<h", s) for s in samples), rate)
+
+
+def write_wav(path: Path, pcm: bytes, rate: int = 48_000) -> Path:
+    """Writes mono 16-bit little-endian ``pcm`` as a WAV file, the form a fake microphone
+    (Chromium's ``--use-file-for-fake-audio-capture``) plays; returns ``path``."""
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
-        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+        out.writeframes(pcm)
     return path
 
 
