@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_program
-from tests.support.browser import CHROMIUM, chromium, write_wav
+from tests.support.browser import CHROMIUM, chromium, place_call, write_wav
 from tests.support.server import RunningServer, voice_serve
 from voice.agents.speech import synthesize
 from voice.agents.talk import GREETING
@@ -58,12 +58,9 @@ def server() -> Iterator[RunningServer]:
         yield running
 
 
-def place_call(server: RunningServer, browser: Any, query: str) -> Any:
-    page = browser.new_page()
-    page.goto(f"{server.url}?raw=1&{query}")
-    page.evaluate("voice.start()")
-    page.wait_for_function("voice.dtls === 'connected' || voice.error", timeout=20_000)
-    assert page.evaluate("voice.error") is None
+def place_sampled_call(server: RunningServer, browser: Any, query: str) -> Any:
+    """A connected call whose page records its levels (``SAMPLER``) from then on."""
+    page = place_call(server, browser, query)
     page.evaluate(SAMPLER)
     return page
 
@@ -103,7 +100,7 @@ def test_talk_answers_each_turn(server: RunningServer, tmp_path: Path) -> None:
         tail=5.0,
     )
     with chromium(mic) as browser:
-        page = place_call(server, browser, "agent=talk")
+        page = place_sampled_call(server, browser, "agent=talk")
         try:
             page.wait_for_function(
                 """() => {
@@ -154,7 +151,7 @@ def test_talking_over_the_agent_silences_it_in_the_page(
     # The caller starts talking 2 s in, while the greeting (about 3.5 s) plays.
     mic = write_speech_wav(tmp_path / "barge.wav", [(2.0, "wait, stop, please")], tail=8.0)
     with chromium(mic) as browser:
-        page = place_call(server, browser, "agent=talk")
+        page = place_sampled_call(server, browser, "agent=talk")
         page.wait_for_function(
             "voice.transcript.filter((line) => line.role === 'caller').length >= 1",
             timeout=30_000,

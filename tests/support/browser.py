@@ -15,7 +15,10 @@ import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.support.server import RunningServer
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -70,3 +73,14 @@ def chromium(microphone_wav: Path, extra_args: tuple[str, ...] = ()) -> Iterator
             yield browser
         finally:
             browser.close()
+
+
+def place_call(server: RunningServer, browser: Any, query: str) -> Any:
+    """Opens the demo page of ``server`` with ``query`` (``agent=echo``, ...) in a new page
+    and starts a call; returns the page once DTLS is connected, failing on a page error."""
+    page = browser.new_page()
+    page.goto(f"{server.url}?raw=1&{query}")
+    page.evaluate("voice.start()")
+    page.wait_for_function("voice.dtls === 'connected' || voice.error", timeout=20_000)
+    assert page.evaluate("voice.error") is None
+    return page
