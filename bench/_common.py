@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from voice.relay.token import TokenKey
 
@@ -54,6 +55,20 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+def pyplot() -> Any:
+    """matplotlib's ``pyplot``, drawing to files (no display here), or None with a note when
+    matplotlib is not installed: a benchmark's figures do not depend on its plot."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (./dev bench installs it): no plot")
+        return None
+    return plt
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

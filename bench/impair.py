@@ -52,7 +52,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
-from _common import print_table, stop  # noqa: E402
+from _common import print_table, pyplot, stop  # noqa: E402
 
 from voice.loadgen.impair import GilbertElliott, Impairment  # noqa: E402
 
@@ -343,13 +343,8 @@ def report(out: dict[str, Any]) -> None:
 
 
 def plot(out: dict[str, Any], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed (./dev bench installs it): no plot")
+    plt = pyplot()
+    if plt is None:
         return
     callers = out["callers"]
     fig, axes = plt.subplots(1, len(callers), figsize=(6.5 * len(callers), 4.4), squeeze=False)
