@@ -17,9 +17,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from voice.relay.token import TokenKey
 
@@ -54,6 +55,20 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+def pyplot() -> Any:
+    """matplotlib's ``pyplot``, drawing to files (no display here), or None with a note when
+    matplotlib is not installed: a benchmark's figures do not depend on its plot."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (./dev bench installs it): no plot")
+        return None
+    return plt
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -104,6 +119,61 @@ def stop(proc: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+# -- the call set-up benchmarks (browser, firefox): one demo page, three servers ----------
+
+#: The servers a set-up benchmark compares, in the order its calls interleave.
+SETUP_SERVERS = ("voice (relay)", "voice (direct)", "aiortc")
+
+
+def setup_pages(stack: ExitStack, query: str) -> dict[str, str]:
+    """Starts ``voice serve`` (through its relay, and direct) and the aiortc echo server
+    until ``stack`` closes; returns the demo page's URL with ``query`` for each of
+    :data:`SETUP_SERVERS`. aiortc's is the same page, served by voice, posting its offer
+    to aiortc, so that every server is called from the very same page."""
+    voice = [sys.executable, "-m", "voice", "serve", "--http-port", "0", "--log-level", "error"]
+    aiortc = [sys.executable, str(ROOT / "bench" / "aiortc_server.py"), "--port", "0"]
+    relay = stack.enter_context(process(voice))
+    direct = stack.enter_context(process([*voice, "--direct"]))
+    baseline = stack.enter_context(process(aiortc))
+    return {
+        "voice (relay)": f"{relay}{query}",
+        "voice (direct)": f"{direct}{query}",
+        "aiortc": f"{direct}{query}&whip={baseline}v1/sessions",
+    }
+
+
+def print_setup(
+    title: str,
+    medians: Mapping[str, Sequence[float]],
+    counts: Mapping[str, int],
+    *,
+    counted: str,
+    target: str = "",
+) -> None:
+    """The set-up table (a row per server: its median marks, the last the first audible
+    echo, then its ``counted`` calls) and the echo's ratio to aiortc's, relayed and direct."""
+    rows = [[name, *marks, counts[name]] for name, marks in medians.items()]
+    print(title)
+    print_table(
+        [
+            "server",
+            "answer",
+            "ICE connected",
+            "DTLS connected",
+            "first packet",
+            "first audible echo",
+            counted,
+        ],
+        rows,
+    )
+    echo = {name: marks[-1] for name, marks in medians.items()}
+    print(
+        "first audible echo, voice / aiortc: "
+        f"relay {echo['voice (relay)'] / echo['aiortc']:.2f}, "
+        f"direct {echo['voice (direct)'] / echo['aiortc']:.2f}{target}"
+    )
 
 
 # -- the relay benchmarks (relay, cross_relay): UDP flows through `voice relay` processes ----

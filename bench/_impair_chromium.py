@@ -22,13 +22,13 @@ import math
 import re
 import threading
 import urllib.request
-import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import trio
 
+from tests.support.browser import write_wav
 from voice.loadgen.impair import Impairment, ImpairmentLink
 from voice.loadgen.speech import SpeechSource, align, as_signal, pesq_wb
 from voice.opus import FRAME_BYTES, SAMPLE_RATE
@@ -102,12 +102,7 @@ def write_loop_wav(source: SpeechSource, path: Path) -> Path:
     first, end = source.speech_frames
     pad = 25 * FRAME_BYTES
     pcm = source.pcm[first * FRAME_BYTES - pad : end * FRAME_BYTES] + bytes(pad)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(pcm)
-    return path
+    return write_wav(path, pcm, SAMPLE_RATE)
 
 
 class LinkThread:

@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
-from _common import print_table, process  # noqa: E402
+from _common import SETUP_SERVERS, print_setup, setup_pages  # noqa: E402
 
 from tests.support.browser import chromium, write_tone_wav  # noqa: E402
 
@@ -53,53 +53,26 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="voice bench browser", description=__doc__)
     parser.add_argument("--calls", type=int, default=7, help="calls per server")
     args = parser.parse_args(argv)
-    voice = [sys.executable, "-m", "voice", "serve", "--http-port", "0", "--log-level", "error"]
-    aiortc_argv = [sys.executable, str(ROOT / "bench" / "aiortc_server.py"), "--port", "0"]
-    names = ("voice (relay)", "voice (direct)", "aiortc")
-    samples: dict[str, dict[str, list[float]]] = {n: {m: [] for m in MARKS} for n in names}
+    samples: dict[str, dict[str, list[float]]] = {n: {m: [] for m in MARKS} for n in SETUP_SERVERS}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         mic = write_tone_wav(Path(tmp) / "tone.wav", MIC_HZ)
         browser = stack.enter_context(chromium(mic))
-        relay = stack.enter_context(process(voice))
-        direct = stack.enter_context(process([*voice, "--direct"]))
-        baseline = stack.enter_context(process(aiortc_argv))
-        query = f"?raw=1&agent=echo&tone={MIC_HZ}"
-        pages = {
-            "voice (relay)": f"{relay}{query}",
-            "voice (direct)": f"{direct}{query}",
-            # The same page, served by voice, posting its offer to aiortc.
-            "aiortc": f"{direct}{query}&whip={baseline}v1/sessions",
-        }
+        pages = setup_pages(stack, f"?raw=1&agent=echo&tone={MIC_HZ}")
         for _ in range(args.calls):
-            for name in names:
-                timings = time_call(browser, pages[name])
+            for name, url in pages.items():
+                timings = time_call(browser, url)
                 for mark in MARKS:
                     if mark in timings:
                         samples[name][mark].append(float(timings[mark]))
-    rows: list[list[object]] = []
-    echo: dict[str, float] = {}
-    for name in names:
-        got = samples[name]
-        medians = [statistics.median(got[m]) if got[m] else float("nan") for m in MARKS]
-        echo[name] = medians[-1]
-        rows.append([name, *medians, len(got["firstEcho"])])
-    print(f"# Chromium, medians of {args.calls} interleaved calls, milliseconds from the POST")
-    print_table(
-        [
-            "server",
-            "answer",
-            "ICE connected",
-            "DTLS connected",
-            "first packet",
-            "first audible echo",
-            "calls heard",
-        ],
-        rows,
-    )
-    print(
-        "first audible echo, voice / aiortc: "
-        f"relay {echo['voice (relay)'] / echo['aiortc']:.2f}, "
-        f"direct {echo['voice (direct)'] / echo['aiortc']:.2f} (target: 0.80 or less)"
+    print_setup(
+        f"# Chromium, medians of {args.calls} interleaved calls, milliseconds from the POST",
+        {
+            name: [statistics.median(got[m]) if got[m] else float("nan") for m in MARKS]
+            for name, got in samples.items()
+        },
+        {name: len(got["firstEcho"]) for name, got in samples.items()},
+        counted="calls heard",
+        target=" (target: 0.80 or less)",
     )
     return 0
 

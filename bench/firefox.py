@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
-from _common import print_table, process  # noqa: E402
+from _common import SETUP_SERVERS, print_setup, setup_pages  # noqa: E402
 
 from tests.support.firefox import (  # noqa: E402
     FAKE_MICROPHONE_HZ,
@@ -46,50 +46,21 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="voice bench firefox", description=__doc__)
     parser.add_argument("--calls", type=int, default=7, help="calls per server")
     args = parser.parse_args(argv)
-    voice = [sys.executable, "-m", "voice", "serve", "--http-port", "0", "--log-level", "error"]
-    aiortc = [sys.executable, str(ROOT / "bench" / "aiortc_server.py"), "--port", "0"]
-    samples: dict[str, list[dict[str, float]]] = {
-        "voice (relay)": [],
-        "voice (direct)": [],
-        "aiortc": [],
-    }
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in SETUP_SERVERS}
     with ExitStack() as stack:
-        relay = stack.enter_context(process(voice))
-        direct = stack.enter_context(process([*voice, "--direct"]))
-        baseline = stack.enter_context(process(aiortc))
-        pages = {
-            "voice (relay)": f"{relay}?raw=1&agent=echo",
-            "voice (direct)": f"{direct}?raw=1&agent=echo",
-            # The demo page served by voice, posting its offer to aiortc's endpoint.
-            "aiortc": f"{direct}?raw=1&agent=echo&whip={baseline}v1/sessions",
-        }
+        pages = setup_pages(stack, "?raw=1&agent=echo")
         browser = stack.enter_context(firefox_with_speaker())
         for _ in range(args.calls):
             for name, url in pages.items():
                 samples[name].append(firefox_call(browser, url))
-    rows: list[list[object]] = []
-    echo: dict[str, float] = {}
-    for name, calls in samples.items():
-        medians = [statistics.median(c[m] for c in calls) for m in MARKS]
-        echo[name] = medians[-1]
-        rows.append([name, *medians, len(calls)])
-    print(f"# Firefox ESR, medians of {args.calls} calls each, milliseconds from the POST")
-    print_table(
-        [
-            "server",
-            "answer",
-            "ICE connected",
-            "DTLS connected",
-            "first packet",
-            "first audible echo",
-            "calls",
-        ],
-        rows,
-    )
-    print(
-        "first audible echo, voice / aiortc: "
-        f"relay {echo['voice (relay)'] / echo['aiortc']:.2f}, "
-        f"direct {echo['voice (direct)'] / echo['aiortc']:.2f}"
+    print_setup(
+        f"# Firefox ESR, medians of {args.calls} calls each, milliseconds from the POST",
+        {
+            n: [statistics.median(c[m] for c in calls) for m in MARKS]
+            for n, calls in samples.items()
+        },
+        {name: len(calls) for name, calls in samples.items()},
+        counted="calls",
     )
     return 0
 

@@ -52,7 +52,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
-from _common import print_table, stop  # noqa: E402
+from _common import print_table, pyplot, stop, wait_for_url  # noqa: E402
 
 from voice.loadgen.impair import GilbertElliott, Impairment  # noqa: E402
 
@@ -60,7 +60,6 @@ SERVERS = {
     "voice": [sys.executable, "-m", "voice", "serve", "--http-port", "0", "--log-level", "info"],
     "aiortc": [sys.executable, str(ROOT / "bench" / "aiortc_server.py"), "--port", "0"],
 }
-URL = re.compile(r"(?:open|listening on) (http://\S+)")
 MEDIA = re.compile(r"media: fec recovered (\d+), concealed (\d+), jitter hold (\d+) ms")
 #: The jitter buffer's and pacer's own end-of-call figures, where the server logs them: frames
 #: dropped late, trimmed to shorten the hold, and skipped by the send loop re-time the audio.
@@ -144,20 +143,16 @@ def server_process(kind: str) -> Iterator[Server]:
     )
     lines: queue.Queue[str] = queue.Queue()
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if m := URL.search(line):
-                break
-        else:
-            raise RuntimeError(f"{kind} server exited before printing its URL")
+        url = wait_for_url(process, f"{kind} server")
         stream = process.stdout
+        assert stream is not None
 
         def pump() -> None:
             for text in stream:
                 lines.put(text)
 
         threading.Thread(target=pump, daemon=True).start()
-        yield Server(process, m.group(1), lines)
+        yield Server(process, url, lines)
     finally:
         stop(process)
 
@@ -343,13 +338,8 @@ def report(out: dict[str, Any]) -> None:
 
 
 def plot(out: dict[str, Any], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed (./dev bench installs it): no plot")
+    plt = pyplot()
+    if plt is None:
         return
     callers = out["callers"]
     fig, axes = plt.subplots(1, len(callers), figsize=(6.5 * len(callers), 4.4), squeeze=False)

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Run as a script or loaded by `voice bench`: either way bench/ must be importable for the
 # shared helpers, and the project root for `voice` when run from elsewhere.
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
-from _common import percentile, print_table, stop, wait_for_url  # noqa: E402
+from _common import percentile, print_table, pyplot, stop, wait_for_url  # noqa: E402
 
 DELAY_LIMIT = 0.020  # p99 added round trip, seconds
 LOSS_LIMIT = 0.001  # fraction of packets
@@ -358,13 +358,8 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def plot(out: dict[str, Any], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed (./dev bench installs it): no plot")
+    plt = pyplot()
+    if plt is None:
         return
     fig, (delay, loss) = plt.subplots(1, 2, figsize=(11, 4.2))
     for server in out["capacity"]:

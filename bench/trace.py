@@ -169,6 +169,18 @@ def echo_steps(peer_class: type[Any], tracer: Tracer | None, packets: int) -> fl
     return elapsed / packets
 
 
+def print_versus_before(title: str, samples: dict[str, list[float]]) -> None:
+    """A table of each variant's median seconds per step, as microseconds and as a ratio to
+    the ``before`` variant's median (the same-run baseline)."""
+    base = statistics.median(samples["before"])
+    rows = []
+    for name, values in samples.items():
+        median = statistics.median(values)
+        rows.append((name, median * 1e6, median / base, f"{(median / base - 1) * 100:+.1f} %"))
+    print(title)
+    print_table(["variant", "us per step", "ratio", "vs before"], rows)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="What tracing costs a call's datagram path.")
     parser.add_argument("--rounds", type=int, default=9, help="rounds (fresh pairs each)")
@@ -189,16 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             samples["tracer=None"].append(echo_steps(PeerConnection, None, args.packets))
             on = Tracer(jsonl=devnull)
             samples["tracing on"].append(echo_steps(PeerConnection, on, args.packets))
-    base = statistics.median(samples["before"])
-    rows = []
-    for name, values in samples.items():
-        median = statistics.median(values)
-        rows.append((name, median * 1e6, median / base, f"{(median / base - 1) * 100:+.1f} %"))
-    print(
+    print_versus_before(
         f"PeerConnection echo step (SRTP in + event + RTP out), {args.packets} steps x "
-        f"{args.rounds} rounds, medians; baseline = code at {args.before}"
+        f"{args.rounds} rounds, medians; baseline = code at {args.before}",
+        samples,
     )
-    print_table(["variant", "us per step", "ratio", "vs before"], rows)
 
     router_before = load_before(args.router_before, "voice/relay/router.py", "Router")
     relay: dict[str, list[float]] = {"before": [], "tracer=None": [], "tracing on": []}
@@ -210,17 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 relay[name].append(router_steps(cls, None, args.router_packets))
             on = Tracer(jsonl=devnull)
             relay["tracing on"].append(router_steps(Router, on, args.router_packets))
-    base = statistics.median(relay["before"])
-    rows = []
-    for name, values in relay.items():
-        median = statistics.median(values)
-        rows.append((name, median * 1e6, median / base, f"{(median / base - 1) * 100:+.1f} %"))
-    print(
+    print_versus_before(
         f"\nRelay Router step (known client -> transceiver, reply -> client), "
         f"{args.router_packets} steps x {args.router_rounds} rounds, medians; "
-        f"baseline = router at {args.router_before}"
+        f"baseline = router at {args.router_before}",
+        relay,
     )
-    print_table(["variant", "us per step", "ratio", "vs before"], rows)
     return 0
 
 

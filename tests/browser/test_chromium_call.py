@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_program
-from tests.support.browser import CHROMIUM, chromium, write_tone_wav
-from tests.support.server import RunningServer, voice_serve
+from tests.support.browser import CHROMIUM, chromium, place_call, write_tone_wav
+from tests.support.server import voice_serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.interop, pytest.mark.slow]
 
@@ -35,15 +35,6 @@ def browser(microphone: Path) -> Iterator[Any]:
     require_program("chromium", CHROMIUM)
     with chromium(microphone) as b:
         yield b
-
-
-def place_call(server: RunningServer, browser: Any, query: str) -> Any:
-    page = browser.new_page()
-    page.goto(f"{server.url}?raw=1&{query}")
-    page.evaluate("voice.start()")
-    page.wait_for_function("voice.dtls === 'connected' || voice.error", timeout=20_000)
-    assert page.evaluate("voice.error") is None
-    return page
 
 
 @pytest.mark.parametrize("mode", ["relay", "direct"])

@@ -9,7 +9,6 @@ over it, and print how long that took as heard in the page.
 from __future__ import annotations
 
 import json
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_program
-from tests.support.browser import CHROMIUM, chromium
+from tests.support.browser import CHROMIUM, chromium, place_call, write_wav
 from tests.support.server import RunningServer, voice_serve
 from voice.agents.speech import synthesize
 from voice.agents.talk import GREETING
@@ -49,12 +48,7 @@ def write_speech_wav(path: Path, parts: list[tuple[float, str]], tail: float) ->
     for pause, words in parts:
         pcm += bytes(2 * round(pause * SAMPLE_RATE)) + synthesize(words)
     pcm += bytes(2 * round(tail * SAMPLE_RATE))
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(pcm)
-    return path
+    return write_wav(path, pcm, SAMPLE_RATE)
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +58,9 @@ def server() -> Iterator[RunningServer]:
         yield running
 
 
-def place_call(server: RunningServer, browser: Any, query: str) -> Any:
-    page = browser.new_page()
-    page.goto(f"{server.url}?raw=1&{query}")
-    page.evaluate("voice.start()")
-    page.wait_for_function("voice.dtls === 'connected' || voice.error", timeout=20_000)
-    assert page.evaluate("voice.error") is None
+def place_sampled_call(server: RunningServer, browser: Any, query: str) -> Any:
+    """A connected call whose page records its levels (``SAMPLER``) from then on."""
+    page = place_call(server, browser, query)
     page.evaluate(SAMPLER)
     return page
 
@@ -109,7 +100,7 @@ def test_talk_answers_each_turn(server: RunningServer, tmp_path: Path) -> None:
         tail=5.0,
     )
     with chromium(mic) as browser:
-        page = place_call(server, browser, "agent=talk")
+        page = place_sampled_call(server, browser, "agent=talk")
         try:
             page.wait_for_function(
                 """() => {
@@ -160,7 +151,7 @@ def test_talking_over_the_agent_silences_it_in_the_page(
     # The caller starts talking 2 s in, while the greeting (about 3.5 s) plays.
     mic = write_speech_wav(tmp_path / "barge.wav", [(2.0, "wait, stop, please")], tail=8.0)
     with chromium(mic) as browser:
-        page = place_call(server, browser, "agent=talk")
+        page = place_sampled_call(server, browser, "agent=talk")
         page.wait_for_function(
             "voice.transcript.filter((line) => line.role === 'caller').length >= 1",
             timeout=30_000,

@@ -137,6 +137,20 @@ async def test_two_transceivers_behind_one_relay(nursery: trio.Nursery) -> None:
         )
 
 
+async def serve_with_relay_on(nursery: trio.Nursery, host: str) -> ServerInfo:
+    """The edge as `voice serve --host HOST` configures it (voice/cli/serve.py): the relay's
+    public and internal sockets on ``host``, a transceiver with no client-facing socket;
+    signaling on the veth."""
+    config = ServerConfig(
+        http_host=VETH,
+        http_port=0,
+        transceiver=TransceiverConfig(udp_host=host, udp_port=None),
+        relay=RelayConfig(keys=(KEY,), log_interval=0, public=(host, 0), internal=(host, 0)),
+    )
+    info: ServerInfo = await nursery.start(run_server, config)
+    return info
+
+
 needs_veth = pytest.mark.skipif(not can_bind(VETH), reason=f"no interface with {VETH}")
 
 
@@ -146,14 +160,7 @@ async def test_embedded_relay_on_a_real_interface_address(nursery: trio.Nursery,
     """Issue 11 §5: `voice serve --host <interface address>` (and `--host 0.0.0.0`) carries
     calls through its relay. The relay and the transceiver of one process talk over
     loopback whatever the public address, so neither drops the other's datagrams."""
-    config = ServerConfig(
-        http_host=VETH,
-        http_port=0,
-        transceiver=TransceiverConfig(udp_host=host, udp_port=None),
-        # As `voice serve --host HOST` configures it (voice/cli/serve.py).
-        relay=RelayConfig(keys=(KEY,), log_interval=0, public=(host, 0), internal=(host, 0)),
-    )
-    info: ServerInfo = await nursery.start(run_server, config)
+    info = await serve_with_relay_on(nursery, host)
     assert info.relay is not None and info.relay.public_address is not None
     info.transceiver.config.advertised = ((VETH, info.relay.public_address[1]),)
     caller = Caller(info.url, bind_host=VETH)
@@ -181,13 +188,7 @@ async def test_embedded_relay_on_a_real_ipv6_address() -> None:
 
 
 async def ipv6_call(nursery: trio.Nursery, veth6: str) -> None:
-    config = ServerConfig(
-        http_host=VETH,
-        http_port=0,
-        transceiver=TransceiverConfig(udp_host=veth6, udp_port=None),
-        relay=RelayConfig(keys=(KEY,), log_interval=0, public=(veth6, 0), internal=(veth6, 0)),
-    )
-    info: ServerInfo = await nursery.start(run_server, config)
+    info = await serve_with_relay_on(nursery, veth6)
     assert info.relay is not None and info.relay.public_address is not None
     assert info.relay.public_address[0] == veth6
     caller = Caller(info.url, bind_host=veth6)

@@ -4,10 +4,13 @@ forwarding over loopback sockets."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
 import trio.testing
+from trio.socket import SocketType
 
 from voice.loadgen.impair import GilbertElliott, ImpairedPath, Impairment, ImpairmentLink
 
@@ -164,6 +167,19 @@ def test_describe_names_each_setting() -> None:
 # -- the Trio driver, on loopback --------------------------------------------------------
 
 
+@asynccontextmanager
+async def server_and_client() -> AsyncIterator[tuple[SocketType, SocketType]]:
+    """Two UDP sockets on loopback, each bound to a port of its own: one the link's server,
+    one its client."""
+    with (
+        trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as server,
+        trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as client,
+    ):
+        await server.bind(("127.0.0.1", 0))
+        await client.bind(("127.0.0.1", 0))
+        yield server, client
+
+
 async def _echo_server(
     sock: trio.socket.SocketType, prefix: bytes, task_status: trio.TaskStatus[None]
 ) -> None:
@@ -175,71 +191,53 @@ async def _echo_server(
 
 async def test_link_forwards_both_ways_between_client_and_server() -> None:
     link = ImpairmentLink(Impairment(), seed=1)
-    with (
-        trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as server,
-        trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as client,
-    ):
-        await server.bind(("127.0.0.1", 0))
-        await client.bind(("127.0.0.1", 0))
-        async with trio.open_nursery() as nursery:
-            await nursery.start(_echo_server, server, b"echo:")
-            address = await nursery.start(link.run)
-            assert link.route(server.getsockname()) == address
-            for n in range(20):
-                await client.sendto(b"%d" % n, address)
-                data, source = await client.recvfrom(2048)
-                assert data == b"echo:%d" % n
-                assert source == address  # the client only ever sees the link
-            assert link.client == client.getsockname()
-            nursery.cancel_scope.cancel()
+    async with server_and_client() as (server, client), trio.open_nursery() as nursery:
+        await nursery.start(_echo_server, server, b"echo:")
+        address = await nursery.start(link.run)
+        assert link.route(server.getsockname()) == address
+        for n in range(20):
+            await client.sendto(b"%d" % n, address)
+            data, source = await client.recvfrom(2048)
+            assert data == b"echo:%d" % n
+            assert source == address  # the client only ever sees the link
+        assert link.client == client.getsockname()
+        nursery.cancel_scope.cancel()
     assert link.up.stats.delivered == 20 and link.down.stats.delivered == 20
 
 
 async def test_link_drops_what_its_paths_lose_and_counts_unrouted() -> None:
     # Everything toward the server is lost; nothing may come back.
     link = ImpairmentLink(Impairment(loss=1.0), Impairment(), seed=1)
-    with (
-        trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as server,
-        trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as client,
-    ):
-        await server.bind(("127.0.0.1", 0))
-        await client.bind(("127.0.0.1", 0))
-        async with trio.open_nursery() as nursery:
-            address = await nursery.start(link.run)
-            await client.sendto(b"before routing", address)
-            # Loopback delivers at once: when every task is blocked, the link has read it.
-            await trio.testing.wait_all_tasks_blocked()
-            assert link.unrouted == 1
-            link.route(server.getsockname())
-            for n in range(10):
-                await client.sendto(b"%d" % n, address)
-            # The server answers the link directly: that direction is not impaired.
-            await server.sendto(b"hello", address)
-            data, _ = await client.recvfrom(2048)
-            assert data == b"hello"
-            nursery.cancel_scope.cancel()
+    async with server_and_client() as (server, client), trio.open_nursery() as nursery:
+        address = await nursery.start(link.run)
+        await client.sendto(b"before routing", address)
+        # Loopback delivers at once: when every task is blocked, the link has read it.
+        await trio.testing.wait_all_tasks_blocked()
+        assert link.unrouted == 1
+        link.route(server.getsockname())
+        for n in range(10):
+            await client.sendto(b"%d" % n, address)
+        # The server answers the link directly: that direction is not impaired.
+        await server.sendto(b"hello", address)
+        data, _ = await client.recvfrom(2048)
+        assert data == b"hello"
+        nursery.cancel_scope.cancel()
     assert link.unrouted == 1
     assert link.up.stats.lost_random == 10 and link.up.stats.delivered == 0
 
 
 async def test_link_delays_on_the_trio_clock(autojump_clock: trio.abc.Clock) -> None:
     link = ImpairmentLink(Impairment(delay=0.250), seed=1)
-    with (
-        trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as server,
-        trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as client,
-    ):
-        await server.bind(("127.0.0.1", 0))
-        await client.bind(("127.0.0.1", 0))
-        async with trio.open_nursery() as nursery:
-            await nursery.start(_echo_server, server, b"")
-            address = await nursery.start(link.run)
-            link.route(server.getsockname())
-            sent = trio.current_time()
-            await client.sendto(b"x", address)
-            await client.recvfrom(2048)
-            # Both directions hold it 250 ms: the round trip is at least half a second.
-            assert trio.current_time() - sent >= 0.5
-            nursery.cancel_scope.cancel()
+    async with server_and_client() as (server, client), trio.open_nursery() as nursery:
+        await nursery.start(_echo_server, server, b"")
+        address = await nursery.start(link.run)
+        link.route(server.getsockname())
+        sent = trio.current_time()
+        await client.sendto(b"x", address)
+        await client.recvfrom(2048)
+        # Both directions hold it 250 ms: the round trip is at least half a second.
+        assert trio.current_time() - sent >= 0.5
+        nursery.cancel_scope.cancel()
 
 
 async def test_link_outlives_a_server_that_went_away() -> None:
@@ -247,12 +245,7 @@ async def test_link_outlives_a_server_that_went_away() -> None:
     comes back to it as a failed receive); the link carries on and forwards again once the
     server is back."""
     link = ImpairmentLink(Impairment(), seed=1)
-    with (
-        trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as server,
-        trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as client,
-    ):
-        await server.bind(("127.0.0.1", 0))
-        await client.bind(("127.0.0.1", 0))
+    async with server_and_client() as (server, client):
         with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as gone:
             await gone.bind(("127.0.0.1", 0))
             closed_port = gone.getsockname()

@@ -55,6 +55,22 @@ def free_port_pair() -> int:
     raise RuntimeError("no two consecutive free ports")
 
 
+def two_workers_args(internal_port: int, *fakes: FakeTransceiver) -> list[str]:
+    """`voice relay` flags for two workers whose internal sockets are on loopback from
+    ``internal_port`` up, with transceiver n (from 1) at the n-th fake, and no periodic log
+    line. The caller adds the public side (``--host``, ``--port``)."""
+    args = [
+        "--workers=2",
+        "--internal-host=127.0.0.1",
+        f"--internal-port={internal_port}",
+        "--log-interval=0",
+    ]
+    for n, fake in enumerate(fakes, start=1):
+        assert fake.address is not None
+        args.append(f"--transceiver={n}=127.0.0.1:{fake.address[1]}")
+    return args
+
+
 class RelayProcess:
     """`python -m voice relay ...` with its log lines collected as they come."""
 
@@ -125,15 +141,7 @@ async def test_workers_steering_respawn_and_full_restart(nursery: trio.Nursery) 
         await nursery.start(fake.run)
     assert t1.address is not None and t2.address is not None
     base = free_port_pair()
-    args = [
-        "--workers=2",
-        "--host=127.0.0.1",
-        "--internal-host=127.0.0.1",
-        f"--internal-port={base}",
-        f"--transceiver=1=127.0.0.1:{t1.address[1]}",
-        f"--transceiver=2=127.0.0.1:{t2.address[1]}",
-        "--log-interval=0",
-    ]
+    args = [*two_workers_args(base, t1, t2), "--host=127.0.0.1"]
     relay = RelayProcess([*args, "--port=0"])
     with trio.fail_after(STARTUP):
         ready = await relay.start(nursery)
@@ -233,16 +241,7 @@ async def test_wildcard_relay_process_answers_from_the_address_written_to(
     await nursery.start(fake.run)
     assert fake.address is not None
     with extra_addresses("10.77.0.2/24"):
-        relay = RelayProcess(
-            [
-                "--workers=2",
-                "--port=0",
-                "--internal-host=127.0.0.1",
-                f"--internal-port={free_port_pair()}",
-                f"--transceiver=1=127.0.0.1:{fake.address[1]}",
-                "--log-interval=0",
-            ]
-        )
+        relay = RelayProcess([*two_workers_args(free_port_pair(), fake), "--port=0"])
         with trio.fail_after(STARTUP):
             ready = await relay.start(nursery)
             assert ready.group(1) == "0.0.0.0"
@@ -269,15 +268,7 @@ async def test_port_zero_datagrams_do_not_crash_loop_the_workers(nursery: trio.N
     await nursery.start(fake.run)
     assert fake.address is not None
     relay = RelayProcess(
-        [
-            "--workers=2",
-            "--host=127.0.0.1",
-            "--port=0",
-            "--internal-host=127.0.0.1",
-            f"--internal-port={free_port_pair()}",
-            f"--transceiver=1=127.0.0.1:{fake.address[1]}",
-            "--log-interval=0",
-        ]
+        [*two_workers_args(free_port_pair(), fake), "--host=127.0.0.1", "--port=0"]
     )
     with trio.fail_after(STARTUP):
         ready = await relay.start(nursery)

@@ -15,7 +15,10 @@ import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.support.server import RunningServer
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -40,11 +43,17 @@ def write_tone_wav(path: Path, frequency: float, seconds: float = 4.0, rate: int
         round(0.5 * 32767 * math.sin(2 * math.pi * frequency * n / rate))
         for n in range(int(seconds * rate))
     )
+    return write_wav(path, b"".join(struct.pack("<h", s) for s in samples), rate)
+
+
+def write_wav(path: Path, pcm: bytes, rate: int = 48_000) -> Path:
+    """Writes mono 16-bit little-endian ``pcm`` as a WAV file, the form a fake microphone
+    (Chromium's ``--use-file-for-fake-audio-capture``) plays; returns ``path``."""
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
-        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+        out.writeframes(pcm)
     return path
 
 
@@ -64,3 +73,14 @@ def chromium(microphone_wav: Path, extra_args: tuple[str, ...] = ()) -> Iterator
             yield browser
         finally:
             browser.close()
+
+
+def place_call(server: RunningServer, browser: Any, query: str) -> Any:
+    """Opens the demo page of ``server`` with ``query`` (``agent=echo``, ...) in a new page
+    and starts a call; returns the page once DTLS is connected, failing on a page error."""
+    page = browser.new_page()
+    page.goto(f"{server.url}?raw=1&{query}")
+    page.evaluate("voice.start()")
+    page.wait_for_function("voice.dtls === 'connected' || voice.error", timeout=20_000)
+    assert page.evaluate("voice.error") is None
+    return page

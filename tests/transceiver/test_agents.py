@@ -50,24 +50,35 @@ async def test_echo_delay_holds_frames_back() -> None:
     assert got == frames[:5]
 
 
-async def test_echo_drops_a_frame_to_end_a_standing_backlog() -> None:
-    """Frames in and out at the same pace, but one frame always waiting in between: after
-    a second of that, the echo drops one, and from then on nothing waits."""
+async def echo_with_standing_backlog(
+    frames: list[bytes], waiting: list[int] | None = None
+) -> list[bytes]:
+    """Runs the echo agent with ``frames`` going in as fast as its output is taken, one a
+    tick, but one frame always waiting in between (the playout hands over the first two at
+    once); returns what came out. ``waiting`` gets the output's backlog at each tick."""
     agent = create_agent("echo", {})
     in_send, in_recv = trio.open_memory_channel[bytes](8)
     out_send, out_recv = trio.open_memory_channel[bytes](2)
-    frames = [n.to_bytes(2, "little") * (FRAME_BYTES // 2) for n in range(200)]
     got: list[bytes] = []
-    waiting = []
     async with trio.open_nursery() as nursery:
         nursery.start_soon(agent, INFO, in_recv, out_send)
         in_send.send_nowait(frames[0])  # the playout hands over two at once, once
         for frame in frames[1:]:
             in_send.send_nowait(frame)
             await trio.testing.wait_all_tasks_blocked()
-            waiting.append(out_recv.statistics().current_buffer_used)
+            if waiting is not None:
+                waiting.append(out_recv.statistics().current_buffer_used)
             got.append(out_recv.receive_nowait())  # the sender takes one per tick
         nursery.cancel_scope.cancel()
+    return got
+
+
+async def test_echo_drops_a_frame_to_end_a_standing_backlog() -> None:
+    """Frames in and out at the same pace, but one frame always waiting in between: after
+    a second of that, the echo drops one, and from then on nothing waits."""
+    frames = [n.to_bytes(2, "little") * (FRAME_BYTES // 2) for n in range(200)]
+    waiting: list[int] = []
+    got = await echo_with_standing_backlog(frames, waiting)
     dropped = [f for f in frames if f not in got]
     assert len(dropped) == 1
     assert got == [f for f in frames if f not in dropped]
@@ -119,21 +130,10 @@ def test_creating_a_tone_agent_computes_no_samples() -> None:
 async def test_echo_drops_its_backlog_frame_in_a_pause_not_in_a_word() -> None:
     """The same standing backlog, in speech: the frame dropped is the first quiet one after
     the backlog has lasted a second, not the loud frame the second ends on."""
-    agent = create_agent("echo", {})
-    in_send, in_recv = trio.open_memory_channel[bytes](8)
-    out_send, out_recv = trio.open_memory_channel[bytes](2)
     pause = range(70, 73)
     frames = [
         (n if n in pause else 3000 + n).to_bytes(2, "little") * (FRAME_BYTES // 2)
         for n in range(200)
     ]
-    got: list[bytes] = []
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(agent, INFO, in_recv, out_send)
-        in_send.send_nowait(frames[0])  # the playout hands over two at once, once
-        for frame in frames[1:]:
-            in_send.send_nowait(frame)
-            await trio.testing.wait_all_tasks_blocked()
-            got.append(out_recv.receive_nowait())
-        nursery.cancel_scope.cancel()
+    got = await echo_with_standing_backlog(frames)
     assert [n for n, f in enumerate(frames) if f not in got] == [pause.start]

@@ -196,18 +196,36 @@ class Router:
         if not self.limiter.allow_global(now):
             counters.drop(DropReason.ADMISSION_GLOBAL)
             return None
-        where = self.directory.lookup(target.transceiver, now)
+        where = self._locate(target.transceiver, data, client, local, via=None, now=now)
+        if where is None:
+            return None
+        return self._open(data, client, where, now, local)
+
+    def _locate(
+        self,
+        transceiver: int,
+        data: bytes,
+        client: Address,
+        local: str | None,
+        *,
+        via: Address | None,
+        now: float,
+    ) -> Address | None:
+        """The transceiver's address, or None when there is none yet: the datagram is parked
+        while the name resolves, or dropped (and counted) when the directory has no answer.
+        One home for a client's own check and one forwarded by an ingress relay."""
+        where = self.directory.lookup(transceiver, now)
         if where is LookupMiss.PENDING:
-            self._park(target.transceiver, data, client, local, None)
+            self._park(transceiver, data, client, local, via)
             return None
         if where is LookupMiss.UNKNOWN:
-            counters.drop(DropReason.DIRECTORY_UNKNOWN)
+            self.counters.drop(DropReason.DIRECTORY_UNKNOWN)
             return None
         if where is LookupMiss.FAILED:
-            counters.drop(DropReason.DIRECTORY_FAILED)
+            self.counters.drop(DropReason.DIRECTORY_FAILED)
             return None
         assert not isinstance(where, LookupMiss)
-        return self._open(data, client, where, now, local)
+        return where
 
     def _open(
         self, data: bytes, client: Address, transceiver: Address, now: float, local: str | None
@@ -402,17 +420,11 @@ class Router:
                 # One backbone hop, never two: a peer's mistake must not loop.
                 counters.drop(DropReason.OTHER_CLUSTER)
                 return None
-            where = self.directory.lookup(forward.transceiver, now)
-            if where is LookupMiss.PENDING:
-                self._park(forward.transceiver, forward.payload, forward.client, None, source)
+            where = self._locate(
+                forward.transceiver, forward.payload, forward.client, None, via=source, now=now
+            )
+            if where is None:
                 return None
-            if where is LookupMiss.UNKNOWN:
-                counters.drop(DropReason.DIRECTORY_UNKNOWN)
-                return None
-            if where is LookupMiss.FAILED:
-                counters.drop(DropReason.DIRECTORY_FAILED)
-                return None
-            assert not isinstance(where, LookupMiss)
             header = forward_header(
                 forward.client, INBOUND, forward.cluster, forward.transceiver, source
             )
