@@ -94,6 +94,18 @@ def test_peer_key_loading() -> None:
     assert info.value.alert is AlertDescription.bad_certificate
 
 
+def test_a_certificate_of_an_unknown_x509_version_is_a_bad_certificate() -> None:
+    """The version field of a real certificate turned from v3 (2) to 3, as a fuzzed flight
+    did: cryptography raises InvalidVersion, which is not a ValueError; the handshake
+    refuses the certificate like any other that does not parse."""
+    der = Certificate.generate().der
+    v3 = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT INTEGER 2: X.509 v3
+    assert der.count(v3) == 1
+    with pytest.raises(HandshakeError) as info:
+        load_peer_public_key(der.replace(v3, v3[:-1] + b"\x03"))
+    assert info.value.alert is AlertDescription.bad_certificate
+
+
 @pytest.mark.parametrize(
     "scheme",
     [SignatureScheme.ecdsa_secp256r1_sha256, SignatureScheme.ecdsa_secp384r1_sha384],

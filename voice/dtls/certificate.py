@@ -96,7 +96,7 @@ def load_peer_public_key(der: bytes) -> PublicKey:
             # warns about, e.g., non-positive serial numbers) is not a reason to refuse it.
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)
             certificate = x509.load_der_x509_certificate(der)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:  # the latter is not a ValueError
         raise HandshakeError(
             AlertDescription.bad_certificate, "peer certificate does not parse"
         ) from exc
