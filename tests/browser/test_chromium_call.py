@@ -37,6 +37,17 @@ def browser(microphone: Path) -> Iterator[Any]:
         yield b
 
 
+def page_state(page: Any) -> str:
+    """What the demo page knows, for a failure message."""
+    return str(
+        page.evaluate(
+            "JSON.stringify({micFrequency: voice.micFrequency, timings: voice.timings,"
+            " echoAnalyser: Boolean(voice.echoAnalyser), level: voice.level(),"
+            " dominant: voice.dominantFrequency(), context: voice.context?.state})"
+        )
+    )
+
+
 @pytest.mark.parametrize("mode", ["relay", "direct"])
 def test_echo_call_returns_the_callers_audio(browser: Any, mode: str) -> None:
     """The echo call, through the relay (the default path) and with the transceiver direct."""
@@ -51,7 +62,10 @@ def test_echo_call_returns_the_callers_audio(browser: Any, mode: str) -> None:
         stats = page.evaluate("voice.inboundStats()")
         assert stats["packetsReceived"] > 0
         # The page timed the moment it first heard its own tone come back.
-        page.wait_for_function("voice.timings.firstEcho !== undefined", timeout=5_000)
+        try:
+            page.wait_for_function("voice.timings.firstEcho !== undefined", timeout=5_000)
+        except Exception as exc:
+            raise AssertionError(f"no first echo marked; the page: {page_state(page)}") from exc
         assert page.evaluate("voice.micFrequency") == pytest.approx(MIC_HZ, abs=25)
         timings = page.evaluate("voice.timings")
         assert timings["dtls"] <= timings["firstEcho"]
