@@ -169,13 +169,10 @@ async function watchFirstAudio(pc) {
   }
 }
 
-// Samples in the window the microphone's frequency is read from: bins of 5.9 Hz at 48 kHz.
-const MIC_FFT_SIZE = 8192;
-
 // The microphone's dominant frequency, once it makes a sound: what the echo must carry.
 function measureMicrophone(stream) {
   const analyser = voice.context.createAnalyser();
-  analyser.fftSize = MIC_FFT_SIZE;
+  analyser.fftSize = 8192;
   voice.context.createMediaStreamSource(stream).connect(analyser);
   const look = () => {
     if (voice.micFrequency) return;
@@ -200,12 +197,7 @@ function watchFirstEcho(pc) {
     const samples = new Float32Array(voice.echoAnalyser.fftSize);
     voice.echoAnalyser.getFloatTimeDomainData(samples);
     const rate = voice.echoAnalyser.context.sampleRate;
-    // The microphone's frequency may have been read at its onset, a bin of its analyser
-    // away from the tone: look for the echo there and a bin either side.
-    const bin = rate / MIC_FFT_SIZE;
-    const share = Math.max(
-      ...[-bin, 0, bin].map((offset) => toneShare(samples, voice.micFrequency + offset, rate)));
-    if (rmsOf(samples) > 0.02 && share > 0.5) mark("firstEcho");
+    if (rmsOf(samples) > 0.02 && toneShare(samples, voice.micFrequency, rate) > 0.5) mark("firstEcho");
   }, 5);
 }
 
