@@ -173,15 +173,21 @@ async function watchFirstAudio(pc) {
 function measureMicrophone(stream) {
   const analyser = voice.context.createAnalyser();
   analyser.fftSize = 8192;
+  analyser.smoothingTimeConstant = 0; // each reading from its own window
   voice.context.createMediaStreamSource(stream).connect(analyser);
   const look = () => {
-    if (voice.micFrequency) return;
     const samples = new Float32Array(analyser.fftSize);
     analyser.getFloatTimeDomainData(samples);
-    // The spectrum lags the samples by a window: wait until it shows a real frequency.
     const frequency = rmsOf(samples) > 0.01 ? strongestFrequency(analyser) : 0;
-    if (frequency > 20) voice.micFrequency = frequency;
-    else setTimeout(look, 20);
+    if (frequency > 20) {
+      // A first reading at once, so the echo can be recognised as soon as it comes back.
+      voice.micFrequency = frequency;
+      // Settled once the whole window carries the sound. At the onset only its last few
+      // samples do, where the analyser's window function all but silences them, and the
+      // peak can sit bins away from the tone: too far for the echo's match (within ~15 Hz).
+      if (rmsOf(samples.subarray(0, samples.length / 4)) > 0.01) return;
+    }
+    setTimeout(look, 20);
   };
   look();
 }
